@@ -1,0 +1,5 @@
+import sys
+
+from devhost.host import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Thin trigger handlers: parse, validate, call ``shared/``, respond."""

@@ -1,0 +1,78 @@
+"""HTTP plumbing shared by the handlers: JSON answers and error mapping.
+
+A caller's mistake is a 4xx ``{"error": code, "message": text}``; anything
+unexpected is logged and answered 500 without a stack trace.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import azure.functions as func
+
+from shared.errors import BadRequest, DataOpsError
+
+log = logging.getLogger("dataops.http")
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, datetime):
+        return o.isoformat()
+    if hasattr(o, "to_json"):
+        return o.to_json()
+    return str(o)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body, default=_default, indent=None), status_code=status,
+                             mimetype="application/json", headers=headers)
+
+
+def error_response(err: DataOpsError) -> func.HttpResponse:
+    return json_response(err.to_json(), err.status)
+
+
+def handle(fn: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[func.HttpRequest], func.HttpResponse]:
+    """Turn DataOpsError into its 4xx/503 answer and anything else into a logged, traceless 500."""
+
+    @functools.wraps(fn)
+    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        try:
+            return fn(req)
+        except DataOpsError as err:
+            return error_response(err)
+        except Exception:
+            log.exception("unhandled error in %s", fn.__name__)
+            return json_response({"error": "internal", "message": "internal error; it has been logged"}, 500)
+
+    return wrapper
+
+
+def json_body(req: func.HttpRequest, *, required: bool = True) -> dict[str, Any]:
+    raw = req.get_body() or b""
+    if not raw.strip():
+        if required:
+            raise BadRequest("a JSON object body is required", code="invalid_json")
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("body is not valid JSON", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object", code="invalid_json")
+    return body
+
+
+def caller_identity(req: func.HttpRequest, body: dict[str, Any] | None = None) -> str | None:
+    """Who is calling: App Service authentication headers first, else an ``actor`` field."""
+    principal = req.headers.get("X-MS-CLIENT-PRINCIPAL-NAME")
+    if principal:
+        return principal
+    if body and isinstance(body.get("actor"), str) and body["actor"].strip():
+        return str(body["actor"]).strip()[:200]
+    return None

@@ -1,0 +1,5 @@
+"""Blueprint: dashboard handlers (see README)."""
+
+import azure.functions as func
+
+bp = func.Blueprint()

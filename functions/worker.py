@@ -1,0 +1,5 @@
+"""Blueprint: worker handlers (see README)."""
+
+import azure.functions as func
+
+bp = func.Blueprint()

@@ -1,0 +1,68 @@
+"""The app's wiring: settings, configuration, storage and ledger, built once and passed down.
+
+The Functions handlers and the CLI both build one :class:`AppContext`, so both
+behave the same.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from .audit.ledger import AuditLedger
+from .clock import Clock, SystemClock
+from .config import PlatformConfig, load_config
+from .settings import Settings
+from .storage import StorageAccount
+
+
+@dataclass
+class AppContext:
+    settings: Settings = field(default_factory=Settings.from_env)
+    clock: Clock = field(default_factory=SystemClock)
+    config_path: str | None = None
+    _config: PlatformConfig | None = None
+    _storage: StorageAccount | None = None
+
+    @cached_property
+    def config(self) -> PlatformConfig:
+        if self._config is not None:
+            return self._config
+        return load_config(self.config_path or self.settings.config_path)
+
+    @cached_property
+    def storage(self) -> StorageAccount:
+        if self._storage is not None:
+            return self._storage
+        return StorageAccount.from_settings(self.settings)
+
+    @cached_property
+    def ledger(self) -> AuditLedger:
+        return AuditLedger(self.storage, self.clock)
+
+
+_lock = threading.Lock()
+_current: AppContext | None = None
+
+
+def current() -> AppContext:
+    """The process-wide context of the Functions app (built on first use, not at import)."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = AppContext()
+            try:
+                _current.storage.ensure()
+            except Exception:
+                # Storage may come up later (local start-up order); handlers answer 503 meanwhile.
+                _current = None
+                raise
+        return _current
+
+
+def set_current(ctx: AppContext | None) -> None:
+    """Install a context (tests and the local stack)."""
+    global _current
+    with _lock:
+        _current = ctx

@@ -1,0 +1,54 @@
+"""Atomic claims with a conditional insert: the first writer wins, everyone else sees it taken.
+
+Used to recognise a webhook delivered twice, and a schedule tick claimed by
+two timer runs at once. Rows live in the state table.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from .audit.keys import safe_key
+from .errors import Unavailable
+from .storage import StorageAccount
+
+
+class Claims:
+    def __init__(self, storage: StorageAccount) -> None:
+        self.table = storage.table(storage.names.state_table)
+
+    def claim(self, scope: str, key: str, data: dict[str, Any] | None = None,
+              at: datetime | None = None) -> tuple[bool, dict[str, Any]]:
+        """Claim ``key`` in ``scope``; returns (won, the stored claim data)."""
+        from azure.core.exceptions import (
+            ResourceExistsError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
+
+        entity = {"PartitionKey": f"claim-{safe_key(scope)}", "RowKey": safe_key(key)[:1000],
+                  "data": json.dumps(data or {}, default=str)}
+        if at is not None:
+            entity["at"] = at.isoformat()
+        try:
+            self.table.create_entity(entity)
+            return True, data or {}
+        except ResourceExistsError:
+            existing = self.table.get_entity(entity["PartitionKey"], entity["RowKey"])
+            return False, json.loads(existing.get("data") or "{}")
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise Unavailable("state storage is unreachable") from exc
+
+    def get(self, scope: str, key: str) -> dict[str, Any] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            e = self.table.get_entity(f"claim-{safe_key(scope)}", safe_key(key)[:1000])
+        except ResourceNotFoundError:
+            return None
+        return json.loads(e.get("data") or "{}")
+
+    def release(self, scope: str, key: str) -> None:
+        self.table.delete_entity(f"claim-{safe_key(scope)}", safe_key(key)[:1000])

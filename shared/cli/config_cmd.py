@@ -1,0 +1,33 @@
+"""``dataops config validate``."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import load_config
+from ..errors import ConfigError
+from ._common import add_json, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("config", help="check the platform configuration")
+    s = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    v = s.add_parser("validate", help="validate the configuration file; list every problem")
+    add_json(v)
+    v.set_defaults(handler=validate)
+
+
+def validate(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as err:
+        if args.json:
+            print_json({"valid": False, "problems": err.problems})
+        else:
+            print(err.message)
+        return 2
+    if args.json:
+        print_json({"valid": True, "environments": list(cfg.environments)})
+    else:
+        print(f"configuration is valid: environments {', '.join(cfg.environments)}")
+    return 0

@@ -1,0 +1,359 @@
+"""The platform configuration (SPEC section 5): one YAML file, one validated model.
+
+An invalid file is refused as a whole, with every problem listed by its key
+path (``environments.prod.schedule.stop: not a valid NCRONTAB expression``).
+Secrets never live here: the file names the app settings that hold them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from . import ncrontab
+from .errors import ConfigError
+
+DEFAULT_CONFIG_PATH = "infra/environments.yaml"
+ENV_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+Component = Literal["adf", "notebooks"]
+COMPONENTS: tuple[str, ...] = ("adf", "notebooks")
+ScheduleResource = Literal["adf_triggers", "clusters", "warehouses", "jobs"]
+NotifyEvent = Literal["waiting_approval", "failed", "succeeded", "rejected", "rolled_back", "superseded"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_cron(value: str) -> str:
+    try:
+        ncrontab.parse(value)
+    except ncrontab.CronError as exc:
+        raise ValueError(f"not a valid NCRONTAB expression ({exc})") from None
+    return value
+
+
+def _check_tz(value: str) -> str:
+    try:
+        ncrontab.validate_time_zone(value)
+    except ncrontab.CronError:
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/London)") from None
+    return value
+
+
+def _check_url(value: str, *, https_only: bool = False) -> str:
+    parsed = urlparse(value)
+    allowed = ("https",) if https_only else ("https", "http")
+    if parsed.scheme not in allowed or not parsed.hostname:
+        raise ValueError(f"{value!r} is not a valid {'/'.join(allowed)} URL")
+    return value.rstrip("/")
+
+
+def _check_setting(value: str | None) -> str | None:
+    if value is not None and not SETTING_NAME.match(value):
+        raise ValueError(f"{value!r} is not an app setting name (letters, digits, underscores)")
+    return value
+
+
+class Repository(_Model):
+    provider: Literal["github", "azure-devops", "gitlab", "local"] = "github"
+    url: str
+    main_branch: str = "main"
+    publish_branch: str = "adf_publish"
+    token_setting: str | None = None
+    api_url: str | None = Field(default=None, description="Override of the provider's API base URL")
+
+    _setting = field_validator("token_setting")(_check_setting)
+
+    @field_validator("api_url")
+    @classmethod
+    def _api(cls, v: str | None) -> str | None:
+        return None if v is None else _check_url(v)
+
+
+class AdfSource(_Model):
+    factory_dir: str | None = None
+
+
+class DatabricksSource(_Model):
+    source_dir: str = "notebooks"
+    sync_files: bool = False
+
+
+class DataFactoryTarget(_Model):
+    subscription_id: str
+    resource_group: str
+    factory_name: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters_file: str | None = None
+    stop_triggers: Literal["changed", "all"] = "changed"
+    start_triggers: Literal["source", "previous"] = "source"
+    delete_removed: bool = True
+    arm_endpoint: str = "https://management.azure.com"
+    token_setting: str | None = Field(
+        default=None, description="App setting with a static ARM bearer token (local stand-ins); "
+        "absent: azure-identity DefaultAzureCredential (managed identity in Azure)")
+    max_parallel: int = Field(default=16, ge=1, le=64)
+
+    _setting = field_validator("token_setting")(_check_setting)
+
+    @field_validator("subscription_id")
+    @classmethod
+    def _guid(cls, v: str) -> str:
+        if not GUID.match(v):
+            raise ValueError(f"{v!r} is not a subscription id (GUID)")
+        return v
+
+    @field_validator("arm_endpoint")
+    @classmethod
+    def _arm(cls, v: str) -> str:
+        return _check_url(v, https_only=True)
+
+
+class DatabricksTarget(_Model):
+    host: str
+    token_setting: str | None = None
+    target_dir: str
+    delete_removed: bool = True
+    max_parallel: int = Field(default=16, ge=1, le=64)
+
+    _setting = field_validator("token_setting")(_check_setting)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        return _check_url(v)
+
+    @field_validator("target_dir")
+    @classmethod
+    def _target(cls, v: str) -> str:
+        if not v.startswith("/") or v.rstrip("/") == "" or ".." in v.split("/"):
+            raise ValueError(f"{v!r} must be an absolute workspace folder such as /Shared/data-platform")
+        return v.rstrip("/")
+
+
+class Schedule(_Model):
+    time_zone: str = "UTC"
+    stop: str | None = None
+    start: str | None = None
+    skip_dates: list[date] = Field(default_factory=list)
+    # pydantic copies defaults per instance, so a literal list is safe here
+    resources: list[ScheduleResource] = ["adf_triggers", "clusters", "warehouses", "jobs"]
+    exclude: list[str] = Field(default_factory=list)
+
+    _tz = field_validator("time_zone")(_check_tz)
+
+    @field_validator("stop", "start")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        return None if v is None else _check_cron(v)
+
+    @field_validator("exclude")
+    @classmethod
+    def _exclude(cls, v: list[str]) -> list[str]:
+        for item in v:
+            kind, _, pattern = item.partition(":")
+            if kind not in ("name", "tag") or not pattern:
+                raise ValueError(f"{item!r} must be 'name:<glob>' or 'tag:<key>[=<value>]'")
+        return v
+
+
+class Window(_Model):
+    kind: Literal["allow", "deny"]
+    start: str
+    duration: str
+    time_zone: str = "UTC"
+
+    _cron = field_validator("start")(_check_cron)
+    _tz = field_validator("time_zone")(_check_tz)
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        try:
+            ncrontab.parse_duration(v)
+        except ncrontab.CronError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @property
+    def length(self) -> timedelta:
+        return ncrontab.parse_duration(self.duration)
+
+
+class Notify(_Model):
+    kind: Literal["teams", "webhook"]
+    url_setting: str
+    on: list[NotifyEvent] = ["waiting_approval", "failed", "succeeded"]
+
+    _setting = field_validator("url_setting")(_check_setting)
+
+
+class Environment(_Model):
+    deploy_on: list[Literal["push", "promotion", "manual"]] = ["manual"]
+    requires: list[str] = Field(default_factory=list)
+    approval: Literal["required", "none"] = "none"
+    allow_self_approval: bool = False
+    protect_deletes: bool = False
+    on_failure: Literal["none", "rollback"] = "none"
+    windows: list[Window] = Field(default_factory=list)
+    notify: list[Notify] = Field(default_factory=list)
+    data_factory: DataFactoryTarget | None = None
+    databricks: DatabricksTarget | None = None
+    schedule: Schedule | None = None
+
+
+class Metrics(_Model):
+    production_environment: str | None = None
+    incident_attribution_days: int = Field(default=7, ge=0, le=365)
+    benchmark_year: Literal[2023] = 2023
+
+
+class PlatformConfig(_Model):
+    repository: Repository
+    adf: AdfSource = Field(default_factory=AdfSource)
+    databricks: DatabricksSource = Field(default_factory=DatabricksSource)
+    environments: dict[str, Environment]
+    metrics: Metrics = Field(default_factory=Metrics)
+
+    def environment(self, name: str) -> Environment:
+        from .errors import NotFound
+
+        try:
+            return self.environments[name]
+        except KeyError:
+            known = ", ".join(sorted(self.environments)) or "none"
+            raise NotFound(f"unknown environment {name!r} (configured: {known})",
+                           code="unknown_environment") from None
+
+    def push_environments(self) -> list[str]:
+        return [n for n, e in self.environments.items() if "push" in e.deploy_on]
+
+    @property
+    def production_environment(self) -> str:
+        if self.metrics.production_environment:
+            return self.metrics.production_environment
+        if "prod" in self.environments:
+            return "prod"
+        return list(self.environments)[-1]
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+
+
+def _semantic_problems(raw: dict[str, Any]) -> list[str]:
+    """Checks across keys, done on the raw mapping so they run even when fields are invalid."""
+    problems: list[str] = []
+    envs = raw.get("environments")
+    if not isinstance(envs, dict):
+        return problems
+    if not envs:
+        problems.append("environments: at least one environment is required")
+    graph: dict[str, list[str]] = {}
+    for name, env in envs.items():
+        if not isinstance(name, str) or not ENV_NAME.match(name):
+            problems.append(f"environments.{name}: environment names are lowercase letters, digits and "
+                            "underscores, starting with a letter")
+        env = env if isinstance(env, dict) else {}
+        requires = env.get("requires") or []
+        if not isinstance(requires, list):
+            continue
+        graph[str(name)] = [str(r) for r in requires]
+        for i, req in enumerate(requires):
+            if req not in envs:
+                problems.append(f"environments.{name}.requires.{i}: unknown environment {req!r}")
+            elif req == name:
+                problems.append(f"environments.{name}.requires.{i}: an environment cannot require itself")
+        deploy_on = env.get("deploy_on") or []
+        if isinstance(deploy_on, list) and "promotion" in deploy_on and not requires:
+            problems.append(f"environments.{name}.deploy_on: 'promotion' needs 'requires' "
+                            "(the environments a commit must pass first)")
+    # cycles
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in graph.get(node, []):
+            if nxt not in graph:
+                continue
+            if state.get(nxt) == 1:
+                cycle = [*path[path.index(nxt):], nxt] if nxt in path else [node, nxt]
+                problems.append(f"environments.{node}.requires: cycle {' -> '.join(cycle)}")
+            elif state.get(nxt) is None:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node, [node])
+    metrics = raw.get("metrics") or {}
+    prod = metrics.get("production_environment") if isinstance(metrics, dict) else None
+    if prod is not None and prod not in envs:
+        problems.append(f"metrics.production_environment: unknown environment {prod!r}")
+    return problems
+
+
+def parse_config(raw: Any, source: str = "configuration") -> PlatformConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(["(top level): expected a mapping with repository and environments"], source)
+    problems: list[str] = []
+    model: PlatformConfig | None = None
+    try:
+        model = PlatformConfig.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = _loc(err["loc"]) or "(top level)"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            problems.append(f"{where}: {msg}")
+    problems.extend(_semantic_problems(raw))
+    if problems:
+        raise ConfigError(problems, source)
+    assert model is not None
+    return model
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. (YAML 1.1 reads the ``on:`` key of ``notify`` as True.)"""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> PlatformConfig:
+    """Load and validate the configuration file (default: ``DATAOPS_CONFIG``, else infra/environments.yaml)."""
+    p = Path(path or os.environ.get("DATAOPS_CONFIG") or DEFAULT_CONFIG_PATH)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{p}: file not found"], str(p)) from None
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot be read ({exc.strerror})"], str(p)) from None
+    try:
+        raw = parse_yaml(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        raise ConfigError([f"{where}: {getattr(exc, 'problem', None) or exc}"], str(p)) from None
+    return parse_config(raw, str(p))

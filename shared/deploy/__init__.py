@@ -1,0 +1,1 @@
+"""Deployment orchestration: the shapes every component deployer plugs into."""

@@ -1,0 +1,130 @@
+"""The app's own Azure Storage account: table, queue and blob clients.
+
+A connection string (Azurite, or an account key) or, in Azure, the account
+name with the managed identity. SDK modules are imported when first used so
+that importing the function app stays fast.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError, Unavailable
+from .settings import Settings, StorageNames
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient, TableServiceClient
+    from azure.storage.blob import BlobServiceClient, ContainerClient
+    from azure.storage.queue import QueueClient, QueueServiceClient
+
+# Short timeouts: a storage outage must become a 503 quickly, not hang a webhook.
+_CLIENT_KW: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 30, "retry_total": 2}
+
+
+class StorageAccount:
+    def __init__(self, *, connection_string: str | None = None, account_name: str | None = None,
+                 credential: Any = None, names: StorageNames | None = None) -> None:
+        if not connection_string and not account_name:
+            raise ConfigError(["AzureWebJobsStorage: app setting is not set (the app's own storage "
+                               "account: a connection string, or AzureWebJobsStorage__accountName)"],
+                              "app settings")
+        self.connection_string = connection_string
+        self.account_name = account_name
+        self._credential = credential
+        self.names = names or StorageNames()
+        self._lock = threading.Lock()
+        self._tables: dict[str, TableClient] = {}
+        self._queues: dict[str, QueueClient] = {}
+        self._containers: dict[str, ContainerClient] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StorageAccount:
+        return cls(connection_string=settings.storage_connection, account_name=settings.storage_account,
+                   names=settings.names)
+
+    def with_names(self, names: StorageNames) -> StorageAccount:
+        return StorageAccount(connection_string=self.connection_string, account_name=self.account_name,
+                              credential=self._credential, names=names)
+
+    def _cred(self) -> Any:
+        if self._credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            self._credential = DefaultAzureCredential()
+        return self._credential
+
+    @cached_property
+    def table_service(self) -> TableServiceClient:
+        from azure.data.tables import TableServiceClient
+
+        if self.connection_string:
+            return TableServiceClient.from_connection_string(self.connection_string, **_CLIENT_KW)
+        return TableServiceClient(f"https://{self.account_name}.table.core.windows.net",
+                                  credential=self._cred(), **_CLIENT_KW)
+
+    @cached_property
+    def queue_service(self) -> QueueServiceClient:
+        from azure.storage.queue import QueueServiceClient
+
+        if self.connection_string:
+            return QueueServiceClient.from_connection_string(self.connection_string, **_CLIENT_KW)
+        return QueueServiceClient(f"https://{self.account_name}.queue.core.windows.net",
+                                  credential=self._cred(), **_CLIENT_KW)
+
+    @cached_property
+    def blob_service(self) -> BlobServiceClient:
+        from azure.storage.blob import BlobServiceClient
+
+        if self.connection_string:
+            return BlobServiceClient.from_connection_string(self.connection_string, **_CLIENT_KW)
+        return BlobServiceClient(f"https://{self.account_name}.blob.core.windows.net",
+                                 credential=self._cred(), **_CLIENT_KW)
+
+    def table(self, name: str) -> TableClient:
+        with self._lock:
+            if name not in self._tables:
+                self._tables[name] = self.table_service.get_table_client(name)
+            return self._tables[name]
+
+    def queue(self, name: str) -> QueueClient:
+        with self._lock:
+            if name not in self._queues:
+                from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy
+
+                # Base64 like the Functions host expects for queue triggers.
+                self._queues[name] = self.queue_service.get_queue_client(
+                    name, message_encode_policy=BinaryBase64EncodePolicy(),
+                    message_decode_policy=BinaryBase64DecodePolicy())
+            return self._queues[name]
+
+    def container(self, name: str) -> ContainerClient:
+        with self._lock:
+            if name not in self._containers:
+                self._containers[name] = self.blob_service.get_container_client(name)
+            return self._containers[name]
+
+    def ensure(self) -> StorageAccount:
+        """Create every table, queue and container the app uses (idempotent)."""
+        from azure.core.exceptions import AzureError, ResourceExistsError
+
+        try:
+            for t in self.names.tables():
+                try:
+                    self.table_service.create_table(t)
+                except ResourceExistsError:
+                    pass
+            for q in self.names.queues():
+                try:
+                    self.queue(q).create_queue()
+                except ResourceExistsError:
+                    pass
+            for c in self.names.containers():
+                try:
+                    self.container(c).create_container()
+                except ResourceExistsError:
+                    pass
+        except AzureError as exc:
+            raise Unavailable(f"storage account is unreachable: {type(exc).__name__}") from exc
+        return self
