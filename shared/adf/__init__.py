@@ -1,0 +1,1 @@
+"""Data Factory deployment: load the publish branch, parameterize, plan, apply."""

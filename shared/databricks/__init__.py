@@ -1,0 +1,1 @@
+"""Databricks adapters (built on databricks-sdk)."""

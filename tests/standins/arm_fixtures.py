@@ -1,0 +1,1 @@
+"""Pytest fixtures for the stand-in (filled in by its issue)."""
