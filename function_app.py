@@ -8,6 +8,7 @@ so the app starts fast.
 import azure.functions as func
 
 from functions import (
+    approvals,
     dashboard,
     deployments,
     environments,
@@ -20,5 +21,5 @@ from functions import (
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (hooks, deployments, environments, metrics, incidents, worker, schedules, dashboard):
+for blueprint in (hooks, approvals, deployments, environments, metrics, incidents, worker, schedules, dashboard):
     app.register_functions(blueprint.bp)

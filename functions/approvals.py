@@ -1,0 +1,5 @@
+"""Blueprint: approvals handlers (see README)."""
+
+import azure.functions as func
+
+bp = func.Blueprint()
