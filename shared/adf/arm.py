@@ -17,7 +17,7 @@ from ..settings import Settings
 
 if TYPE_CHECKING:
     from azure.mgmt.datafactory import DataFactoryManagementClient
-    from azure.mgmt.resource import ResourceManagementClient
+    from azure.mgmt.resource.resources import ResourceManagementClient
 
     from ..config import DataFactoryTarget
 
@@ -73,7 +73,16 @@ def factory_client(target: DataFactoryTarget, settings: Settings, credential: An
 
 def resource_client(target: DataFactoryTarget, settings: Settings, credential: Any = None,
                     **extra: Any) -> ResourceManagementClient:
-    from azure.mgmt.resource import ResourceManagementClient
+    from azure.mgmt.resource.resources import ResourceManagementClient
 
     return ResourceManagementClient(credential or credential_for(target, settings), target.subscription_id,
                                     **{**client_kwargs(target, settings), **extra})
+
+
+def deployments_client(target: DataFactoryTarget, settings: Settings, credential: Any = None,
+                       **extra: Any) -> Any:
+    """ARM template deployments client (``azure.mgmt.resource.deployments`` in azure-mgmt-resource >= 24)."""
+    from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+
+    return DeploymentsMgmtClient(credential or credential_for(target, settings), target.subscription_id,
+                                 **{**client_kwargs(target, settings), **extra})

@@ -1,0 +1,321 @@
+"""FactoryClient: the live factory as plain JSON dicts, over the Azure management SDKs.
+
+Everything the deployer and the schedules need from Data Factory and ARM, with
+REST-shaped dicts in and out (the SDK's models are JSON mappings, so nothing
+the service returns is lost before we compare it with a template).
+
+Throttling: azure-core's retry policy honours ``Retry-After`` on 429 and
+retries 5xx; long-running operations (trigger start/stop, event
+(un)subscription, template deployments) are waited for with a bound.
+The SDKs are imported when a client is built, never at module import.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DataOpsError, Unavailable
+from ..settings import Settings
+from . import arm
+
+if TYPE_CHECKING:
+    from ..config import DataFactoryTarget
+
+
+@dataclass(frozen=True)
+class ObjectKind:
+    """One kind of factory object: its ARM child type and the SDK operations group."""
+
+    object_type: str
+    arm_type: str  # after "Microsoft.DataFactory/factories/"
+    operations: str  # attribute of DataFactoryManagementClient
+    deletable: bool = True
+
+
+# Keyed by our object_type; arm_type is matched case-insensitively.
+OBJECT_KINDS: dict[str, ObjectKind] = {k.object_type: k for k in (
+    ObjectKind("trigger", "triggers", "triggers"),
+    ObjectKind("pipeline", "pipelines", "pipelines"),
+    ObjectKind("dataflow", "dataflows", "data_flows"),
+    ObjectKind("dataset", "datasets", "datasets"),
+    ObjectKind("linkedService", "linkedServices", "linked_services"),
+    ObjectKind("integrationRuntime", "integrationRuntimes", "integration_runtimes"),
+    ObjectKind("managedVirtualNetwork", "managedVirtualNetworks", "managed_virtual_networks", deletable=False),
+    ObjectKind("managedPrivateEndpoint", "managedVirtualNetworks/managedPrivateEndpoints",
+               "managed_private_endpoints"),
+    ObjectKind("globalParameter", "globalparameters", "global_parameters"),
+    ObjectKind("credential", "credentials", "credential_operations"),
+    ObjectKind("changeDataCapture", "adfcdcs", "change_data_capture"),
+)}
+_BY_ARM_TYPE = {k.arm_type.lower(): k for k in OBJECT_KINDS.values()}
+
+
+def kind_of_arm_type(resource_type: str) -> ObjectKind | None:
+    """``Microsoft.DataFactory/factories/pipelines`` -> the pipeline kind (None for the factory itself)."""
+    prefix = "microsoft.datafactory/factories/"
+    t = resource_type.lower()
+    return _BY_ARM_TYPE.get(t[len(prefix):]) if t.startswith(prefix) else None
+
+
+class FactoryOperationError(DataOpsError):
+    """A factory or ARM call failed; ``details`` carries ARM's code, message and correlation id."""
+
+    code = "factory_operation_failed"
+    status = 502
+
+
+def error_details(exc: BaseException) -> dict[str, Any]:
+    """ARM error code/message/details and the correlation id of a failed call (no secrets in it)."""
+    out: dict[str, Any] = {"message": str(exc).splitlines()[0][:1000] if str(exc) else type(exc).__name__}
+    resp = getattr(exc, "response", None)
+    if resp is not None:
+        headers = getattr(resp, "headers", {}) or {}
+        out["status_code"] = getattr(resp, "status_code", None)
+        for h, key in (("x-ms-correlation-request-id", "correlation_id"), ("x-ms-request-id", "request_id")):
+            if headers.get(h):
+                out[key] = headers[h]
+        try:
+            body = resp.json()
+        except Exception:  # not JSON: keep the message only
+            body = None
+        err = body.get("error") if isinstance(body, dict) else None
+        if isinstance(err, dict):
+            out["code"] = err.get("code")
+            out["message"] = str(err.get("message") or out["message"])[:2000]
+            if err.get("details"):
+                out["details"] = err["details"]
+    if "code" not in out:
+        code = getattr(getattr(exc, "error", None), "code", None)
+        if code:
+            out["code"] = code
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """An SDK model (a JSON mapping) as a plain dict."""
+    if value is None:
+        return None
+    as_dict = getattr(value, "as_dict", None)
+    return as_dict() if callable(as_dict) else value
+
+
+class FactoryClient:
+    """One environment's factory (and its resource group's ARM deployments)."""
+
+    def __init__(self, target: DataFactoryTarget, settings: Settings, credential: Any = None, *,
+                 lro_timeout: float = 600.0, poll_interval: float = 1.0,
+                 sleep: Callable[[float], None] = time.sleep,
+                 monotonic: Callable[[], float] = time.monotonic, **client_extra: Any) -> None:
+        self.target = target
+        self.rg, self.factory = target.resource_group, target.factory_name
+        self.lro_timeout, self.poll_interval = lro_timeout, poll_interval
+        self._sleep, self._monotonic = sleep, monotonic
+        # polling_interval: used by LROs when the service sends no Retry-After.
+        extra = {"polling_interval": poll_interval, **client_extra}
+        self.df = arm.factory_client(target, settings, credential, **extra)
+        self._deployments: Any = None
+        self._settings, self._credential, self._extra = settings, credential, extra
+
+    # ----------------------------------------------------------------- triggers
+    def list_triggers(self) -> list[dict[str, Any]]:
+        """Every trigger: name, type, runtimeState, properties (annotations included)."""
+        out = []
+        for t in self._call(self.df.triggers.list_by_factory, self.rg, self.factory):
+            d = _plain(t)
+            props = d.get("properties") or {}
+            out.append({"name": d.get("name"), "type": props.get("type"),
+                        "runtimeState": props.get("runtimeState"), "properties": props})
+        return out
+
+    def get_trigger(self, name: str) -> dict[str, Any] | None:
+        """One trigger as listed by :meth:`list_triggers`, or None when it does not exist."""
+        d = self.get_object("trigger", name)
+        if d is None:
+            return None
+        props = d.get("properties") or {}
+        return {"name": d.get("name", name), "type": props.get("type"),
+                "runtimeState": props.get("runtimeState"), "properties": props}
+
+    def start_trigger(self, name: str) -> None:
+        """Start a trigger and wait (bounded) for the long-running operation."""
+        self._wait(self._call(self.df.triggers.begin_start, self.rg, self.factory, name), f"start {name}")
+
+    def stop_trigger(self, name: str) -> None:
+        """Stop a trigger and wait (bounded) for the long-running operation."""
+        self._wait(self._call(self.df.triggers.begin_stop, self.rg, self.factory, name), f"stop {name}")
+
+    def event_subscription_status(self, name: str) -> str:
+        """Enabled | Provisioning | Deprovisioning | Disabled | Unknown."""
+        st = _plain(self._call(self.df.triggers.get_event_subscription_status, self.rg, self.factory, name))
+        return str((st or {}).get("status") or "Unknown")
+
+    def unsubscribe_trigger(self, name: str, timeout: float = 120.0) -> str:
+        """Unsubscribe an event trigger from events and poll until ``Disabled`` (bounded)."""
+        st = _plain(self._wait(self._call(self.df.triggers.begin_unsubscribe_from_events, self.rg,
+                                          self.factory, name), f"unsubscribe {name}"))
+        return self._poll_status(name, "Disabled", (st or {}).get("status"), timeout)
+
+    def subscribe_trigger(self, name: str, timeout: float = 120.0) -> str:
+        """Subscribe an event trigger to events and poll until ``Enabled`` (bounded)."""
+        st = _plain(self._wait(self._call(self.df.triggers.begin_subscribe_to_events, self.rg,
+                                          self.factory, name), f"subscribe {name}"))
+        return self._poll_status(name, "Enabled", (st or {}).get("status"), timeout)
+
+    def _poll_status(self, name: str, want: str, status: Any, timeout: float) -> str:
+        deadline = self._monotonic() + timeout
+        while status != want:
+            if self._monotonic() > deadline:
+                raise FactoryOperationError(f"event subscription of trigger {name} is {status}, not {want}, "
+                                            f"after {timeout:.0f}s", code="event_subscription_timeout",
+                                            details={"trigger": name, "status": status})
+            self._sleep(self.poll_interval)
+            status = self.event_subscription_status(name)
+        return want
+
+    # ------------------------------------------------------------------ objects
+    def _ops(self, object_type: str) -> tuple[ObjectKind, Any]:
+        kind = OBJECT_KINDS[object_type]
+        return kind, getattr(self.df, kind.operations)
+
+    @staticmethod
+    def _split(object_type: str, name: str) -> list[str]:
+        # managed private endpoints are named "<managed vnet>/<endpoint>"
+        return name.split("/", 1) if object_type == "managedPrivateEndpoint" else [name]
+
+    def list_objects(self, object_type: str) -> list[dict[str, Any]]:
+        """Every object of a type as REST JSON ({name, properties, ...}); endpoint names are ``vnet/name``."""
+        _, ops = self._ops(object_type)
+        if object_type == "managedPrivateEndpoint":
+            out = []
+            for vnet in self.list_objects("managedVirtualNetwork"):
+                for ep in self._call(ops.list_by_factory, self.rg, self.factory, vnet["name"]):
+                    d = _plain(ep)
+                    d["name"] = f"{vnet['name']}/{d.get('name')}"
+                    out.append(d)
+            return out
+        return [_plain(o) for o in self._call(ops.list_by_factory, self.rg, self.factory)]
+
+    def list_all(self) -> dict[str, list[dict[str, Any]]]:
+        """The whole factory: object_type -> objects."""
+        return {t: self.list_objects(t) for t in OBJECT_KINDS}
+
+    def get_object(self, object_type: str, name: str) -> dict[str, Any] | None:
+        """One object as REST JSON, or None when it does not exist."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        _, ops = self._ops(object_type)
+        try:
+            return _plain(self._call(ops.get, self.rg, self.factory, *self._split(object_type, name),
+                                     raise_not_found=True))
+        except ResourceNotFoundError:
+            return None
+
+    def put_object(self, object_type: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create or update one object from its REST body ({"properties": ...})."""
+        _, ops = self._ops(object_type)
+        return _plain(self._call(ops.create_or_update, self.rg, self.factory,
+                                 *self._split(object_type, name), body)) or {}
+
+    def delete_object(self, object_type: str, name: str) -> None:
+        """Delete one object (absent already counts as deleted)."""
+        kind, ops = self._ops(object_type)
+        if not kind.deletable:
+            raise FactoryOperationError(f"{object_type} {name} cannot be deleted through the API",
+                                        code="not_deletable")
+        self._call(ops.delete, self.rg, self.factory, *self._split(object_type, name))
+
+    # -------------------------------------------------------------- deployments
+    @property
+    def deployments(self) -> Any:
+        if self._deployments is None:
+            self._deployments = arm.deployments_client(self.target, self._settings, self._credential,
+                                                       **self._extra)
+        return self._deployments
+
+    def deploy_template(self, name: str, template: dict[str, Any],
+                        parameters: dict[str, Any]) -> dict[str, Any]:
+        """Incremental ARM deployment of ``template`` with ``parameters`` ({name: {"value": v}}); waited.
+
+        Raises :class:`FactoryOperationError` with ARM's error code, message,
+        details and the correlation id when the deployment fails.
+        """
+        body = {"properties": {"mode": "Incremental", "template": template, "parameters": parameters}}
+        try:
+            poller = self.deployments.deployments.begin_create_or_update(self.rg, name, body)
+            result = _plain(poller.result(timeout=self.lro_timeout))
+        except DataOpsError:
+            raise
+        except Exception as exc:
+            details = error_details(exc)
+            details.update(self._deployment_error(name))
+            raise FactoryOperationError(f"ARM deployment {name} failed: {details.get('code') or ''} "
+                                        f"{details.get('message')}".strip(), code="arm_deployment_failed",
+                                        details=details) from None
+        props = (result or {}).get("properties") or {}
+        if props.get("provisioningState") not in (None, "Succeeded"):
+            details = {"provisioning_state": props.get("provisioningState"),
+                       "correlation_id": props.get("correlationId"), **(props.get("error") or {})}
+            raise FactoryOperationError(f"ARM deployment {name} ended {props.get('provisioningState')}: "
+                                        f"{details.get('message', '')}", code="arm_deployment_failed",
+                                        details=details)
+        return {"name": name, "provisioning_state": props.get("provisioningState"),
+                "correlation_id": props.get("correlationId"), "duration": props.get("duration")}
+
+    def _deployment_error(self, name: str) -> dict[str, Any]:
+        """The failed deployment's own record: its correlation id and error (best effort)."""
+        try:
+            d = _plain(self.deployments.deployments.get(self.rg, name)) or {}
+        except Exception:  # the error we already have is what matters
+            return {}
+        props = d.get("properties") or {}
+        out: dict[str, Any] = {}
+        if props.get("correlationId"):
+            out["correlation_id"] = props["correlationId"]
+        err = props.get("error") or {}
+        for k in ("code", "message", "details"):
+            if err.get(k):
+                out[k] = err[k]
+        return out
+
+    # ------------------------------------------------------------------ helpers
+    def _call(self, fn: Callable[..., Any], *args: Any, raise_not_found: bool = False) -> Any:
+        """Call the SDK; turn transport failures into Unavailable and HTTP errors into FactoryOperationError."""
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
+
+        try:
+            result = fn(*args)
+            # paged results are lazy: materialise them here so errors surface here
+            if hasattr(result, "by_page"):
+                result = list(result)
+            return result
+        except ResourceNotFoundError as exc:
+            if raise_not_found:
+                raise
+            if fn.__name__ == "delete":
+                return None
+            raise FactoryOperationError(f"{fn.__name__} {'/'.join(map(str, args[2:]))}: not found",
+                                        code="not_found", status=404, details=error_details(exc)) from None
+        except HttpResponseError as exc:
+            details = error_details(exc)
+            raise FactoryOperationError(f"{fn.__name__} {'/'.join(map(str, args[2:3]))} failed: "
+                                        f"{details.get('code') or ''} {details.get('message')}".strip(),
+                                        details=details) from None
+        except ServiceRequestError as exc:
+            raise Unavailable(f"Data Factory API unreachable: {exc}", code="factory_unreachable") from None
+
+    def _wait(self, poller: Any, what: str) -> Any:
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            result = poller.result(timeout=self.lro_timeout)
+        except HttpResponseError as exc:
+            details = error_details(exc)
+            raise FactoryOperationError(f"{what} failed: {details.get('code') or ''} "
+                                        f"{details.get('message')}".strip(), details=details) from None
+        if not poller.done():
+            raise FactoryOperationError(f"{what}: not finished after {self.lro_timeout:.0f}s",
+                                        code="operation_timeout")
+        return result
