@@ -1,5 +1,39 @@
-"""Blueprint: hooks handlers (see README)."""
+"""Blueprint: the git push webhooks (SPEC section 3). Thin: read the raw request, call shared.ingest."""
+
+from __future__ import annotations
 
 import azure.functions as func
 
+from functions._http import handle, json_response
+from shared import app as app_context
+from shared.ingest.intake import Intake
+
 bp = func.Blueprint()
+
+
+def _receive(source: str, req: func.HttpRequest) -> func.HttpResponse:
+    ctx = app_context.current()
+    intake = Intake(ctx.config, ctx.storage, ctx.ledger, ctx.settings, ctx.clock)
+    result = intake.receive(source, dict(req.headers.items()), req.get_body() or b"")
+    return json_response(result.body, result.status)
+
+
+@bp.route(route="hooks/github", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@handle
+def github_hook(req: func.HttpRequest) -> func.HttpResponse:
+    """GitHub ``push`` and ``ping`` (``X-Hub-Signature-256``)."""
+    return _receive("github", req)
+
+
+@bp.route(route="hooks/azure-devops", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@handle
+def azure_devops_hook(req: func.HttpRequest) -> func.HttpResponse:
+    """Azure DevOps service hook ``git.push`` (HTTP basic auth)."""
+    return _receive("azure-devops", req)
+
+
+@bp.route(route="hooks/gitlab", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@handle
+def gitlab_hook(req: func.HttpRequest) -> func.HttpResponse:
+    """GitLab push hook (``X-Gitlab-Token``)."""
+    return _receive("gitlab", req)

@@ -1,5 +1,39 @@
-"""Blueprint: worker handlers (see README)."""
+"""Blueprint: the deployment worker (queue trigger) and the poison-queue recorder."""
+
+from __future__ import annotations
+
+import logging
 
 import azure.functions as func
 
+from shared import app as app_context
+from shared.deploy.orchestrator import Orchestrator, record_poisoned
+from shared.deploy.request import DeploymentRequest
+from shared.errors import BadRequest
+
 bp = func.Blueprint()
+log = logging.getLogger("dataops.worker")
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="%DATAOPS_DEPLOY_QUEUE%", connection="AzureWebJobsStorage")
+def deployment_worker(msg: func.QueueMessage) -> None:
+    """Run one deployment request. A lock held elsewhere puts it back with a delay (it waits, not fails)."""
+    try:
+        request = DeploymentRequest.from_bytes(msg.get_body())
+    except BadRequest as err:
+        log.error("queue message %s is not a deployment request: %s", msg.id, err.message)
+        return  # retrying cannot fix it
+    ctx = app_context.current()
+    orchestrator = Orchestrator(ctx.config, ctx.storage, ctx.ledger, ctx.settings, ctx.clock,
+                                holder=f"worker:{msg.id}")
+    outcome = orchestrator.run(request)
+    log.info("deployment %s: %s", outcome.deployment_id, outcome.status)
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="%DATAOPS_DEPLOY_QUEUE%-poison", connection="AzureWebJobsStorage")
+def deployment_poison(msg: func.QueueMessage) -> None:
+    """A request that failed ``maxDequeueCount`` times: its deployment is recorded ``failed``."""
+    ctx = app_context.current()
+    did = record_poisoned(ctx.ledger, msg.get_body(),
+                          "the deployment request failed repeatedly and was moved to the poison queue")
+    log.error("deployment request poisoned: %s", did)

@@ -1,0 +1,303 @@
+"""Running one deployment request: lock -> load commit -> supersede check -> plan -> gates -> apply -> record.
+
+The orchestrator is the same for the queue worker and the CLI. It is open for
+the promotion/approval/rollback/window features:
+
+* **gates** run after the plan is stored and before anything changes; a gate
+  may hold the deployment (``waiting_approval``, ``waiting_window``, with an
+  optional re-check delay) or end it (``rejected``);
+* **after-end hooks** run once a deployment reached a final status (promotion,
+  notifications, automatic rollback). A failing hook is logged, never undoes
+  the recorded outcome.
+
+A deployment left ``planning``/``running`` by a worker that died is found by
+the next holder of the same lock and recorded ``failed``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .. import telemetry
+from ..audit.ledger import AuditLedger
+from ..audit.records import ACTIVE_STATUSES, CommitInfo, DeploymentRecord
+from ..clock import Clock
+from ..config import PlatformConfig
+from ..errors import DataOpsError, NotFound
+from ..git.snapshot import CommitSnapshot
+from ..git.sources import GitSource, source_for
+from ..settings import Settings
+from ..storage import StorageAccount
+from .lock import LeaseLock
+from .model import DeployContext, Plan, get_deployer
+from .queue import DeploymentQueue
+from .request import DeploymentRequest
+
+log = logging.getLogger(__name__)
+
+WAITING_STATUSES = frozenset({"waiting_lock", "waiting_window", "waiting_approval"})
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A gate's decision: hold the deployment in ``status`` (or end it when status is final)."""
+
+    status: str  # waiting_approval | waiting_window | rejected
+    reason: str
+    recheck_after: int | None = None  # seconds: put the request back to be looked at again
+
+
+@dataclass(frozen=True)
+class GateInput:
+    record: DeploymentRecord
+    request: DeploymentRequest
+    plan: Plan
+    config: PlatformConfig
+    ledger: AuditLedger
+
+
+Gate = Callable[[GateInput], Hold | None]
+AfterEnd = Callable[[DeploymentRecord], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    deployment_id: str
+    status: str
+    requeued_after: int | None = None
+    plan: Plan | None = None
+
+
+@dataclass
+class Orchestrator:
+    config: PlatformConfig
+    storage: StorageAccount
+    ledger: AuditLedger
+    settings: Settings
+    clock: Clock
+    queue: DeploymentQueue | None = None
+    source: GitSource | None = None  # default: the configured repository
+    gates: Sequence[Gate] = ()
+    after_end: Sequence[AfterEnd] = ()
+    lock_duration: int = 30
+    lock_retry_seconds: int = 15  # how long a request that found the lock taken waits in the queue
+    holder: str = "worker"
+
+    def __post_init__(self) -> None:
+        if self.queue is None:
+            self.queue = DeploymentQueue(self.storage)
+
+    # ------------------------------------------------------------------ public
+    def git(self) -> GitSource:
+        if self.source is None:
+            self.source = source_for(self.config.repository, self.settings)
+        return self.source
+
+    def run(self, request: DeploymentRequest) -> Outcome:
+        """Run one request to an outcome. Raises only when the ledger itself is unreachable (retry)."""
+        with telemetry.attached_context(request.trace):
+            attrs = telemetry.deployment_attributes(
+                environment=request.environment, component=request.component,
+                deployment_id=request.deployment_id, commit=request.commit, ref=request.ref)
+            with telemetry.span(f"dataops.deploy {request.component}", attrs,
+                                kind=telemetry.trace.SpanKind.CONSUMER) as span:
+                outcome = self._run(request)
+                telemetry.set_result(span, outcome.status)
+                return outcome
+
+    # ----------------------------------------------------------------- private
+    def _run(self, request: DeploymentRequest) -> Outcome:
+        try:
+            rec = self.ledger.get_deployment(request.deployment_id, with_plan=False)
+        except NotFound:
+            log.warning("request for unknown deployment %s dropped", request.deployment_id)
+            return Outcome(request.deployment_id, "missing")
+        if rec.final:
+            return Outcome(rec.id, rec.status)  # a redelivered request: nothing left to do
+        if rec.status == "waiting_approval":
+            return Outcome(rec.id, rec.status)  # released by an approval, not by the queue
+        lock = LeaseLock(self.storage, request.environment, request.component, duration=self.lock_duration)
+        if not lock.try_acquire(f"{self.holder}:{rec.id}"):
+            return self._wait_for_lock(rec, request)
+        try:
+            self._recover_crashed(rec)
+            rec = self.ledger.get_deployment(rec.id, with_plan=False)
+            if rec.status in ACTIVE_STATUSES:
+                # This very deployment was being run by a worker that died: a crash mid-way is a failure.
+                return self._end(rec, "failed", error="the worker running this deployment stopped mid-way")
+            return self._deploy(rec, request, lock)
+        finally:
+            lock.release()
+
+    def _wait_for_lock(self, rec: DeploymentRecord, request: DeploymentRequest) -> Outcome:
+        assert self.queue is not None
+        self.queue.send(request.again(), delay_seconds=self.lock_retry_seconds)
+        if rec.status != "waiting_lock":
+            self.ledger.transition(rec.id, "waiting_lock")
+        return Outcome(rec.id, "waiting_lock", requeued_after=self.lock_retry_seconds)
+
+    def _recover_crashed(self, current: DeploymentRecord) -> None:
+        """We hold the lock, so any other active deployment of this environment+component is orphaned."""
+        for status in sorted(ACTIVE_STATUSES):
+            page = self.ledger.list_deployments(current.environment, component=current.component,
+                                                status=status, limit=100)
+            for orphan in page.items:
+                if orphan.id == current.id:
+                    continue
+                log.warning("deployment %s was left %s by a dead worker", orphan.id, orphan.status)
+                try:
+                    self._end(orphan, "failed",
+                              error=f"the worker running this deployment stopped mid-way (found by {current.id})")
+                except DataOpsError:
+                    pass  # ended meanwhile
+
+    def _deploy(self, rec: DeploymentRecord, request: DeploymentRequest, lock: LeaseLock) -> Outcome:
+        trace_id = telemetry.current_trace_id()
+        changes: dict[str, Any] = {"trace_id": trace_id} if not rec.trace_id and trace_id else {}
+        self.ledger.transition(rec.id, "planning", **changes)
+        ctx: DeployContext | None = None
+        try:
+            snapshot = self._load(rec, request)
+            rec = self._with_commit_info(rec, snapshot)
+            if not (request.force or rec.trigger == "rollback"):
+                newer = self._deployed_descendant(rec)
+                if newer is not None:
+                    return self._end(rec, "superseded",
+                                     error=f"{newer.commit[:12]} (deployment {newer.id}) is already deployed "
+                                           f"and contains {rec.commit[:12]}")
+            ctx = DeployContext(config=self.config, environment=rec.environment, snapshot=snapshot,
+                                settings=self.settings, clock=self.clock, storage=self.storage,
+                                ledger=self.ledger, deployment_id=rec.id, force=request.force)
+            deployer = get_deployer(rec.component)
+            with ctx.steps.step("plan", component=rec.component):
+                plan = deployer.plan(ctx)
+            self.ledger.update_deployment(rec.id, plan=plan.to_json(), summary={"planned_" + k: v for k, v in
+                                                                             plan.counts().items()})
+            if plan.refused and not request.force:
+                return self._end(rec, "failed", error=f"plan refused: {plan.refused}", plan=plan)
+            for gate in self.gates:
+                hold = gate(GateInput(rec, request, plan, self.config, self.ledger))
+                if hold is not None:
+                    return self._hold(rec, request, hold, plan)
+            self.ledger.transition(rec.id, "running")
+            with ctx.steps.step("apply", component=rec.component) as step:
+                result = deployer.apply(ctx, plan)
+                if result.status != "succeeded":
+                    step.status = "failed"
+                    step.error = result.error
+            ctx.steps.objects(result.objects)
+            summary = {**{"planned_" + k: v for k, v in plan.counts().items()}, **result.summary()}
+            extra = dict(rec.extra)
+            if lock.lost:
+                extra["lock_lost"] = True
+            return self._end(rec, "succeeded" if result.status == "succeeded" else "failed",
+                             error=result.error, error_details=result.error_details, summary=summary,
+                             plan=plan, extra=extra)
+        except DataOpsError as err:
+            if err.status == 503 and err.code == "unavailable":
+                raise  # our own storage is down: let the queue retry the request
+            return self._end(rec, "failed", error=f"{err.code}: {err.message}",
+                             error_details={"code": err.code, "status": err.status})
+        except Exception as exc:  # a deployer bug must still end the record, never leave it running
+            log.exception("deployment %s failed", rec.id)
+            return self._end(rec, "failed", error=f"{type(exc).__name__}: {str(exc)[:1000]}")
+
+    def _load(self, rec: DeploymentRecord, request: DeploymentRequest) -> CommitSnapshot:
+        with telemetry.task_span("load_commit", **{telemetry.VCS_REVISION: rec.commit}):
+            return self.git().snapshot(request.commit or rec.commit)
+
+    def _with_commit_info(self, rec: DeploymentRecord, snap: CommitSnapshot) -> DeploymentRecord:
+        """Fill the commit time from Git when the trigger did not carry it (lead time needs it)."""
+        changes: dict[str, Any] = {}
+        if snap.sha != rec.commit and len(rec.commit) < 40 and snap.sha.startswith(rec.commit):
+            changes["commit"] = snap.sha
+        if rec.commit_time is None and snap.timestamp is not None:
+            changes["commit_time"] = snap.timestamp
+        if not rec.commits:
+            changes["commits"] = [CommitInfo(snap.sha, snap.timestamp, snap.author, snap.message)]
+        if not changes:
+            return rec
+        return self.ledger.update_deployment(rec.id, **changes)
+
+    def _deployed_descendant(self, rec: DeploymentRecord) -> DeploymentRecord | None:
+        """The deployment already in place, when it carries a commit that contains ours."""
+        last = self.ledger.latest(rec.environment, component=rec.component, status="succeeded")
+        if last is None or last.commit == rec.commit:
+            return None
+        return last if self.git().is_ancestor(rec.commit, last.commit) else None
+
+    def _hold(self, rec: DeploymentRecord, request: DeploymentRequest, hold: Hold, plan: Plan) -> Outcome:
+        if hold.status in ("succeeded", "failed", "superseded", "rejected", "rolled_back"):
+            return self._end(rec, hold.status, error=hold.reason, plan=plan)
+        if hold.recheck_after is not None:
+            assert self.queue is not None
+            self.queue.send(request.again(), delay_seconds=hold.recheck_after)
+        self.ledger.transition(rec.id, hold.status, extra={**rec.extra, "waiting_reason": hold.reason})
+        return Outcome(rec.id, hold.status, requeued_after=hold.recheck_after, plan=plan)
+
+    def _end(self, rec: DeploymentRecord, status: str, *, plan: Plan | None = None, **changes: Any) -> Outcome:
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if "error" in changes:
+            changes["error"] = telemetry.redact(str(changes["error"]), [])[:4000]
+        final = self.ledger.transition(rec.id, status, **changes)
+        for hook in self.after_end:
+            try:
+                hook(final)
+            except Exception:
+                log.exception("after-end hook %r failed for %s", hook, rec.id)
+        return Outcome(rec.id, status, plan=plan)
+
+
+def record_poisoned(ledger: AuditLedger, raw: bytes | str, reason: str) -> str | None:
+    """A request that failed ``maxDequeueCount`` times: its deployment ends ``failed`` with the reason."""
+    try:
+        request = DeploymentRequest.from_bytes(raw)
+    except DataOpsError:
+        log.error("unreadable message in the poison queue dropped")
+        return None
+    try:
+        rec = ledger.get_deployment(request.deployment_id, with_plan=False)
+    except NotFound:
+        return None
+    if rec.final:
+        return rec.id
+    ledger.transition(rec.id, "failed", error=reason)
+    return rec.id
+
+
+def submit(ledger: AuditLedger, queue: DeploymentQueue, *, environment: str, component: str, commit: str,
+           ref: str = "", repository: str = "", trigger: str = "manual", actor: str | None = None,
+           seed: str | None = None, force: bool = False, rollback_of: str | None = None,
+           commit_time: Any = None, extra: dict[str, Any] | None = None) -> DeploymentRecord:
+    """Create a ``queued`` deployment record, then queue its request (promotion, rollback, manual)."""
+    did = ledger.new_deployment_id(environment, component, seed or f"{trigger}:{commit}:{ledger.clock.now()}")
+    rec = DeploymentRecord(id=did, environment=environment, component=component, commit=commit, ref=ref,
+                           repository=telemetry.scrub_url(repository), actor=actor, trigger=trigger,
+                           rollback_of=rollback_of, forced=force, commit_time=commit_time,
+                           trace_id=telemetry.current_trace_id(), extra=dict(extra or {}))
+    rec, _ = ledger.create_deployment(rec)
+    queue.send(DeploymentRequest(rec.id, environment, component, commit, ref, trigger,
+                                 telemetry.inject_context(), force))
+    return rec
+
+
+def rollback_target(ledger: AuditLedger, environment: str, component: str, *,
+                    before: DeploymentRecord | None = None) -> DeploymentRecord | None:
+    """The last successful deployment older than ``before`` (default: older than the latest success)."""
+    skip_first = before is None
+    for rec in ledger.iter_deployments(environment, until=before.queued_at if before else None):
+        if rec.component != component or rec.status != "succeeded" or (before and rec.id == before.id):
+            continue
+        if before is not None and rec.commit == before.commit:
+            continue
+        if skip_first:
+            skip_first = False
+            current = rec
+            continue
+        if not before and rec.commit == current.commit:
+            continue
+        return rec
+    return None

@@ -1,0 +1,307 @@
+"""Git sources: the files of a commit, fetched by the worker itself (the webhook is only a hint).
+
+* ``local``: a repository on disk, through the ``git`` CLI;
+* ``github``: the REST API (commit, tarball, compare);
+* ``azure-devops``: the Git REST API (commit, items as a zip, merge bases);
+* ``gitlab``: the REST API (commit, archive, merge base).
+
+``is_ancestor(older, newer)`` answers from the commit graph, never from
+timestamps. Credentials come from the app setting named by ``token_setting``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import tarfile
+import zipfile
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import quote, urlsplit
+
+from ..config import Repository
+from ..errors import BadRequest, NotFound, Unavailable
+from ..settings import Settings
+from .snapshot import CommitSnapshot
+
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+TIMEOUT = 60.0
+
+
+class GitSource(Protocol):
+    url: str
+
+    def resolve(self, ref: str) -> str:
+        """A branch, tag or commit -> the full commit id."""
+        ...
+
+    def snapshot(self, ref: str) -> CommitSnapshot:
+        """Every file of the commit ``ref`` resolves to."""
+        ...
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        """Whether ``older`` is reachable from ``newer`` (equal commits count as ancestors)."""
+        ...
+
+
+def _time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+# ----------------------------------------------------------------------- local
+class LocalGitSource:
+    """A repository on this machine (``provider: local``), read with the ``git`` CLI."""
+
+    def __init__(self, path: str, ref_hint: str = "") -> None:
+        self.url = path
+        self.path = os.path.abspath(path)
+
+    def _git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        try:
+            proc = subprocess.run(["git", "-C", self.path, *args], capture_output=True, timeout=TIMEOUT,
+                                  check=False)
+        except FileNotFoundError:
+            raise Unavailable("the git command is not installed", code="git_missing") from None
+        if check and proc.returncode != 0:
+            msg = proc.stderr.decode(errors="replace").strip().splitlines()
+            raise NotFound(f"git {args[0]} in {self.url}: {msg[-1] if msg else 'failed'}", code="git_error")
+        return proc
+
+    def resolve(self, ref: str) -> str:
+        if not os.path.isdir(self.path):
+            raise NotFound(f"repository {self.url} does not exist", code="unknown_repository")
+        if ref.startswith("-"):
+            raise BadRequest(f"{ref!r} is not a ref", code="invalid_ref")
+        proc = self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        if proc.returncode != 0:
+            raise NotFound(f"{ref!r} is not a branch, tag or commit of {self.url}", code="unknown_ref")
+        return proc.stdout.decode().strip()
+
+    def snapshot(self, ref: str) -> CommitSnapshot:
+        sha = self.resolve(ref)
+        meta = self._git("show", "-s", "--format=%an%x00%aI%x00%B", sha).stdout.decode(errors="replace")
+        author, when, message = ([*meta.split("\x00"), "", "", ""])[:3]
+        data = self._git("archive", "--format=tar", sha).stdout
+        files: dict[str, bytes] = {}
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            for m in tar.getmembers():
+                if m.isfile():
+                    f = tar.extractfile(m)
+                    if f is not None:
+                        files[m.name] = f.read()
+        return CommitSnapshot(sha=sha, files=files, ref=ref, repository=self.url, timestamp=_time(when),
+                              author=author or None, message=message.strip() or None)
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        proc = self._git("merge-base", "--is-ancestor", older, newer, check=False)
+        if proc.returncode in (0, 1):
+            return proc.returncode == 0
+        raise NotFound(f"cannot compare {older} and {newer} in {self.url}", code="unknown_ref")
+
+
+# ------------------------------------------------------------------------ HTTP
+class _HttpSource:
+    url: str
+
+    def __init__(self, token: str | None, session: Any = None) -> None:
+        import requests
+
+        self.session = session or requests.Session()
+        self._token = token
+
+    def _headers(self) -> dict[str, str]:
+        return {}
+
+    def _get(self, url: str, *, params: dict[str, Any] | None = None, what: str = "") -> Any:
+        import requests
+
+        try:
+            resp = self.session.get(url, params=params, headers=self._headers(), timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            raise Unavailable(f"git host unreachable: {type(exc).__name__}", code="git_unavailable") from exc
+        if resp.status_code in (401, 403):
+            raise Unavailable(f"git host refused the credentials ({resp.status_code}) for {what}",
+                              code="git_unauthorized")
+        if resp.status_code == 404:
+            raise NotFound(f"{what} not found on the git host", code="unknown_ref")
+        if resp.status_code >= 400:
+            raise Unavailable(f"git host answered {resp.status_code} for {what}", code="git_unavailable")
+        return resp
+
+
+def _strip_top(names_and_data: list[tuple[str, bytes]]) -> dict[str, bytes]:
+    """Archives put everything under one top folder (``owner-repo-sha/``): drop it."""
+    out: dict[str, bytes] = {}
+    for name, data in names_and_data:
+        _, _, rest = name.partition("/")
+        if rest and not rest.endswith("/"):
+            out[rest] = data
+    return out
+
+
+def _untar(data: bytes) -> dict[str, bytes]:
+    items: list[tuple[str, bytes]] = []
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+        for m in tar.getmembers():
+            if m.isfile():
+                f = tar.extractfile(m)
+                if f is not None:
+                    items.append((m.name, f.read()))
+    return _strip_top(items)
+
+
+class GitHubSource(_HttpSource):
+    """``https://github.com/OWNER/REPO`` through the REST API (``api_url`` overrides api.github.com)."""
+
+    def __init__(self, url: str, token: str | None, api_url: str | None = None, session: Any = None) -> None:
+        super().__init__(token, session)
+        self.url = url
+        path = urlsplit(url).path.strip("/").removesuffix(".git")
+        if path.count("/") != 1:
+            raise BadRequest(f"{url} is not a GitHub repository URL (https://github.com/OWNER/REPO)",
+                             code="invalid_repository")
+        self.api = f"{(api_url or 'https://api.github.com').rstrip('/')}/repos/{path}"
+
+    def _headers(self) -> dict[str, str]:
+        h = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+        if self._token:
+            h["Authorization"] = f"Bearer {self._token}"
+        return h
+
+    def _commit(self, ref: str) -> dict[str, Any]:
+        data: dict[str, Any] = self._get(f"{self.api}/commits/{quote(ref, safe='')}", what=f"commit {ref}").json()
+        return data
+
+    def resolve(self, ref: str) -> str:
+        return str(self._commit(ref)["sha"])
+
+    def snapshot(self, ref: str) -> CommitSnapshot:
+        c = self._commit(ref)
+        sha = str(c["sha"])
+        files = _untar(self._get(f"{self.api}/tarball/{sha}", what=f"tarball of {sha}").content)
+        author = (c.get("commit") or {}).get("author") or {}
+        return CommitSnapshot(sha=sha, files=files, ref=ref, repository=self.url, timestamp=_time(author.get("date")),
+                              author=(c.get("author") or {}).get("login") or author.get("name"),
+                              message=(c.get("commit") or {}).get("message"))
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        data = self._get(f"{self.api}/compare/{quote(older, safe='')}...{quote(newer, safe='')}",
+                         what=f"comparison {older}...{newer}").json()
+        return data.get("status") in ("ahead", "identical")
+
+
+class AzureDevOpsSource(_HttpSource):
+    """``https://dev.azure.com/ORG/PROJECT/_git/REPO`` through the Git REST API (PAT as basic auth)."""
+
+    API = "7.1"
+
+    def __init__(self, url: str, token: str | None, api_url: str | None = None, session: Any = None) -> None:
+        super().__init__(token, session)
+        self.url = url
+        parts = urlsplit(url)
+        path = parts.path.strip("/")
+        m = re.match(r"^(?P<base>.*?)/_git/(?P<repo>[^/]+)$", path)
+        if not m:
+            raise BadRequest(f"{url} is not an Azure DevOps repository URL (…/PROJECT/_git/REPO)",
+                             code="invalid_repository")
+        base = api_url.rstrip("/") + "/" + m.group("base") if api_url else \
+            f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}/{m.group('base')}"
+        self.api = f"{base}/_apis/git/repositories/{m.group('repo')}"
+
+    def _headers(self) -> dict[str, str]:
+        import base64
+
+        h = {"Accept": "application/json"}
+        if self._token:
+            h["Authorization"] = "Basic " + base64.b64encode(f":{self._token}".encode()).decode()
+        return h
+
+    def resolve(self, ref: str) -> str:
+        if _SHA.match(ref):
+            return ref
+        branch = ref.removeprefix("refs/heads/")
+        data = self._get(f"{self.api}/refs", params={"filter": f"heads/{branch}", "api-version": self.API},
+                         what=f"branch {branch}").json()
+        for r in data.get("value", []):
+            if r.get("name") == f"refs/heads/{branch}":
+                return str(r["objectId"])
+        raise NotFound(f"{ref!r} is not a branch of {self.url}", code="unknown_ref")
+
+    def snapshot(self, ref: str) -> CommitSnapshot:
+        sha = self.resolve(ref)
+        c = self._get(f"{self.api}/commits/{sha}", params={"api-version": self.API}, what=f"commit {sha}").json()
+        z = self._get(f"{self.api}/items", what=f"files of {sha}", params={
+            "path": "/", "recursionLevel": "full", "$format": "zip", "download": "true",
+            "versionDescriptor.version": sha, "versionDescriptor.versionType": "commit",
+            "api-version": self.API}).content
+        files: dict[str, bytes] = {}
+        with zipfile.ZipFile(io.BytesIO(z)) as zf:
+            for info in zf.infolist():
+                if not info.is_dir():
+                    files[info.filename.lstrip("/")] = zf.read(info)
+        author = c.get("author") or {}
+        return CommitSnapshot(sha=sha, files=files, ref=ref, repository=self.url, timestamp=_time(author.get("date")),
+                              author=author.get("email") or author.get("name"), message=c.get("comment"))
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        data = self._get(f"{self.api}/commits/{older}/mergebases",
+                         params={"otherCommitId": newer, "api-version": "7.1-preview.1"},
+                         what=f"merge base of {older} and {newer}").json()
+        return any(b.get("commitId") == older for b in data.get("value", []))
+
+
+class GitLabSource(_HttpSource):
+    """``https://gitlab.com/GROUP/PROJECT`` through the REST API v4 (``PRIVATE-TOKEN``)."""
+
+    def __init__(self, url: str, token: str | None, api_url: str | None = None, session: Any = None) -> None:
+        super().__init__(token, session)
+        self.url = url
+        parts = urlsplit(url)
+        project = parts.path.strip("/").removesuffix(".git")
+        root = api_url.rstrip("/") if api_url else f"{parts.scheme}://{parts.netloc}/api/v4"
+        self.api = f"{root}/projects/{quote(project, safe='')}"
+
+    def _headers(self) -> dict[str, str]:
+        return {"PRIVATE-TOKEN": self._token} if self._token else {}
+
+    def _commit(self, ref: str) -> dict[str, Any]:
+        data: dict[str, Any] = self._get(f"{self.api}/repository/commits/{quote(ref, safe='')}",
+                                         what=f"commit {ref}").json()
+        return data
+
+    def resolve(self, ref: str) -> str:
+        return str(self._commit(ref)["id"])
+
+    def snapshot(self, ref: str) -> CommitSnapshot:
+        c = self._commit(ref)
+        sha = str(c["id"])
+        files = _untar(self._get(f"{self.api}/repository/archive.tar.gz", params={"sha": sha},
+                                 what=f"archive of {sha}").content)
+        return CommitSnapshot(sha=sha, files=files, ref=ref, repository=self.url,
+                              timestamp=_time(c.get("authored_date")), author=c.get("author_email"),
+                              message=c.get("message"))
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        data = self._get(f"{self.api}/repository/merge_base", params={"refs[]": [older, newer]},
+                         what=f"merge base of {older} and {newer}").json()
+        return data.get("id") == older
+
+
+def source_for(repo: Repository, settings: Settings, *, url: str | None = None) -> GitSource:
+    """The source of the configured repository (or of ``url``: a local path or the configured remote)."""
+    target = url or repo.url
+    token = settings.secret(repo.token_setting) if repo.token_setting else None
+    if repo.provider == "local" or (url is not None and "://" not in url and os.path.exists(url)):
+        return LocalGitSource(target)
+    if repo.provider == "github":
+        return GitHubSource(target, token, repo.api_url)
+    if repo.provider == "azure-devops":
+        return AzureDevOpsSource(target, token, repo.api_url)
+    return GitLabSource(target, token, repo.api_url)

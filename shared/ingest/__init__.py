@@ -1,0 +1,1 @@
+"""Git push ingestion: webhook sources, the normalized push, routing and intake."""

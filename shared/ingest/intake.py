@@ -1,0 +1,191 @@
+"""Receiving one webhook delivery: verify, parse, route, dedupe, record, queue (SPEC sections 1, 3, 6).
+
+Order matters:
+
+1. size (413) and signature/credentials (401) on the raw body, before parsing;
+2. JSON (400) and the event type (unsupported: 202 ignored);
+3. the normalized push and its route (other branch, tag, deletion, other
+   repository: 202 ignored, recorded as activity);
+4. an atomic claim on the delivery id (a redelivery, even a concurrent one,
+   finds it taken and changes nothing);
+5. the deployment records (status ``queued``) *then* the queue messages, so a
+   request is never lost; 202 once every message is durably queued.
+
+Storage trouble is a 503 (Azure DevOps retries on it); the claim is released
+so the retry is not mistaken for a duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from .. import telemetry
+from ..audit.ledger import AuditLedger
+from ..audit.records import Activity, DeploymentRecord
+from ..claims import Claims
+from ..clock import Clock
+from ..config import PlatformConfig
+from ..deploy.queue import DeploymentQueue
+from ..deploy.request import DeploymentRequest
+from ..errors import BadRequest, DataOpsError, NotFound, PayloadTooLarge, Unavailable
+from ..settings import Settings
+from ..storage import StorageAccount
+from .push import Push
+from .routing import route_push
+from .sources import SOURCES, lower_headers
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+CLAIM_SCOPE = "webhook"
+WEBHOOK_PARTITION = "_webhooks"  # activity partition of ignored deliveries (no environment applies)
+# A claim whose requests were never queued (its holder died) is taken over after this long.
+STALE_CLAIM = timedelta(seconds=60)
+
+
+@dataclass
+class IntakeResult:
+    status: int
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Intake:
+    """Everything a delivery needs, passed in."""
+
+    config: PlatformConfig
+    storage: StorageAccount
+    ledger: AuditLedger
+    settings: Settings
+    clock: Clock
+
+    def receive(self, source_name: str, headers: Mapping[str, str], body: bytes) -> IntakeResult:
+        """Handle one delivery; raises DataOpsError (4xx/503) for what the caller must see as an error."""
+        source = SOURCES.get(source_name)
+        if source is None:
+            raise NotFound(f"unknown webhook source {source_name!r}", code="unknown_source")
+        if len(body) > MAX_BODY:
+            raise PayloadTooLarge(f"body is {len(body)} bytes; the limit is {MAX_BODY}")
+        h = lower_headers(headers)
+        with telemetry.span(f"dataops.webhook {source_name}", {"dataops.webhook.provider": source_name},
+                            kind=telemetry.trace.SpanKind.SERVER) as span:
+            source.verify(h, body, self.settings)
+            payload = _json(body)
+            event = source.classify(h, payload)
+            if event.kind == "ping":
+                return IntakeResult(200, {"status": "pong", "provider": source_name})
+            if event.kind == "ignored":
+                delivery = h.get(source.delivery_header or "", "") or str(payload.get("id") or "")
+                self._record_ignored(source_name, delivery or _digest(body), event.reason, None)
+                return IntakeResult(202, {"status": "ignored", "reason": event.reason})
+            push = source.parse(h, payload)
+            span.set_attributes({telemetry.VCS_REF: push.ref, telemetry.VCS_REVISION: push.after,
+                                 telemetry.VCS_URL: telemetry.scrub_url(push.repository)})
+            route = route_push(self.config, push)
+            if route.ignored:
+                self._record_ignored(source_name, push.delivery_id, route.ignored, push)
+                return IntakeResult(202, {"status": "ignored", "reason": route.ignored,
+                                          "delivery_id": push.delivery_id})
+            return self._accept(push, [(t.environment, t.component) for t in route.targets], route.skipped)
+
+    # ----------------------------------------------------------------- accept
+    def _accept(self, push: Push, targets: list[tuple[str, str]], skipped: tuple[str, ...]) -> IntakeResult:
+        from azure.core.exceptions import AzureError
+
+        now = self.clock.now()
+        seed = f"{push.provider}:{push.delivery_id}"
+        ids = {f"{env}/{comp}": self.ledger.new_deployment_id(env, comp, seed, when=now) for env, comp in targets}
+        claims = Claims(self.storage)
+        key = seed
+        try:
+            won, data = claims.claim(CLAIM_SCOPE, key, {"deployments": ids, "queued": False,
+                                                        "at": now.isoformat()}, at=now)
+        except AzureError as exc:
+            raise Unavailable(f"state storage is unreachable: {type(exc).__name__}") from exc
+        if not won:
+            if data.get("queued") or not _stale(data, now):
+                return IntakeResult(202, {"status": "duplicate", "delivery_id": push.delivery_id,
+                                          "deployments": list((data.get("deployments") or {}).values())})
+            # The first receiver died before queuing: finish its work with its ids.
+            log.warning("webhook %s: taking over a stale claim", seed)
+            ids = dict(data.get("deployments") or ids)
+        carrier = telemetry.inject_context()
+        trace_id = telemetry.current_trace_id()
+        try:
+            for target, deployment_id in ids.items():
+                env, _, comp = target.partition("/")
+                rec = DeploymentRecord(
+                    id=deployment_id, environment=env, component=comp, commit=push.after, ref=push.ref,
+                    repository=telemetry.scrub_url(push.repository), actor=push.pusher, trigger="push",
+                    status="queued", queued_at=now, commit_time=push.head_time, commits=list(push.commits),
+                    trace_id=trace_id, delivery_id=push.delivery_id,
+                    extra={"provider": push.provider, "before": push.before, "forced": push.forced})
+                self.ledger.create_deployment(rec)
+            queue = DeploymentQueue(self.storage)
+            for target, deployment_id in ids.items():
+                env, _, comp = target.partition("/")
+                queue.send(DeploymentRequest(deployment_id, env, comp, push.after, push.ref, "push", carrier))
+            _mark_queued(claims, key, ids, now)
+        except (AzureError, Unavailable) as exc:
+            try:
+                claims.release(CLAIM_SCOPE, key)  # so the provider's retry is not taken for a duplicate
+            except Exception:
+                log.warning("webhook %s: claim not released (stale after %s)", seed, STALE_CLAIM)
+            if isinstance(exc, DataOpsError):
+                raise
+            raise Unavailable(f"storage is unreachable: {type(exc).__name__}") from exc
+        return IntakeResult(202, {"status": "queued", "delivery_id": push.delivery_id,
+                                  "deployments": list(ids.values()), "skipped": list(skipped),
+                                  "trace_id": trace_id})
+
+    def _record_ignored(self, provider: str, delivery: str, reason: str, push: Push | None) -> None:
+        from azure.core.exceptions import AzureError
+
+        act = Activity(environment=WEBHOOK_PARTITION, kind="webhook_ignored", key=f"{provider}:{delivery}",
+                       at=self.clock.now(), actor=push.pusher if push else None, status="ignored",
+                       summary=reason[:2000],
+                       data={"provider": provider, "delivery_id": delivery,
+                             **({"ref": push.ref, "after": push.after,
+                                 "repository": telemetry.scrub_url(push.repository)} if push else {})})
+        try:
+            self.ledger.record_activity(act)
+        except AzureError as exc:
+            raise Unavailable(f"audit storage is unreachable: {type(exc).__name__}") from exc
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("body is not valid JSON", code="invalid_json") from None
+    if not isinstance(payload, dict):
+        raise BadRequest("body must be a JSON object", code="invalid_json")
+    return payload
+
+
+def _digest(body: bytes) -> str:
+    return "sha256-" + hashlib.sha256(body).hexdigest()[:32]
+
+
+def _stale(data: dict[str, Any], now: datetime) -> bool:
+    try:
+        at = datetime.fromisoformat(str(data.get("at")))
+    except ValueError:
+        return True
+    return now - at > STALE_CLAIM
+
+
+def _mark_queued(claims: Claims, key: str, ids: dict[str, str], now: datetime) -> None:
+    from azure.data.tables import UpdateMode
+
+    from ..audit.keys import safe_key
+
+    claims.table.upsert_entity({"PartitionKey": f"claim-{safe_key(CLAIM_SCOPE)}", "RowKey": safe_key(key)[:1000],
+                                "data": json.dumps({"deployments": ids, "queued": True, "at": now.isoformat()}),
+                                "at": now.isoformat()}, mode=UpdateMode.REPLACE)

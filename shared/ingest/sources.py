@@ -1,0 +1,267 @@
+"""The webhook sources: one table of (name, how to verify, how to classify, how to parse).
+
+Each source turns its provider's payload into one normalized :class:`Push`.
+Verification runs on the raw body before anything is parsed; secrets are
+compared in constant time (``hmac.compare_digest``) and never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..audit.records import CommitInfo
+from ..errors import BadRequest, Unauthorized
+from ..settings import Settings
+from .push import ZERO_SHA, Push
+
+Headers = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Event:
+    """What a delivery is: ``push`` (parse it), ``ping`` (answer it) or ``ignored`` (with the reason)."""
+
+    kind: str
+    name: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class WebhookSource:
+    name: str
+    delivery_header: str | None
+    verify: Callable[[Headers, bytes, Settings], None]
+    classify: Callable[[Headers, dict[str, Any]], Event]
+    parse: Callable[[Headers, dict[str, Any]], Push]
+
+
+def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in headers.items()}
+
+
+def _text(value: Any, what: str, *, required: bool = True) -> str:
+    if isinstance(value, str) and value:
+        return value
+    if value is None and not required:
+        return ""
+    raise BadRequest(f"payload field {what} is missing or not a string", code="invalid_payload")
+
+
+def _obj(value: Any, what: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    raise BadRequest(f"payload field {what} is missing or not an object", code="invalid_payload")
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    raise BadRequest(f"payload field {what} is not a list", code="invalid_payload")
+
+
+def _sha(value: Any, what: str) -> str:
+    text = _text(value, what)
+    if not (4 <= len(text) <= 64) or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise BadRequest(f"payload field {what} is not a commit id", code="invalid_payload")
+    return text.lower()
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else None
+
+
+def _commits(items: list[Any], *, id_key: str, time_key: Callable[[dict[str, Any]], Any],
+             author: Callable[[dict[str, Any]], Any], what: str) -> tuple[CommitInfo, ...]:
+    out: list[CommitInfo] = []
+    for i, c in enumerate(items):
+        c = _obj(c, f"{what}[{i}]")
+        a = author(c)
+        out.append(CommitInfo(_sha(c.get(id_key), f"{what}[{i}].{id_key}"), _time(time_key(c)),
+                              a if isinstance(a, str) else None,
+                              c.get("message") if isinstance(c.get("message"), str) else
+                              c.get("comment") if isinstance(c.get("comment"), str) else None))
+    return tuple(out)
+
+
+def _delivery(headers: Headers, name: str) -> str:
+    value = headers.get(name.lower(), "").strip()
+    if not value or len(value) > 200:
+        raise BadRequest(f"header {name} is missing or too long", code="missing_delivery_id")
+    return value
+
+
+# --------------------------------------------------------------------- GitHub
+def verify_github(headers: Headers, body: bytes, settings: Settings) -> None:
+    """``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>``."""
+    secret = settings.secret("GITHUB_WEBHOOK_SECRET")
+    if not secret:
+        raise Unauthorized("GitHub webhooks are not configured (GITHUB_WEBHOOK_SECRET is not set)",
+                           code="webhook_not_configured")
+    sent = headers.get("x-hub-signature-256", "")
+    if not sent.startswith("sha256="):
+        raise Unauthorized("missing X-Hub-Signature-256 signature", code="invalid_signature")
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), sent.strip().encode("utf-8", "replace")):
+        raise Unauthorized("X-Hub-Signature-256 does not match the body", code="invalid_signature")
+
+
+def sign_github(secret: str, body: bytes) -> str:
+    """The ``X-Hub-Signature-256`` value GitHub sends for ``body`` (for tests and the local stack)."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def classify_github(headers: Headers, payload: dict[str, Any]) -> Event:
+    event = headers.get("x-github-event", "").strip()
+    if event == "push":
+        return Event("push", event)
+    if event == "ping":
+        return Event("ping", event)
+    if not event:
+        raise BadRequest("header X-GitHub-Event is missing", code="missing_event")
+    return Event("ignored", event, f"event {event!r} is not handled (push and ping are)")
+
+
+def parse_github(headers: Headers, p: dict[str, Any]) -> Push:
+    repo = _obj(p.get("repository"), "repository")
+    url = _text(repo.get("clone_url") or repo.get("html_url"), "repository.clone_url")
+    aliases = tuple(str(repo[k]) for k in ("html_url", "ssh_url", "git_url", "full_name", "url")
+                    if isinstance(repo.get(k), str))
+    pusher: dict[str, Any] = p["pusher"] if isinstance(p.get("pusher"), dict) else {}
+    sender: dict[str, Any] = p["sender"] if isinstance(p.get("sender"), dict) else {}
+    commits = _commits(_list(p.get("commits"), "commits"), id_key="id", time_key=lambda c: c.get("timestamp"),
+                       author=lambda c: (c.get("author") or {}).get("username") or
+                       (c.get("author") or {}).get("name") if isinstance(c.get("author"), dict) else None,
+                       what="commits")
+    after = _sha(p.get("after"), "after")
+    return Push(provider="github", delivery_id=_delivery(headers, "X-GitHub-Delivery"), repository=url,
+                ref=_text(p.get("ref"), "ref"), before=_sha(p.get("before"), "before"), after=after,
+                pusher=(sender.get("login") if isinstance(sender.get("login"), str) else None)
+                or (pusher.get("name") if isinstance(pusher.get("name"), str) else None),
+                forced=p.get("forced") is True, deleted=p.get("deleted") is True or after == ZERO_SHA,
+                commits=commits, repository_aliases=aliases)
+
+
+# --------------------------------------------------------------- Azure DevOps
+def verify_azure_devops(headers: Headers, body: bytes, settings: Settings) -> None:
+    """HTTP basic auth with the user and password configured on the service hook."""
+    user = settings.secret("AZDO_WEBHOOK_USER")
+    password = settings.secret("AZDO_WEBHOOK_PASSWORD")
+    if not user or not password:
+        raise Unauthorized("Azure DevOps webhooks are not configured (AZDO_WEBHOOK_USER/PASSWORD)",
+                           code="webhook_not_configured")
+    auth = headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "basic" or not token:
+        raise Unauthorized("basic authentication is required", code="invalid_credentials")
+    try:
+        sent = base64.b64decode(token.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise Unauthorized("basic authentication header is malformed", code="invalid_credentials") from None
+    expected = f"{user}:{password}".encode()
+    if not hmac.compare_digest(expected, sent):
+        raise Unauthorized("wrong user name or password", code="invalid_credentials")
+
+
+def classify_azure_devops(headers: Headers, payload: dict[str, Any]) -> Event:
+    event = payload.get("eventType")
+    if event == "git.push":
+        return Event("push", event)
+    if not isinstance(event, str) or not event:
+        raise BadRequest("payload field eventType is missing", code="missing_event")
+    return Event("ignored", event, f"event {event!r} is not handled (git.push is)")
+
+
+def parse_azure_devops(headers: Headers, p: dict[str, Any]) -> Push:
+    res = _obj(p.get("resource"), "resource")
+    updates = _list(res.get("refUpdates"), "resource.refUpdates")
+    if not updates:
+        raise BadRequest("resource.refUpdates is empty", code="invalid_payload")
+    # One service-hook notification can carry several ref updates; the first is the push (the
+    # others, when present, are recorded in extra).
+    upd = _obj(updates[0], "resource.refUpdates[0]")
+    repo = _obj(res.get("repository"), "resource.repository")
+    url = _text(repo.get("remoteUrl") or repo.get("url"), "resource.repository.remoteUrl")
+    aliases = tuple(str(repo[k]) for k in ("url", "sshUrl", "webUrl", "name") if isinstance(repo.get(k), str))
+    pushed_by: dict[str, Any] = res["pushedBy"] if isinstance(res.get("pushedBy"), dict) else {}
+    commits = _commits(_list(res.get("commits"), "resource.commits"), id_key="commitId",
+                       time_key=lambda c: (c.get("author") or {}).get("date")
+                       if isinstance(c.get("author"), dict) else None,
+                       author=lambda c: (c.get("author") or {}).get("email") or (c.get("author") or {}).get("name")
+                       if isinstance(c.get("author"), dict) else None, what="resource.commits")
+    after = _sha(upd.get("newObjectId"), "resource.refUpdates[0].newObjectId")
+    delivery = p.get("id") if isinstance(p.get("id"), str) and p.get("id") else None
+    if delivery is None or len(delivery) > 200:
+        raise BadRequest("payload field id (the notification id) is missing", code="missing_delivery_id")
+    pusher = pushed_by.get("uniqueName") or pushed_by.get("displayName")
+    return Push(provider="azure-devops", delivery_id=delivery, repository=url,
+                ref=_text(upd.get("name"), "resource.refUpdates[0].name"),
+                before=_sha(upd.get("oldObjectId"), "resource.refUpdates[0].oldObjectId"), after=after,
+                pusher=pusher if isinstance(pusher, str) else None, forced=False, deleted=after == ZERO_SHA,
+                commits=tuple(reversed(commits)),  # Azure DevOps lists newest first
+                repository_aliases=aliases,
+                extra={"other_ref_updates": len(updates) - 1} if len(updates) > 1 else {})
+
+
+# --------------------------------------------------------------------- GitLab
+def verify_gitlab(headers: Headers, body: bytes, settings: Settings) -> None:
+    """``X-Gitlab-Token`` equals the secret token configured on the hook."""
+    secret = settings.secret("GITLAB_WEBHOOK_TOKEN")
+    if not secret:
+        raise Unauthorized("GitLab webhooks are not configured (GITLAB_WEBHOOK_TOKEN is not set)",
+                           code="webhook_not_configured")
+    sent = headers.get("x-gitlab-token", "")
+    if not sent or not hmac.compare_digest(secret.encode(), sent.encode("utf-8", "replace")):
+        raise Unauthorized("missing or wrong X-Gitlab-Token", code="invalid_token")
+
+
+def classify_gitlab(headers: Headers, payload: dict[str, Any]) -> Event:
+    event = headers.get("x-gitlab-event", "").strip()
+    kind = payload.get("object_kind")
+    if event == "Push Hook" or (not event and kind == "push"):
+        return Event("push", event or "push")
+    if not event and not kind:
+        raise BadRequest("header X-Gitlab-Event is missing", code="missing_event")
+    return Event("ignored", event or str(kind), f"event {event or kind!r} is not handled (Push Hook is)")
+
+
+def parse_gitlab(headers: Headers, p: dict[str, Any]) -> Push:
+    project = _obj(p.get("project"), "project")
+    url = _text(project.get("git_http_url") or project.get("web_url"), "project.git_http_url")
+    aliases = tuple(str(project[k]) for k in ("web_url", "git_ssh_url", "path_with_namespace")
+                    if isinstance(project.get(k), str))
+    commits = _commits(_list(p.get("commits"), "commits"), id_key="id", time_key=lambda c: c.get("timestamp"),
+                       author=lambda c: (c.get("author") or {}).get("email") or (c.get("author") or {}).get("name")
+                       if isinstance(c.get("author"), dict) else None, what="commits")
+    after = _sha(p.get("after") or p.get("checkout_sha"), "after")
+    delivery = headers.get("x-gitlab-event-uuid", "").strip() or headers.get("x-gitlab-webhook-uuid", "").strip()
+    if not delivery or len(delivery) > 200:
+        raise BadRequest("header X-Gitlab-Event-UUID is missing", code="missing_delivery_id")
+    pusher = p.get("user_username") or p.get("user_name")
+    return Push(provider="gitlab", delivery_id=delivery, repository=url, ref=_text(p.get("ref"), "ref"),
+                before=_sha(p.get("before"), "before"), after=after,
+                pusher=pusher if isinstance(pusher, str) else None, forced=False, deleted=after == ZERO_SHA,
+                commits=commits, repository_aliases=aliases)
+
+
+SOURCES: dict[str, WebhookSource] = {
+    s.name: s for s in (
+        WebhookSource("github", "x-github-delivery", verify_github, classify_github, parse_github),
+        WebhookSource("azure-devops", None, verify_azure_devops, classify_azure_devops, parse_azure_devops),
+        WebhookSource("gitlab", "x-gitlab-event-uuid", verify_gitlab, classify_gitlab, parse_gitlab),
+    )
+}

@@ -1,0 +1,166 @@
+"""A Git host API stand-in: GitHub and Azure DevOps download/compare APIs served from local git repositories.
+
+GitHub (``/repos/{owner}/{repo}/...``): ``commits/{ref}``, ``tarball/{ref}``
+(a gzipped tar with one ``owner-repo-sha/`` top folder, as GitHub sends),
+``compare/{base}...{head}`` (``status``: ahead, behind, identical, diverged).
+
+Azure DevOps (``/{org}/{project}/_apis/git/repositories/{repo}/...``): ``refs``,
+``commits/{id}``, ``items`` with ``$format=zip``, ``commits/{id}/mergebases``.
+
+Repositories are registered by name (``owner/repo`` or ``org/project/repo``)
+and read with the ``git`` CLI. ``token`` (optional) is required as a bearer
+token (GitHub) or basic-auth password (Azure DevOps).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import subprocess
+import zipfile
+
+from .httpbase import HttpError, Request, Response, StandInServer, json_response
+
+
+def _git(path: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", "-C", path, *args], capture_output=True, check=False, timeout=60)
+
+
+class GitHostStandIn:
+    def __init__(self, token: str | None = None) -> None:
+        self.repos: dict[str, str] = {}
+        self.token = token
+        self.server = StandInServer(name="githost", authenticate=self._auth)
+        s = self.server
+        s.add_route("GET", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/commits/(?P<ref>.+)", self.gh_commit, "gh.commit")
+        s.add_route("GET", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/tarball/(?P<ref>.+)", self.gh_tarball, "gh.tarball")
+        s.add_route("GET", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/compare/(?P<base>.+?)\.\.\.(?P<head>.+)",
+                    self.gh_compare, "gh.compare")
+        ado = r"/(?P<org>[^/]+)/(?P<p>[^/]+)/_apis/git/repositories/(?P<r>[^/]+)"
+        s.add_route("GET", ado + r"/refs", self.ado_refs, "ado.refs")
+        s.add_route("GET", ado + r"/commits/(?P<c>[0-9a-f]{40})/mergebases", self.ado_mergebases, "ado.mergebases")
+        s.add_route("GET", ado + r"/commits/(?P<c>[^/]+)", self.ado_commit, "ado.commit")
+        s.add_route("GET", ado + r"/items", self.ado_items, "ado.items")
+
+    # ----------------------------------------------------------------- setup
+    def add_repo(self, name: str, path: str) -> None:
+        self.repos[name] = path
+
+    def start(self) -> GitHostStandIn:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
+
+    def _auth(self, req: Request) -> Response | None:
+        if self.token is None:
+            return None
+        auth = req.header("authorization") or ""
+        if auth == f"Bearer {self.token}" or auth == f"token {self.token}":
+            return None
+        if auth.startswith("Basic "):
+            try:
+                _, _, pw = base64.b64decode(auth[6:]).decode().partition(":")
+            except ValueError:
+                pw = ""
+            if pw == self.token:
+                return None
+        return json_response({"message": "Bad credentials"}, 401)
+
+    def _repo(self, name: str) -> str:
+        path = self.repos.get(name)
+        if path is None:
+            raise HttpError(404, "NotFound", "Not Found", body={"message": "Not Found"})
+        return path
+
+    def _resolve(self, path: str, ref: str) -> str:
+        if ref.startswith("-"):
+            raise HttpError(422, "Unprocessable", "bad ref", body={"message": "No commit found"})
+        p = _git(path, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        if p.returncode != 0:
+            raise HttpError(404, "NotFound", "No commit found", body={"message": f"No commit found for SHA: {ref}"})
+        return p.stdout.decode().strip()
+
+    def _meta(self, path: str, sha: str) -> dict[str, str]:
+        out = _git(path, "show", "-s", "--format=%an%x00%ae%x00%aI%x00%B", sha).stdout.decode()
+        name, email, date, msg = ([*out.split("\x00"), "", "", "", ""])[:4]
+        return {"name": name, "email": email, "date": date, "message": msg.strip()}
+
+    def _archive(self, path: str, sha: str, prefix: str, fmt: str) -> bytes:
+        return _git(path, "archive", f"--format={fmt}", f"--prefix={prefix}", sha).stdout
+
+    # ---------------------------------------------------------------- GitHub
+    def gh_commit(self, req: Request) -> Response:
+        path = self._repo(f"{req.match['o']}/{req.match['r']}")
+        sha = self._resolve(path, req.match["ref"])
+        m = self._meta(path, sha)
+        return json_response({"sha": sha, "commit": {"author": {"name": m["name"], "email": m["email"],
+                                                                  "date": m["date"]}, "message": m["message"]},
+                              "author": {"login": m["name"]}})
+
+    def gh_tarball(self, req: Request) -> Response:
+        o, r = req.match["o"], req.match["r"]
+        path = self._repo(f"{o}/{r}")
+        sha = self._resolve(path, req.match["ref"])
+        data = gzip.compress(self._archive(path, sha, f"{o}-{r}-{sha[:7]}/", "tar"), compresslevel=1)
+        return Response(200, data, "application/x-gzip",
+                        {"Content-Disposition": f"attachment; filename={o}-{r}-{sha[:7]}.tar.gz"})
+
+    def gh_compare(self, req: Request) -> Response:
+        path = self._repo(f"{req.match['o']}/{req.match['r']}")
+        base, head = self._resolve(path, req.match["base"]), self._resolve(path, req.match["head"])
+        ahead = int(_git(path, "rev-list", "--count", f"{base}..{head}").stdout or 0)
+        behind = int(_git(path, "rev-list", "--count", f"{head}..{base}").stdout or 0)
+        status = ("identical" if not ahead and not behind else "ahead" if not behind
+                  else "behind" if not ahead else "diverged")
+        return json_response({"status": status, "ahead_by": ahead, "behind_by": behind,
+                              "base_commit": {"sha": base}})
+
+    # ----------------------------------------------------------- Azure DevOps
+    def _ado_repo(self, req: Request) -> str:
+        return self._repo(f"{req.match['org']}/{req.match['p']}/{req.match['r']}")
+
+    def ado_refs(self, req: Request) -> Response:
+        path = self._ado_repo(req)
+        flt = req.arg("filter") or ""
+        out = _git(path, "for-each-ref", "--format=%(objectname) %(refname)", f"refs/{flt}").stdout.decode()
+        value = [{"name": n, "objectId": o} for o, _, n in (line.partition(" ") for line in out.splitlines())
+                 if n.startswith(f"refs/{flt}")]
+        return json_response({"value": value, "count": len(value)})
+
+    def ado_commit(self, req: Request) -> Response:
+        path = self._ado_repo(req)
+        sha = self._resolve(path, req.match["c"])
+        m = self._meta(path, sha)
+        return json_response({"commitId": sha, "comment": m["message"],
+                              "author": {"name": m["name"], "email": m["email"], "date": m["date"]}})
+
+    def ado_items(self, req: Request) -> Response:
+        path = self._ado_repo(req)
+        if req.arg("$format") != "zip":
+            raise HttpError(400, "BadRequest", "only $format=zip is served")
+        version = req.arg("versionDescriptor.version") or "HEAD"
+        sha = self._resolve(path, version)
+        # Azure DevOps zips have no top folder; re-pack git's archive without a prefix.
+        data = self._archive(path, sha, "", "zip")
+        with zipfile.ZipFile(io.BytesIO(data)) as src:
+            names = [i.filename for i in src.infolist() if not i.is_dir()]
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w") as dst:
+                for n in names:
+                    dst.writestr(n, src.read(n))
+        return Response(200, buf.getvalue(), "application/zip")
+
+    def ado_mergebases(self, req: Request) -> Response:
+        path = self._ado_repo(req)
+        a = self._resolve(path, req.match["c"])
+        b = self._resolve(path, req.arg("otherCommitId") or "")
+        out = _git(path, "merge-base", a, b).stdout.decode().strip()
+        return json_response({"value": [{"commitId": out}] if out else [], "count": 1 if out else 0})
+
