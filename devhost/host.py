@@ -180,8 +180,8 @@ class FunctionHost:
 
     def process_queue_once(self, function: str, queue: str, fn: Any, arg: str) -> int:
         """Receive one batch and run the function on each message; returns how many were handled."""
-        import azure.functions as func
         from azure.core.exceptions import ResourceExistsError
+        from azure.functions.queue import QueueMessage
 
         client = self._queue_client(queue)
         try:
@@ -190,14 +190,14 @@ class FunctionHost:
             pass
         handled = 0
         for msg in client.receive_messages(messages_per_page=self.batch_size,
-                                           visibility_timeout=int(self.visibility), max_messages=self.batch_size):
+                                           visibility_timeout=max(1, int(self.visibility)), max_messages=self.batch_size):
             handled += 1
             body = msg.content if isinstance(msg.content, bytes) else str(msg.content).encode()
             if msg.dequeue_count > self.max_dequeue:
                 self._poison(queue, body)
                 client.delete_message(msg)
                 continue
-            qm = func.QueueMessage(id=msg.id, body=body, dequeue_count=msg.dequeue_count,
+            qm = QueueMessage(id=msg.id, body=body, dequeue_count=msg.dequeue_count,
                                    insertion_time=msg.inserted_on, expiration_time=msg.expires_on,
                                    pop_receipt=msg.pop_receipt)
             try:
