@@ -42,16 +42,28 @@ def _entra_strategy(credential: Any) -> Any:
 def workspace_client(target: DatabricksTarget, settings: Settings, *, credential: Any = None,
                      **config: Any) -> WorkspaceClient:
     """A client for ``target``; extra ``config`` goes to ``databricks.sdk.core.Config``."""
-    from databricks.sdk import WorkspaceClient
-
     if target.token_setting:
         token = settings.secret(target.token_setting)
         if not token:
             raise ConfigError([f"{target.token_setting}: app setting is not set (Databricks token for "
                                f"{target.host})"], "app settings")
-        return WorkspaceClient(host=target.host, token=token, auth_type="pat", **config)
+        return _client(host=target.host, token=token, auth_type="pat", **config)
     if credential is None:
         from azure.identity import DefaultAzureCredential
 
         credential = DefaultAzureCredential()
-    return WorkspaceClient(host=target.host, credentials_strategy=_entra_strategy(credential), **config)
+    return _client(host=target.host, credentials_strategy=_entra_strategy(credential), **config)
+
+
+def _client(**kwargs: Any) -> WorkspaceClient:
+    """WorkspaceClient takes only some Config options (not ``clock``, timeouts, pool sizes): build the
+    Config ourselves when others are given."""
+    import inspect
+
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.core import Config
+
+    accepted = inspect.signature(WorkspaceClient.__init__).parameters
+    if all(k in accepted for k in kwargs):
+        return WorkspaceClient(**kwargs)
+    return WorkspaceClient(config=Config(**kwargs))

@@ -1,0 +1,1 @@
+"""Databricks notebook deployment: Git overwrites the shared workspace folders, incrementally."""

@@ -1,0 +1,139 @@
+"""Desired notebooks (Git) vs observed workspace and sync state -> planned actions. Pure."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..deploy.model import PlannedAction
+from .discovery import NotebookSource
+from .state import StateEntry
+
+NOTEBOOK, DIRECTORY, FILE = "NOTEBOOK", "DIRECTORY", "FILE"
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    """One workspace object as listed (``workspace.list``)."""
+
+    path: str
+    object_type: str  # NOTEBOOK | DIRECTORY | FILE | LIBRARY | REPO | DASHBOARD
+    language: str | None = None
+    modified_at: int | None = None
+    object_id: int | None = None
+
+
+def fingerprint(obj: RemoteObject, exported_hash: str | None = None) -> str | None:
+    """How the workspace describes a notebook, to tell a hand edit since our last import.
+
+    The API has no content hash. ``modified_at`` and ``object_id`` come free with
+    the folder listing: an edit moves ``modified_at``, a delete-and-recreate changes
+    ``object_id``. Equality is compared, never order, so clock skew does not matter.
+    When the listing carries no ``modified_at`` the deployer exports the notebook and
+    passes the hash of the export instead (one request per notebook).
+    """
+    if obj.modified_at is not None:
+        return f"m:{obj.modified_at}:{obj.object_id}"
+    if exported_hash is not None:
+        return f"x:{exported_hash}"
+    return None
+
+
+def _kind(object_type: str) -> str:
+    return {NOTEBOOK: "notebook", DIRECTORY: "directory"}.get(object_type, "file")
+
+
+def parents(path: str, root: str) -> list[str]:
+    """Folders between ``root`` (included) and ``path`` (excluded), parents first."""
+    out: list[str] = []
+    d = posixpath.dirname(path)
+    while d.startswith(root) and len(d) >= len(root):
+        out.append(d)
+        if d == root:
+            break
+        d = posixpath.dirname(d)
+    return list(reversed(out))
+
+
+def plan_actions(desired: Sequence[NotebookSource], remote: Mapping[str, RemoteObject],
+                 state: Mapping[str, StateEntry], *, target_dir: str, delete_removed: bool,
+                 fingerprints: Mapping[str, str | None] | None = None) -> list[PlannedAction]:
+    """The actions that make ``target_dir`` match Git.
+
+    ``remote``: every object under ``target_dir`` (``target_dir`` itself included
+    when it exists). ``fingerprints``: the current fingerprint of remote notebooks
+    (defaults to :func:`fingerprint` of the listing). Order of the result is the
+    order of apply: folders parents first, then imports, then deletes, so a rename
+    creates the new notebook before the old one goes.
+    """
+    fps = fingerprints if fingerprints is not None else {p: fingerprint(o) for p, o in remote.items()}
+    actions: list[PlannedAction] = []
+    wanted_dirs: set[str] = set()
+    for nb in desired:
+        wanted_dirs.update(parents(nb.workspace_path, target_dir))
+    for d in sorted(wanted_dirs, key=lambda p: (p.count("/"), p)):
+        r = remote.get(d)
+        if r is None:
+            actions.append(PlannedAction("create", "directory", d, "folder of notebooks in Git"))
+        elif r.object_type != DIRECTORY:
+            actions.append(PlannedAction("update", "directory", d,
+                                         f"a {r.object_type} is in the way of a folder: replaced",
+                                         {"replace": True}))
+
+    for nb in desired:
+        details = {"source": nb.source_path, "language": nb.language, "format": nb.format,
+                   "hash": nb.content_hash, "size": nb.size}
+        r = remote.get(nb.workspace_path)
+        st = state.get(nb.workspace_path)
+        if r is None:
+            reason = "new in Git" if st is None else "missing from the workspace (deleted by hand)"
+            actions.append(PlannedAction("create", "notebook", nb.workspace_path, reason, details))
+        elif r.object_type != NOTEBOOK:
+            actions.append(PlannedAction("update", "notebook", nb.workspace_path,
+                                         f"a {r.object_type} is at the notebook's path: replaced",
+                                         {**details, "replace": True}))
+        elif st is None:
+            actions.append(PlannedAction("update", "notebook", nb.workspace_path,
+                                         "present in the workspace but not deployed by us yet: overwritten",
+                                         details))
+        elif st.fingerprint is not None and fps.get(nb.workspace_path) not in (None, st.fingerprint):
+            actions.append(PlannedAction("drifted", "notebook", nb.workspace_path,
+                                         "changed in the workspace since our last sync: overwritten",
+                                         {**details, "modified_at": r.modified_at,
+                                          "expected": st.fingerprint, "found": fps.get(nb.workspace_path),
+                                          "git_changed": st.content_hash != nb.content_hash}))
+        elif st.content_hash != nb.content_hash:
+            actions.append(PlannedAction("update", "notebook", nb.workspace_path, "changed in Git", details))
+        elif r.language is not None and r.language != nb.language:
+            actions.append(PlannedAction("update", "notebook", nb.workspace_path,
+                                         f"language in the workspace is {r.language}", details))
+        else:
+            actions.append(PlannedAction("unchanged", "notebook", nb.workspace_path, "same content hash",
+                                         {"source": nb.source_path}))
+
+    if delete_removed:
+        desired_paths = {nb.workspace_path for nb in desired}
+        doomed: list[str] = []
+        for path in sorted(remote, key=lambda p: (p.count("/"), p)):
+            r = remote[path]
+            if path == target_dir or path in desired_paths or path in wanted_dirs:
+                continue
+            if any(path.startswith(d + "/") for d in doomed):
+                continue  # inside a folder deleted recursively
+            doomed.append(path)
+            ours = path in state
+            reason = "removed from Git" if ours else "not in Git (not deployed by us)"
+            actions.append(PlannedAction("delete", _kind(r.object_type), path, reason,
+                                         {"recursive": r.object_type == DIRECTORY, "deployed_by_us": ours}))
+    return actions
+
+
+def deletes_everything(actions: Sequence[PlannedAction], remote: Mapping[str, RemoteObject],
+                       target_dir: str) -> bool:
+    """True when the plan removes every existing object under ``target_dir`` and keeps none."""
+    existing = [p for p, o in remote.items() if p != target_dir and o.object_type != DIRECTORY]
+    if not existing or not any(a.action == "delete" for a in actions):
+        return False
+    kept = [a for a in actions if a.object_type == "notebook" and a.action in ("update", "unchanged", "drifted")]
+    return not kept

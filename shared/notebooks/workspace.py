@@ -1,0 +1,188 @@
+"""The Databricks workspace as the notebook sync needs it, over ``databricks-sdk``.
+
+Every method is one API request that raises :class:`WorkspaceCallError`
+(classified: 429 with Retry-After, 5xx, not found, other) and is run through
+the :class:`AdaptivePacer`, which owns retries. The SDK retries 429/503 on its
+own, sleeping Retry-After plus up to a second *inside* the calling thread
+where nothing can see it; that stalls the pool during a 429 storm and hides
+the signal the pacer needs. So the client gets a clock whose ``sleep`` hands
+the failure back to us instead of sleeping (the SDK's retry loop always asks
+its clock before retrying). ``workspace.upload`` (multipart, > 10 MB) does not
+retry in the SDK at all, and goes through the same pacer.
+"""
+
+from __future__ import annotations
+
+import base64
+import posixpath
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .plan import RemoteObject
+from .throttle import AdaptivePacer, WorkspaceCallError
+
+if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
+
+    from ..config import DatabricksTarget
+    from ..settings import Settings
+
+T = TypeVar("T")
+MAX_JSON_IMPORT = 10 * 1024 * 1024  # the JSON import body limit; larger notebooks use multipart
+
+
+class _HandBack(Exception):
+    """Raised by the SDK clock's ``sleep``: the SDK wanted to retry; we decide instead."""
+
+
+def _no_retry_clock() -> Any:
+    import time
+
+    from databricks.sdk.clock import Clock
+
+    class HandBackClock(Clock):
+        def time(self) -> float:
+            return time.time()
+
+        def sleep(self, seconds: float) -> None:
+            raise _HandBack()
+
+    return HandBackClock()
+
+
+def _status_of(err: BaseException) -> int | None:
+    from databricks.sdk.errors import platform
+
+    for status, cls in platform.STATUS_CODE_MAPPING.items():
+        if isinstance(err, cls):
+            return status
+    return None
+
+
+def classify(exc: BaseException) -> WorkspaceCallError:
+    """Turn an SDK/requests error into a WorkspaceCallError (no token or URL secrets in the text)."""
+    import requests
+    from databricks.sdk.errors import DatabricksError
+
+    if isinstance(exc, _HandBack) and exc.__context__ is not None:
+        exc = exc.__context__
+    if isinstance(exc, WorkspaceCallError):
+        return exc
+    if isinstance(exc, DatabricksError):
+        retry_after = getattr(exc, "retry_after_secs", None)
+        return WorkspaceCallError(f"{exc.error_code or type(exc).__name__}: {exc}"[:500],
+                                  status=_status_of(exc), code=exc.error_code or "",
+                                  retry_after=float(retry_after) if retry_after is not None else None)
+    if isinstance(exc, requests.RequestException):
+        return WorkspaceCallError(f"connection error: {type(exc).__name__}", status=None)
+    return WorkspaceCallError(f"{type(exc).__name__}: {exc}"[:500], status=None, code="unexpected")
+
+
+class Workspace:
+    """One workspace: list, import, mkdirs, delete, get_status, export; paced and retried."""
+
+    def __init__(self, client: WorkspaceClient, pacer: AdaptivePacer) -> None:
+        self.client, self.pacer = client, pacer
+
+    @classmethod
+    def connect(cls, target: DatabricksTarget, settings: Settings, pacer: AdaptivePacer,
+                **config: Any) -> Workspace:
+        from ..databricks.client import workspace_client
+
+        pool = max(20, pacer.max_parallel + 4)
+        client = workspace_client(target, settings, clock=_no_retry_clock(), http_timeout_seconds=60,
+                                  max_connection_pools=pool, max_connections_per_pool=pool, **config)
+        return cls(client, pacer)
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        def once() -> T:
+            try:
+                return fn()
+            except Exception as exc:
+                raise classify(exc) from None
+        return self.pacer.call(once)
+
+    # -- reads ------------------------------------------------------------------------
+    @staticmethod
+    def _remote(o: Any) -> RemoteObject:
+        def value(x: Any) -> str | None:
+            return None if x is None else str(getattr(x, "value", x))
+        return RemoteObject(o.path, value(o.object_type) or "FILE", value(o.language), o.modified_at, o.object_id)
+
+    def get_status(self, path: str) -> RemoteObject | None:
+        """The object at ``path``, or None when there is none."""
+        try:
+            return self._remote(self._call(lambda: self.client.workspace.get_status(path)))
+        except WorkspaceCallError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    def list_dir(self, path: str) -> list[RemoteObject]:
+        """The direct children of folder ``path`` (empty when it does not exist)."""
+        from databricks.sdk.service.workspace import WorkspaceAPI
+
+        try:
+            # The generated (non-recursive) list: one request per folder.
+            items = self._call(lambda: list(WorkspaceAPI.list(self.client.workspace, path)))
+        except WorkspaceCallError as exc:
+            if exc.not_found:
+                return []
+            raise
+        return [self._remote(o) for o in items]
+
+    def list_tree(self, root: str, max_parallel: int = 8) -> dict[str, RemoteObject]:
+        """Everything under ``root`` (``root`` included when it exists), folders listed in parallel."""
+        top = self.get_status(root)
+        if top is None:
+            return {}
+        out = {root: top}
+        if top.object_type != "DIRECTORY":
+            return out
+        with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="ws-list") as pool:
+            pending: set[Future[list[RemoteObject]]] = {pool.submit(self.list_dir, root)}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    for o in f.result():
+                        out[o.path] = o
+                        if o.object_type == "DIRECTORY":
+                            pending.add(pool.submit(self.list_dir, o.path))
+        return out
+
+    def export(self, path: str) -> bytes:
+        """The notebook's source as the workspace holds it (one request)."""
+        res = self._call(lambda: self.client.workspace.export(path))
+        return base64.b64decode(res.content or "")
+
+    # -- writes -------------------------------------------------------------------------
+    def mkdirs(self, path: str) -> None:
+        self._call(lambda: self.client.workspace.mkdirs(path))
+
+    def delete(self, path: str, *, recursive: bool = False) -> None:
+        """Delete ``path``; already gone counts as done."""
+        try:
+            self._call(lambda: self.client.workspace.delete(path, recursive=recursive))
+        except WorkspaceCallError as exc:
+            if not exc.not_found:
+                raise
+
+    def import_notebook(self, path: str, content: bytes, language: str, fmt: str) -> None:
+        """Create or overwrite the notebook at ``path`` (multipart upload above 10 MB)."""
+        from databricks.sdk.service.workspace import ImportFormat, Language
+
+        f = ImportFormat(fmt)
+        lang = Language(language) if fmt == "SOURCE" else None
+        encoded_len = (len(content) + 2) // 3 * 4
+        if encoded_len <= MAX_JSON_IMPORT:
+            body = base64.b64encode(content).decode()
+            self._call(lambda: self.client.workspace.import_(path, content=body, format=f, language=lang,
+                                                              overwrite=True))
+        else:
+            self._call(lambda: self.client.workspace.upload(path, content, format=f, language=lang,
+                                                             overwrite=True))
+
+    @staticmethod
+    def parent(path: str) -> str:
+        return posixpath.dirname(path)
