@@ -1,5 +1,33 @@
-"""Blueprint: incidents handlers (see README)."""
+"""Blueprint: ``POST /api/incidents`` and ``POST /api/incidents/{id}/resolve``."""
+
+from __future__ import annotations
 
 import azure.functions as func
 
+from functions._http import caller_identity, handle, json_body, json_response
+from shared import app
+from shared.metrics.params import IncidentOpening, ResolutionRequest
+
 bp = func.Blueprint()
+
+
+@bp.route(route="incidents", methods=["POST"])
+@handle
+def open_incident(req: func.HttpRequest) -> func.HttpResponse:
+    """Record an incident or data-quality issue; 201 when new, 200 when the same one was recorded."""
+    ctx = app.current()
+    body = json_body(req)
+    opening = IncidentOpening.parse(body, list(ctx.config.environments))
+    incident, created = opening.open(ctx, actor=caller_identity(req, body))
+    return json_response(incident.to_json(), 201 if created else 200)
+
+
+@bp.route(route="incidents/{id}/resolve", methods=["POST"])
+@handle
+def resolve_incident(req: func.HttpRequest) -> func.HttpResponse:
+    """Mark an incident resolved (at ``resolved_at``, default now); resolving twice changes nothing."""
+    ctx = app.current()
+    body = json_body(req, required=False)
+    resolution = ResolutionRequest.parse(body)
+    incident, _ = resolution.resolve(ctx, req.route_params.get("id", ""), actor=caller_identity(req, body))
+    return json_response(incident.to_json())

@@ -1,0 +1,204 @@
+"""History queries over the audit ledger, with the parameter checks the HTTP API and the CLI share.
+
+Every read is a RowKey range inside one environment's partition (newest first,
+the log-tail pattern); a query over all environments reads one range per
+environment and merges them. Nothing here scans a table.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import BadRequest
+from . import keys
+from .ledger import AuditLedger, Page
+from .records import FINAL_STATUSES, Activity, DeploymentRecord
+
+STATUSES = ("queued", "waiting_lock", "waiting_window", "waiting_approval", "planning", "running",
+            *sorted(FINAL_STATUSES))
+COMPONENTS = ("adf", "notebooks")
+ENV_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+COMMIT_PREFIX = re.compile(r"^[0-9a-f]{4,40}$")
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 50
+# Query parameters the API knows; ``code`` is the Functions key Azure passes along.
+HISTORY_PARAMS = frozenset({"environment", "component", "status", "since", "until", "actor", "commit",
+                            "limit", "continuation", "include", "code"})
+
+
+def parse_time(name: str, value: str) -> datetime:
+    """ISO 8601 (``2026-01-05``, ``2026-01-05T10:00:00Z``, with offset); no zone means UTC."""
+    text = value.strip()
+    try:
+        when = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError:
+        raise BadRequest(f"{name}: {value!r} is not an ISO 8601 time (e.g. 2026-01-05T10:00:00Z)",
+                         code="invalid_time") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def parse_int(name: str, value: str, low: int, high: int) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise BadRequest(f"{name}: {value!r} is not a whole number", code=f"invalid_{name}") from None
+    if not low <= number <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}, not {number}", code=f"invalid_{name}")
+    return number
+
+
+def check_environment(value: str, known: list[str] | None = None) -> str:
+    if not ENV_NAME.match(value):
+        raise BadRequest(f"environment: {value!r} is not an environment name", code="invalid_environment")
+    if known is not None and value not in known:
+        raise BadRequest(f"environment: unknown environment {value!r} (configured: {', '.join(known) or 'none'})",
+                         code="unknown_environment")
+    return value
+
+
+def reject_unknown(params: Mapping[str, str], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)} "
+                         f"(known: {', '.join(sorted(allowed - {'code'}))})", code="unknown_parameter")
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """A validated history query."""
+
+    environments: tuple[str, ...]
+    component: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    actor: str | None = None
+    commit: str | None = None
+    limit: int = DEFAULT_LIMIT
+    continuation: str | None = None
+    include_activity: bool = False
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str], known_environments: list[str]) -> HistoryQuery:
+        """Validate raw query parameters; a bad value is a 400 naming the parameter."""
+        reject_unknown(params, HISTORY_PARAMS)
+        p = {k: v for k, v in params.items() if v is not None and str(v).strip() != ""}
+        envs = (check_environment(p["environment"], known_environments),) if "environment" in p \
+            else tuple(known_environments)
+        component = p.get("component")
+        if component is not None and component not in COMPONENTS:
+            raise BadRequest(f"component must be one of {', '.join(COMPONENTS)}, not {component!r}",
+                             code="invalid_component")
+        status = p.get("status")
+        if status is not None and status not in STATUSES:
+            raise BadRequest(f"status must be one of {', '.join(STATUSES)}, not {status!r}", code="invalid_status")
+        since = parse_time("since", p["since"]) if "since" in p else None
+        until = parse_time("until", p["until"]) if "until" in p else None
+        if since and until and since > until:
+            raise BadRequest("since must not be after until", code="invalid_time")
+        actor = p.get("actor")
+        if actor is not None and len(actor) > 200:
+            raise BadRequest("actor is longer than 200 characters", code="invalid_actor")
+        commit = p.get("commit")
+        if commit is not None:
+            commit = commit.lower()
+            if not COMMIT_PREFIX.match(commit):
+                raise BadRequest(f"commit: {p['commit']!r} is not a commit SHA or prefix (4 to 40 hex digits)",
+                                 code="invalid_commit")
+        limit = parse_int("limit", p["limit"], 1, MAX_LIMIT) if "limit" in p else DEFAULT_LIMIT
+        include = p.get("include")
+        if include is not None and include not in ("activity", "deployments"):
+            raise BadRequest("include must be 'activity' (deployments and activities) or 'deployments'",
+                             code="invalid_include")
+        include_activity = include == "activity"
+        if include_activity and len(envs) != 1:
+            raise BadRequest("include=activity needs one environment", code="invalid_include")
+        token = p.get("continuation")
+        if token is not None:
+            _decode(token)  # fail early with a 400, before any read
+        return cls(envs, component, status, since, until, actor, commit, limit, token, include_activity)
+
+
+def _encode(state: dict[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def _decode(token: str) -> dict[str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        state = json.loads(raw)
+        if not isinstance(state, dict) or not all(isinstance(v, str) for v in state.values()):
+            raise ValueError
+        return state
+    except (ValueError, json.JSONDecodeError):
+        raise BadRequest("continuation token is not valid", code="invalid_continuation") from None
+
+
+def list_history(ledger: AuditLedger, q: HistoryQuery) -> Page:
+    """Deployments matching ``q`` newest first; with ``include_activity`` merged with the activities."""
+    if not q.environments:
+        return Page([], None)
+    if not q.include_activity:
+        return ledger.list_many(list(q.environments), since=q.since, until=q.until, component=q.component,
+                                status=q.status, actor=q.actor, commit=q.commit, limit=q.limit,
+                                continuation=q.continuation)
+    return environment_history(ledger, q.environments[0], since=q.since, until=q.until, limit=q.limit,
+                               continuation=q.continuation)
+
+
+def _deployment_row(rec: DeploymentRecord) -> str:
+    return keys.DeploymentKey(rec.id).row
+
+
+def _activity_row(a: Activity) -> str:
+    return a.id.partition("~")[2]
+
+
+def environment_history(ledger: AuditLedger, environment: str, *, since: datetime | None = None,
+                        until: datetime | None = None, limit: int = DEFAULT_LIMIT,
+                        continuation: str | None = None) -> Page:
+    """Deployments and activities (toggles, schedule actions, drift, approvals, incidents) of one
+    environment, newest first; each item is ``{"type": "deployment"|"activity", ...}``.
+
+    Both tables key rows by inverted time, so each source is read as one RowKey range and the two
+    are merged; the continuation token remembers the last row taken from each.
+    """
+    state = _decode(continuation) if continuation else {}
+    d_token = _encode({environment: state["d"]}) if "d" in state else None
+    a_token = _encode({environment: state["a"]}) if "a" in state else None
+    deps = ledger.list_deployments(environment, since=since, until=until, limit=limit, continuation=d_token) \
+        if state.get("d_done") != "1" else Page([], None)
+    acts = ledger.list_activity(environment, since=since, until=until, limit=limit, continuation=a_token) \
+        if state.get("a_done") != "1" else Page([], None)
+    merged: list[tuple[str, str, Any]] = [(_deployment_row(d), "deployment", d) for d in deps.items]
+    merged += [(_activity_row(a), "activity", a) for a in acts.items]
+    merged.sort(key=lambda t: t[0])  # inverted time: ascending = newest first
+    chosen = merged[:limit]
+    items = [{"type": kind, **obj.to_json(**({"include_plan": False} if kind == "deployment" else {}))}
+             for _, kind, obj in chosen]
+    next_state = dict(state)
+    for row, kind, _ in chosen:
+        next_state["d" if kind == "deployment" else "a"] = row
+    # A source is exhausted when it returned everything it had and all of it was taken.
+    for short, page, kind in (("d", deps, "deployment"), ("a", acts, "activity")):
+        taken = sum(1 for _, k, _ in chosen if k == kind)
+        if page.continuation is None and taken == len(page.items):
+            next_state[f"{short}_done"] = "1"
+    more = len(merged) > limit or deps.continuation is not None or acts.continuation is not None
+    return Page(items, _encode(next_state) if more else None)
+
+
+def deployment_detail(ledger: AuditLedger, deployment_id: str) -> dict[str, Any]:
+    """One deployment with its plan, steps, per-object results and status history (NotFound if none)."""
+    rec = ledger.get_deployment(deployment_id, with_plan=True)
+    body = rec.to_json(include_plan=True)
+    body["steps"] = ledger.steps(deployment_id)
+    body["objects"] = [o.to_json() for o in ledger.objects(deployment_id)]
+    body["status_history"] = ledger.status_history(deployment_id)
+    return body

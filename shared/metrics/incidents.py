@@ -1,0 +1,215 @@
+"""Incidents and data-quality issues, stored as ledger activities of kind ``incident``.
+
+An incident names what caused it (a deployment id or a commit). When nothing is
+named it is attributed to the latest successful deployment of its environment
+that ended before it, within ``metrics.incident_attribution_days`` (Four Keys'
+rule, made configurable), and the record says so in ``cause.note``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from ..audit import Activity, AuditLedger, DeploymentRecord
+from ..audit.keys import is_deployment_id
+from ..clock import Clock
+from ..errors import BadRequest, NotFound
+
+ACTIVITY_KIND = "incident"
+IncidentKind = Literal["incident", "data_quality"]
+INCIDENT_KINDS: tuple[str, ...] = ("incident", "data_quality")
+COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
+# How far back a named commit is looked up among an environment's deployments.
+COMMIT_LOOKBACK = timedelta(days=365)
+# A deployment is created before it ends; widen the creation-time range by this much.
+CREATION_SLACK = timedelta(days=1)
+
+
+@dataclass
+class Incident:
+    """One incident or data-quality issue of an environment."""
+
+    id: str
+    environment: str
+    kind: str
+    title: str
+    opened_at: datetime
+    status: str = "open"  # open | resolved
+    resolved_at: datetime | None = None
+    deployment_id: str | None = None  # the deployment held responsible (named or attributed)
+    cause: dict[str, Any] = field(default_factory=dict)
+    actor: str | None = None
+    resolved_by: str | None = None
+    resolution: str | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return self.resolved_at is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "environment": self.environment, "kind": self.kind, "title": self.title,
+            "status": self.status, "opened_at": self.opened_at.isoformat(),
+            "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
+            "deployment_id": self.deployment_id, "cause": self.cause, "actor": self.actor,
+            "resolved_by": self.resolved_by, "resolution": self.resolution,
+        }
+
+    @classmethod
+    def from_activity(cls, a: Activity) -> Incident:
+        d = a.data
+        resolved = d.get("resolved_at")
+        return cls(id=a.id, environment=a.environment, kind=str(d.get("kind", "incident")),
+                   title=str(d.get("title", a.summary)), opened_at=a.at, status=a.status or "open",
+                   resolved_at=datetime.fromisoformat(resolved) if resolved else None,
+                   deployment_id=a.deployment_id, cause=dict(d.get("cause") or {}), actor=a.actor,
+                   resolved_by=d.get("resolved_by"), resolution=d.get("resolution"))
+
+    def to_activity(self, key: str) -> Activity:
+        data: dict[str, Any] = {"kind": self.kind, "title": self.title, "cause": self.cause}
+        if self.resolved_at:
+            data.update(resolved_at=self.resolved_at.isoformat(), resolved_by=self.resolved_by,
+                        resolution=self.resolution)
+        return Activity(environment=self.environment, kind=ACTIVITY_KIND, key=key, at=self.opened_at,
+                        actor=self.actor, status=self.status, summary=f"{self.kind}: {self.title}"[:2000],
+                        deployment_id=self.deployment_id, data=data, id=self.id)
+
+
+def carries(rec: DeploymentRecord, commit: str) -> bool:
+    """Whether a deployment carried ``commit`` (its head or one of its listed commits; prefixes match)."""
+    ids = [rec.commit, *(c.id for c in rec.commits)]
+    return any(i == commit or (len(commit) < 40 and i.startswith(commit)) for i in ids if i)
+
+
+class IncidentBook:
+    """Opens, resolves and lists incidents of the environments on the audit ledger."""
+
+    def __init__(self, ledger: AuditLedger, clock: Clock, *, attribution_days: int = 7) -> None:
+        self.ledger = ledger
+        self.clock = clock
+        self.attribution_days = attribution_days
+
+    # --------------------------------------------------------------- causes
+    def _named_deployment(self, environment: str, deployment_id: str) -> dict[str, Any]:
+        try:
+            rec = self.ledger.get_deployment(deployment_id, with_plan=False)
+        except NotFound:
+            raise BadRequest(f"caused_by: deployment {deployment_id!r} does not exist",
+                             code="unknown_deployment") from None
+        if rec.environment != environment:
+            raise BadRequest(f"caused_by: deployment {deployment_id} belongs to environment "
+                             f"{rec.environment!r}, not {environment!r}", code="invalid_cause")
+        return {"kind": "deployment", "value": deployment_id, "deployment_id": deployment_id,
+                "note": "cause named by the reporter"}
+
+    def _named_commit(self, environment: str, commit: str, opened_at: datetime) -> dict[str, Any]:
+        # The latest successful deployment that carried the commit before the incident is the culprit.
+        found: DeploymentRecord | None = None
+        for rec in self.ledger.iter_deployments(environment, since=opened_at - COMMIT_LOOKBACK, until=opened_at):
+            if rec.status == "succeeded" and rec.ended_at and rec.ended_at <= opened_at and carries(rec, commit):
+                found = rec  # newest first by creation: the first match is the latest
+                break
+        if found is None:
+            return {"kind": "commit", "value": commit, "deployment_id": None,
+                    "note": f"cause named as commit {commit}; no successful deployment of {environment} "
+                            "carried it before the incident"}
+        return {"kind": "commit", "value": commit, "deployment_id": found.id,
+                "note": f"cause named as commit {commit}, deployed to {environment} by {found.id}"}
+
+    def _attributed(self, environment: str, opened_at: datetime) -> dict[str, Any]:
+        days = self.attribution_days
+        if days <= 0:
+            return {"kind": "none", "value": None, "deployment_id": None,
+                    "note": "no cause named; attribution is switched off (incident_attribution_days: 0)"}
+        earliest = opened_at - timedelta(days=days)
+        best: DeploymentRecord | None = None
+        for rec in self.ledger.iter_deployments(environment, since=earliest - CREATION_SLACK, until=opened_at):
+            if rec.status != "succeeded" or rec.ended_at is None:
+                continue
+            if earliest <= rec.ended_at <= opened_at and (best is None or rec.ended_at > best.ended_at):  # type: ignore[operator]
+                best = rec
+        if best is None:
+            return {"kind": "none", "value": None, "deployment_id": None,
+                    "note": f"no cause named and no successful deployment of {environment} in the "
+                            f"{days} days before the incident: not attributed"}
+        return {"kind": "attributed", "value": best.id, "deployment_id": best.id,
+                "note": f"no cause named: attributed to the latest successful deployment of {environment} "
+                        f"before the incident (within {days} days)"}
+
+    # ------------------------------------------------------------ operations
+    def open(self, environment: str, kind: str, title: str, *, caused_by: str | None = None,
+             opened_at: datetime | None = None, actor: str | None = None,
+             key: str | None = None) -> tuple[Incident, bool]:
+        """Record an incident; returns (incident, created). The same ``key`` records once."""
+        if kind not in INCIDENT_KINDS:
+            raise BadRequest(f"kind must be one of {', '.join(INCIDENT_KINDS)}, not {kind!r}", code="invalid_kind")
+        title = (title or "").strip()
+        if not title or len(title) > 200:
+            raise BadRequest("title is required (1 to 200 characters)", code="invalid_title")
+        now = self.clock.now()
+        opened_at = opened_at or now
+        if opened_at.tzinfo is None:
+            raise BadRequest("opened_at must carry a time zone", code="invalid_time")
+        if opened_at > now + timedelta(minutes=5):
+            raise BadRequest("opened_at is in the future", code="invalid_time")
+        if caused_by:
+            caused_by = caused_by.strip()
+            if is_deployment_id(caused_by):
+                cause = self._named_deployment(environment, caused_by)
+            elif COMMIT.match(caused_by.lower()):
+                cause = self._named_commit(environment, caused_by.lower(), opened_at)
+            else:
+                raise BadRequest("caused_by must be a deployment id or a commit SHA (7 to 40 hex digits)",
+                                 code="invalid_cause")
+        else:
+            cause = self._attributed(environment, opened_at)
+        key = key or f"{kind}|{title}|{opened_at.isoformat()}|{caused_by or ''}"
+        incident = Incident(id="", environment=environment, kind=kind, title=title, opened_at=opened_at,
+                            deployment_id=cause.get("deployment_id"), cause=cause, actor=actor)
+        activity, created = self.ledger.record_activity(incident.to_activity(key))
+        if not created:
+            return self.get(activity.id), False
+        incident.id = activity.id
+        return incident, True
+
+    def get(self, incident_id: str) -> Incident:
+        """One incident by id; NotFound for anything else."""
+        if "~" not in incident_id:
+            raise NotFound(f"incident {incident_id!r} not found", code="unknown_incident")
+        try:
+            activity = self.ledger.get_activity(incident_id)
+        except NotFound:
+            raise NotFound(f"incident {incident_id!r} not found", code="unknown_incident") from None
+        if activity.kind != ACTIVITY_KIND:
+            raise NotFound(f"incident {incident_id!r} not found", code="unknown_incident")
+        return Incident.from_activity(activity)
+
+    def resolve(self, incident_id: str, *, resolved_at: datetime | None = None, actor: str | None = None,
+                note: str | None = None) -> tuple[Incident, bool]:
+        """Mark an incident resolved; returns (incident, changed). Resolving twice changes nothing."""
+        incident = self.get(incident_id)
+        if incident.resolved:
+            return incident, False
+        resolved_at = resolved_at or self.clock.now()
+        if resolved_at.tzinfo is None:
+            raise BadRequest("resolved_at must carry a time zone", code="invalid_time")
+        if resolved_at < incident.opened_at:
+            raise BadRequest(f"resolved_at {resolved_at.isoformat()} is before the incident opened "
+                             f"({incident.opened_at.isoformat()})", code="invalid_time")
+        if resolved_at > self.clock.now() + timedelta(minutes=5):
+            raise BadRequest("resolved_at is in the future", code="invalid_time")
+        incident.status, incident.resolved_at = "resolved", resolved_at
+        incident.resolved_by, incident.resolution = actor, (note or None) and str(note)[:1000]
+        stored = self.ledger.get_activity(incident_id)
+        self.ledger.update_activity(incident.to_activity(stored.key))
+        return incident, True
+
+    def list(self, environment: str, *, since: datetime | None = None,
+             until: datetime | None = None) -> list[Incident]:
+        """Incidents opened in a time window, newest first (one partition range of the activity table)."""
+        return [Incident.from_activity(a) for a in
+                self.ledger.iter_activity(environment, since=since, until=until, kind=ACTIVITY_KIND)]
+
