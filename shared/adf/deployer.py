@@ -1,0 +1,289 @@
+"""DataFactoryDeployer: plan and apply an ADF publish-branch commit to one environment.
+
+Apply order: stop triggers (event triggers unsubscribed first) -> delete the
+tumbling window triggers that must be replaced -> Incremental ARM deployment
+named after the environment and short commit -> delete removed objects in
+dependency order -> start triggers in dependency order. On a failure at any
+step, every trigger this deployment stopped is started again (replaced ones
+recreated first) and the result is ``failed`` with the step and ARM's error.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..audit.records import ObjectResult
+from ..deploy.model import ApplyResult, DeployContext, Plan
+from ..errors import BadRequest, DataOpsError
+from .client import FactoryClient, error_details
+from .loader import FactoryTemplate, load_factory
+from .parameters import ResolvedParameters, rendering_values, resolve_parameters
+from .plan import LiveFactory, PlanOptions, build_plan
+from .template import render_objects
+from .waves import run_wave
+
+if TYPE_CHECKING:
+    from ..config import DataFactoryTarget
+    from ..settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class StepFailed(Exception):
+    """A step failed for some objects; the per-object errors are in the results."""
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
+
+
+@dataclass
+class Prepared:
+    target: DataFactoryTarget
+    factory: FactoryTemplate
+    params: ResolvedParameters
+
+
+def deployment_name(environment: str, commit: str) -> str:
+    """ARM deployment name: environment + short commit (<= 64 chars, ARM's limit)."""
+    return f"{environment}-{commit[:8]}"[:64]
+
+
+class DataFactoryDeployer:
+    """The ``adf`` component deployer (registered in ``shared.deploy.model.DEPLOYERS``)."""
+
+    component = "adf"
+
+    def __init__(self, client_factory: Callable[[DataFactoryTarget, Settings], FactoryClient] | None = None
+                 ) -> None:
+        self._client_factory = client_factory or (lambda t, s: FactoryClient(t, s))
+
+    # ------------------------------------------------------------------ plan
+    def _prepare(self, ctx: DeployContext) -> Prepared:
+        target = ctx.env.data_factory
+        if target is None:
+            raise BadRequest(f"environment {ctx.environment} has no data_factory target", code="no_target")
+        factory = load_factory(ctx.snapshot, ctx.config.adf.factory_dir)
+        params = resolve_parameters(factory.template, factory.parameter_values, factory_name=target.factory_name,
+                                    snapshot=ctx.snapshot, parameters_file=target.parameters_file,
+                                    config_values=target.parameters)
+        return Prepared(target, factory, params)
+
+    def plan(self, ctx: DeployContext) -> Plan:
+        """Desired state (publish output + parameters) vs the live factory. Raises on bad input."""
+        prep = self._prepare(ctx)
+        desired = render_objects(prep.factory.template, rendering_values(prep.factory.template, prep.params),
+                                 subscription_id=prep.target.subscription_id,
+                                 resource_group=prep.target.resource_group)
+        client = self._client_factory(prep.target, ctx.settings)
+        from .client import OBJECT_KINDS
+
+        listed: dict[str, list[dict[str, Any]]] = {}
+
+        def list_kind(t: str) -> None:
+            listed[t] = client.list_objects(t)
+
+        for _, exc in run_wave(list(OBJECT_KINDS), list_kind, prep.target.max_parallel):
+            if exc is not None:
+                raise exc
+        live = LiveFactory(listed)
+        options = PlanOptions(prep.target.stop_triggers, prep.target.start_triggers, prep.target.delete_removed,
+                              ctx.force)
+        data = {"deployment_name": deployment_name(ctx.environment, ctx.snapshot.sha),
+                "factory": prep.target.factory_name, "resource_group": prep.target.resource_group,
+                "template": {"folder": prep.factory.folder or "/", "source": prep.factory.source,
+                             "layout": prep.factory.layout, "files": prep.factory.files,
+                             "resources": len(prep.factory.resources)},
+                "parameters": prep.params.redacted(), "parameter_sources": prep.params.sources}
+        plan = build_plan(environment=ctx.environment, commit=ctx.snapshot.sha, desired=desired, live=live,
+                          options=options, data=data)
+        if prep.params.warnings:
+            plan = Plan(plan.component, plan.environment, plan.commit, plan.actions,
+                        plan.warnings + tuple(prep.params.warnings), plan.refused, plan.data)
+        return plan
+
+    # ----------------------------------------------------------------- apply
+    def apply(self, ctx: DeployContext, plan: Plan) -> ApplyResult:
+        """Carry out ``plan``; returns ``failed`` (never raises) when the factory or ARM refuses."""
+        if plan.refused and not ctx.force:
+            return ApplyResult("failed", error=f"plan refused: {plan.refused}", failed_step="plan",
+                               error_details={"code": "plan_refused"})
+        if ctx.dry_run:
+            return ApplyResult("succeeded")
+        if plan.commit != ctx.snapshot.sha:
+            return ApplyResult("failed", error=f"plan is for {plan.commit[:12]}, snapshot is {ctx.snapshot.sha[:12]}",
+                               failed_step="plan", error_details={"code": "plan_mismatch"})
+        try:
+            prep = self._prepare(ctx)
+            client = self._client_factory(prep.target, ctx.settings)
+        except DataOpsError as exc:
+            return ApplyResult("failed", error=exc.message, failed_step="prepare",
+                               error_details={"code": exc.code})
+        run = _ApplyRun(ctx, plan, prep, client)
+        return run.execute()
+
+
+class _ApplyRun:
+    """One application of a plan, with what it stopped so that a failure can put it back."""
+
+    def __init__(self, ctx: DeployContext, plan: Plan, prep: Prepared, client: FactoryClient) -> None:
+        self.ctx, self.plan, self.prep, self.client = ctx, plan, prep, client
+        self.par = prep.target.max_parallel
+        self.data = plan.data
+        self.results: list[ObjectResult] = []
+        self.stopped: list[str] = []
+        self.started: set[str] = set()
+        self.deleted: set[tuple[str, str]] = set()
+        self.replaced_defs: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self.types = {r["name"]: r.get("type") for r in self.data.get("triggers", [])}
+
+    # each wave's per-object outcome goes to the results and the audit
+    def _wave(self, phase: str, action: str, object_type: str, names: list[str],
+              fn: Callable[[str], None]) -> list[str]:
+        outcome = run_wave(names, fn, self.par)
+        batch = [ObjectResult(object_type, n, action, "failed" if e else "succeeded",
+                              None if e is None else str(e)[:1000],
+                              {} if e is None or not isinstance(e, DataOpsError) or not isinstance(e.details, dict)
+                              else {k: v for k, v in e.details.items() if k in ("code", "correlation_id")})
+                 for n, e in outcome]
+        self.results.extend(batch)
+        self.ctx.steps.objects(batch, phase)
+        return [n for n, e in outcome if e is not None]
+
+    def execute(self) -> ApplyResult:
+        step_name = "stop_triggers"
+        try:
+            with self.ctx.steps.step("stop_triggers", count=sum(len(w) for w in self.data.get("stop_waves", []))):
+                self._stop()
+            if self.data.get("replace"):
+                step_name = "replace_triggers"
+                with self.ctx.steps.step("replace_triggers", count=len(self.data["replace"])):
+                    self._replace()
+            step_name = "arm_deployment"
+            name = str(self.data.get("deployment_name") or deployment_name(self.ctx.environment, self.plan.commit))
+            with self.ctx.steps.step("arm_deployment", deployment=name) as rec:
+                out = self.client.deploy_template(name, self.prep.factory.template,
+                                                  self.prep.params.arm_parameters())
+                rec.details["correlation_id"] = out.get("correlation_id")
+                self._record_deployed("succeeded")
+            step_name = "delete_removed"
+            with self.ctx.steps.step("delete_removed", count=len(self.plan.deletes)):
+                self._delete()
+            step_name = "start_triggers"
+            with self.ctx.steps.step("start_triggers", count=sum(len(w) for w in self.data.get("start_waves", []))):
+                self._start()
+        except Exception as exc:  # any failure: put the triggers back, then report
+            details = self._details(exc)
+            if step_name == "arm_deployment":
+                self._record_deployed("failed", str(exc)[:1000])
+            self._restore()
+            return ApplyResult("failed", self.results, f"{step_name}: {exc}"[:2000], details, step_name)
+        return ApplyResult("succeeded", self.results)
+
+    @staticmethod
+    def _details(exc: BaseException) -> dict[str, Any]:
+        if isinstance(exc, DataOpsError) and isinstance(exc.details, dict):
+            return {"code": exc.code, **exc.details}
+        if isinstance(exc, StepFailed):
+            return exc.details
+        return error_details(exc)
+
+    def _record_deployed(self, status: str, error: str | None = None) -> None:
+        batch = [ObjectResult(a.object_type, a.name, a.action, status, error)
+                 for a in self.plan.of("create", "update", "replace")]
+        self.results.extend(batch)
+        self.ctx.steps.objects(batch, "arm_deployment")
+
+    # ------------------------------------------------------------------ steps
+    def _stop(self) -> None:
+        unsub = list(self.data.get("unsubscribe", []))
+
+        def unsubscribe(name: str) -> None:
+            self.client.unsubscribe_trigger(name)
+
+        failed = self._wave("stop_triggers", "unsubscribe", "trigger", unsub, unsubscribe)
+        if failed:
+            raise StepFailed(f"could not unsubscribe event triggers: {', '.join(failed)}",
+                             {"code": "unsubscribe_failed", "triggers": failed})
+
+        def stop(name: str) -> None:
+            self.client.stop_trigger(name)
+            with self._lock:
+                self.stopped.append(name)
+
+        for wave in self.data.get("stop_waves", []):
+            failed = self._wave("stop_triggers", "stop", "trigger", list(wave), stop)
+            if failed:
+                raise StepFailed(f"could not stop triggers: {', '.join(failed)}",
+                                 {"code": "stop_failed", "triggers": failed})
+
+    def _replace(self) -> None:
+        names = list(self.data["replace"])
+        for n in names:
+            cur = self.client.get_object("trigger", n)
+            if cur is not None:
+                self.replaced_defs[n] = {"properties": {k: v for k, v in (cur.get("properties") or {}).items()
+                                                        if k != "runtimeState"}}
+
+        def delete(name: str) -> None:
+            self.client.delete_object("trigger", name)
+
+        failed = self._wave("replace_triggers", "delete", "trigger", names, delete)
+        if failed:
+            raise StepFailed(f"could not delete triggers to replace: {', '.join(failed)}",
+                             {"code": "replace_failed", "triggers": failed})
+
+    def _delete(self) -> None:
+        for wave in self.data.get("delete_waves", []):
+            by_type: dict[str, list[str]] = {}
+            for item in wave:
+                by_type.setdefault(item["object_type"], []).append(item["name"])
+            for otype, names in by_type.items():
+                def delete(name: str, otype: str = otype) -> None:
+                    self.client.delete_object(otype, name)
+                    with self._lock:
+                        self.deleted.add((otype, name))
+
+                failed = self._wave("delete_removed", "delete", otype, names, delete)
+                if failed:
+                    raise StepFailed(f"could not delete {otype}: {', '.join(failed)}",
+                                     {"code": "delete_failed", "objects": failed})
+
+    def _start_one(self, name: str) -> None:
+        self.client.start_trigger(name)
+        with self._lock:
+            self.started.add(name)
+        # starting subscribes an event trigger; make sure the subscription is really enabled (bounded wait)
+        if self.types.get(name) in ("BlobEventsTrigger", "CustomEventsTrigger") \
+                and self.client.event_subscription_status(name) != "Enabled":
+            self.client.subscribe_trigger(name)
+
+    def _start(self) -> None:
+        for wave in self.data.get("start_waves", []):
+            failed = self._wave("start_triggers", "start", "trigger", list(wave), self._start_one)
+            if failed:
+                raise StepFailed(f"could not start triggers: {', '.join(failed)}",
+                                 {"code": "start_failed", "triggers": failed})
+
+    def _restore(self) -> None:
+        """Put back every trigger this deployment stopped or removed for replacement (best effort, recorded)."""
+        with self._lock:
+            todo = [n for n in self.stopped if n not in self.started and ("trigger", n) not in self.deleted]
+        try:
+            with self.ctx.steps.step("restore_triggers", count=len(todo)):
+                def recreate(name: str) -> None:
+                    if self.client.get_object("trigger", name) is None:
+                        self.client.put_object("trigger", name, self.replaced_defs[name])
+
+                self._wave("restore_triggers", "recreate", "trigger", list(self.replaced_defs), recreate)
+                existing = [n for n in todo if self.client.get_trigger(n) is not None]
+                failed = self._wave("restore_triggers", "start", "trigger", existing, self._start_one)
+                if failed:
+                    raise StepFailed(f"could not restart triggers: {', '.join(failed)}")
+        except Exception:  # the original failure is what the caller gets; this one is in the audit
+            log.exception("restoring triggers after a failed deployment")
