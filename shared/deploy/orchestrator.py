@@ -159,6 +159,7 @@ class Orchestrator:
         changes: dict[str, Any] = {"trace_id": trace_id} if not rec.trace_id and trace_id else {}
         self.ledger.transition(rec.id, "planning", **changes)
         ctx: DeployContext | None = None
+        applying = False
         try:
             snapshot = self._load(rec, request)
             rec = self._with_commit_info(rec, snapshot)
@@ -183,6 +184,7 @@ class Orchestrator:
                 if hold is not None:
                     return self._hold(rec, request, hold, plan)
             self.ledger.transition(rec.id, "running")
+            applying = True
             with ctx.steps.step("apply", component=rec.component) as step:
                 result = deployer.apply(ctx, plan)
                 if result.status != "succeeded":
@@ -197,13 +199,22 @@ class Orchestrator:
                              error=result.error, error_details=result.error_details, summary=summary,
                              plan=plan, extra=extra)
         except DataOpsError as err:
-            if err.status == 503 and err.code == "unavailable":
-                raise  # our own storage is down: let the queue retry the request
+            if err.status == 503 and not applying:
+                # Transient (git host or storage down) before anything changed: back to queued and let
+                # the queue retry; after maxDequeueCount the poison queue records it failed.
+                self._back_to_queue(rec.id, f"{err.code}: {err.message}")
+                raise
             return self._end(rec, "failed", error=f"{err.code}: {err.message}",
                              error_details={"code": err.code, "status": err.status})
         except Exception as exc:  # a deployer bug must still end the record, never leave it running
             log.exception("deployment %s failed", rec.id)
             return self._end(rec, "failed", error=f"{type(exc).__name__}: {str(exc)[:1000]}")
+
+    def _back_to_queue(self, deployment_id: str, reason: str) -> None:
+        try:
+            self.ledger.transition(deployment_id, "queued", error=f"will retry: {reason}"[:2000])
+        except Exception:
+            log.warning("deployment %s could not be put back to queued", deployment_id)
 
     def _load(self, rec: DeploymentRecord, request: DeploymentRequest) -> CommitSnapshot:
         with telemetry.task_span("load_commit", **{telemetry.VCS_REVISION: rec.commit}):
