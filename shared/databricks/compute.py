@@ -1,0 +1,127 @@
+"""Databricks compute for the environment schedules: clusters, SQL warehouses, job schedules.
+
+A small adapter over ``databricks-sdk`` (built with
+:func:`shared.databricks.client.workspace_client`) that returns plain
+:class:`ComputeObject` values, so the schedule planning stays pure.
+
+Rules from the Databricks API:
+
+* clusters: only *interactive* clusters (created from the UI or the API) are
+  terminated; job and pipeline clusters belong to their run and are never
+  touched. ``clusters/delete`` terminates (it does not delete the
+  definition); ``clusters/start`` works only from ``TERMINATED``.
+* SQL warehouses: ``stop`` / ``start``.
+* jobs: the schedule's ``pause_status`` (``PAUSED`` / ``UNPAUSED``).
+  ``jobs/update`` replaces whole top-level settings fields, so the complete
+  ``schedule`` object is sent back with only ``pause_status`` changed.
+
+Nothing here waits for a cluster or warehouse to reach its final state: the
+state change is accepted by the API, which is what a schedule needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
+
+    from ..config import DatabricksTarget
+    from ..settings import Settings
+
+# Cluster states in which a cluster costs money and a stop changes something.
+CLUSTER_RUNNING = frozenset({"PENDING", "RUNNING", "RESIZING", "RESTARTING"})
+INTERACTIVE_SOURCES = frozenset({"UI", "API", ""})
+WAREHOUSE_RUNNING = frozenset({"STARTING", "RUNNING"})
+
+
+@dataclass(frozen=True)
+class ComputeObject:
+    """One cluster, warehouse or job as the schedules see it."""
+
+    kind: str  # cluster | warehouse | job
+    id: str
+    name: str
+    state: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+    source: str = ""  # clusters: UI | API | JOB | PIPELINE ...
+
+    @property
+    def interactive(self) -> bool:
+        return self.kind != "cluster" or self.source in INTERACTIVE_SOURCES
+
+
+def _enum(value: Any) -> str:
+    return "" if value is None else str(getattr(value, "value", value))
+
+
+class WorkspaceCompute:
+    """Clusters, warehouses and job schedules of one workspace."""
+
+    def __init__(self, client: WorkspaceClient) -> None:
+        self.w = client
+
+    @classmethod
+    def for_target(cls, target: DatabricksTarget, settings: Settings, **config: Any) -> WorkspaceCompute:
+        from .client import workspace_client
+
+        return cls(workspace_client(target, settings, **config))
+
+    # ----------------------------------------------------------------- clusters
+    def clusters(self) -> list[ComputeObject]:
+        """Every cluster, job clusters included (callers decide; ``interactive`` tells them apart)."""
+        out = []
+        for c in self.w.clusters.list():
+            out.append(ComputeObject("cluster", c.cluster_id or "", c.cluster_name or c.cluster_id or "",
+                                     _enum(c.state), dict(c.custom_tags or {}), _enum(c.cluster_source)))
+        return out
+
+    def terminate_cluster(self, cluster_id: str) -> None:
+        """Terminate (``clusters/delete``); the definition stays and can be started again."""
+        self.w.clusters.delete(cluster_id=cluster_id)
+
+    def start_cluster(self, cluster_id: str) -> None:
+        """Start a TERMINATED cluster (the API refuses any other state)."""
+        self.w.clusters.start(cluster_id=cluster_id)
+
+    # --------------------------------------------------------------- warehouses
+    def warehouses(self) -> list[ComputeObject]:
+        out = []
+        for wh in self.w.warehouses.list():
+            pairs = (wh.tags.custom_tags if wh.tags and wh.tags.custom_tags else [])
+            tags = {p.key: p.value or "" for p in pairs if p.key}
+            out.append(ComputeObject("warehouse", wh.id or "", wh.name or wh.id or "", _enum(wh.state), tags))
+        return out
+
+    def stop_warehouse(self, warehouse_id: str) -> None:
+        self.w.warehouses.stop(id=warehouse_id)
+
+    def start_warehouse(self, warehouse_id: str) -> None:
+        self.w.warehouses.start(id=warehouse_id)
+
+    # --------------------------------------------------------------------- jobs
+    def scheduled_jobs(self) -> list[ComputeObject]:
+        """Jobs with a cron schedule; state is the schedule's ``pause_status``."""
+        out = []
+        for job in self.w.jobs.list():
+            s = job.settings
+            if s is None or s.schedule is None:
+                continue
+            state = _enum(s.schedule.pause_status) or "UNPAUSED"  # absent means unpaused
+            out.append(ComputeObject("job", str(job.job_id), s.name or str(job.job_id), state,
+                                     dict(s.tags or {})))
+        return out
+
+    def set_job_pause(self, job_id: str, pause_status: str) -> None:
+        """Pause or unpause a job's schedule, sending the whole schedule back (update replaces it)."""
+        from databricks.sdk.service.jobs import CronSchedule, JobSettings, PauseStatus
+
+        job = self.w.jobs.get(job_id=int(job_id))
+        current = job.settings.schedule if job.settings else None
+        if current is None:
+            raise ValueError(f"job {job_id} has no schedule")
+        schedule = CronSchedule(quartz_cron_expression=current.quartz_cron_expression,
+                                timezone_id=current.timezone_id, pause_status=PauseStatus(pause_status))
+        self.w.jobs.update(job_id=int(job_id), new_settings=JobSettings(schedule=schedule))
