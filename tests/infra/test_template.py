@@ -1,0 +1,527 @@
+"""Checks of infra/main.json and its parameter files, without Azure.
+
+Static checks walk every template expression; semantic checks expand the
+template with each parameter file (tests/infra/arm.py evaluates the ARM
+expression language) and look at what Resource Manager would deploy.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.settings import KNOWN_SETTINGS, StorageNames
+
+from .arm import FUNCTIONS, Call, Deployed, Lit, Scope, UnknownFunction, evaluate_outputs, expand, expressions, parse, walk
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+TEMPLATE_PATH = INFRA / "main.json"
+PARAMETER_FILES = sorted(INFRA.glob("parameters.*.json"))
+APP_SCOPE = Scope("aaaaaaaa-0000-0000-0000-00000000000a", "rg-dataops")
+
+# Built-in role definition ids (Azure built-in roles reference).
+DATA_FACTORY_CONTRIBUTOR = "673868aa-7521-48a0-acc6-0f60742d39f5"
+STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+STORAGE_QUEUE_DATA_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
+STORAGE_TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+# Broad roles that must never be granted by this template.
+OWNER, CONTRIBUTOR, UAA = ("8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "b24988ac-6180-42a0-ab88-20f7382dd24c",
+                           "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9")
+
+WEBHOOK_SECRETS = ("GITHUB_WEBHOOK_SECRET", "AZDO_WEBHOOK_USER", "AZDO_WEBHOOK_PASSWORD", "GITLAB_WEBHOOK_TOKEN")
+PLATFORM_SETTINGS = {"AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId", "AZURE_CLIENT_ID"}
+
+
+def load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load(TEMPLATE_PATH)
+
+
+def param_values(path: Path) -> dict[str, Any]:
+    return {k: v["value"] for k, v in load(path)["parameters"].items()}
+
+
+def templates(t: dict[str, Any], path: str = "main") -> list[tuple[str, dict[str, Any]]]:
+    """The template and every nested (inner-scope) template in it."""
+    out = [(path, t)]
+    for n, r in enumerate(t.get("resources", [])):
+        nested = r.get("properties", {}).get("template")
+        if isinstance(nested, dict):
+            out.extend(templates(nested, f"{path}.resources[{n}]"))
+    return out
+
+
+def resources(t: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for _, tt in templates(t) for r in tt.get("resources", [])]
+
+
+def by_type(deployed: list[Deployed], rtype: str) -> list[Deployed]:
+    return [d for d in deployed if d.type == rtype]
+
+
+def one(deployed: list[Deployed], rtype: str) -> dict[str, Any]:
+    found = by_type(deployed, rtype)
+    assert len(found) == 1, f"{rtype}: {len(found)}"
+    return found[0].resource
+
+
+def app_settings(deployed: list[Deployed]) -> dict[str, str]:
+    settings = one(deployed, "Microsoft.Web/sites")["properties"]["siteConfig"]["appSettings"]
+    names = [s["name"] for s in settings]
+    assert len(names) == len(set(names)), f"duplicate app settings: {names}"
+    return {s["name"]: s["value"] for s in settings}
+
+
+def role_guid(assignment: Deployed) -> str:
+    rid = assignment.resource["properties"]["roleDefinitionId"]
+    m = re.fullmatch(rf"/subscriptions/{re.escape(assignment.scope.subscription_id)}"
+                     r"/providers/Microsoft\.Authorization/roleDefinitions/([0-9a-f-]{36})", rid)
+    assert m, f"roleDefinitionId not a subscription-level role definition id: {rid}"
+    return m.group(1)
+
+
+@pytest.fixture(scope="module", params=[p.name for p in PARAMETER_FILES])
+def deployment(request: pytest.FixtureRequest, template: dict[str, Any]) -> tuple[dict[str, Any], list[Deployed]]:
+    values = param_values(INFRA / request.param)
+    return values, expand(template, values, APP_SCOPE)
+
+
+# ------------------------------------------------------------ static checks
+
+
+def test_files_are_valid_json_with_schemas(template: dict[str, Any]) -> None:
+    assert template["$schema"].endswith("/deploymentTemplate.json#")
+    assert {p.name for p in PARAMETER_FILES} >= {"parameters.dev.json", "parameters.prod.json"}
+    for path in PARAMETER_FILES:
+        assert load(path)["$schema"].endswith("/deploymentParameters.json#"), path.name
+
+
+def test_every_expression_parses_and_calls_known_functions(template: dict[str, Any]) -> None:
+    count = 0
+    for where, t in templates(template):
+        for path, text in expressions(t):
+            for node in walk(parse(text)):
+                count += 1
+                if isinstance(node, Call):
+                    assert node.name in FUNCTIONS or node.name == "if", f"{where}{path}: unknown {node.name}()"
+    assert count > 200
+
+
+def _references(t: dict[str, Any], fn: str) -> list[tuple[str, Any]]:
+    refs = []
+    for path, text in expressions(t):
+        for node in walk(parse(text)):
+            if isinstance(node, Call) and node.name == fn:
+                assert node.args and isinstance(node.args[0], Lit), f"{path}: {fn}() needs a literal name"
+                refs.append((path, node.args[0].value))
+    return refs
+
+
+def test_every_parameter_and_variable_reference_resolves(template: dict[str, Any]) -> None:
+    for where, t in templates(template):
+        params = set(t.get("parameters", {}))
+        variables = set(t.get("variables", {})) - {"copy"}
+        variables |= {c["name"] for c in t.get("variables", {}).get("copy", [])}
+        for path, name in _references(t, "parameters"):
+            assert name in params, f"{where}{path}: parameters('{name}') is not defined"
+        for path, name in _references(t, "variables"):
+            assert name in variables, f"{where}{path}: variables('{name}') is not defined"
+
+
+def test_every_parameter_and_variable_is_used(template: dict[str, Any]) -> None:
+    for where, t in templates(template):
+        used_params = {name for _, name in _references(t, "parameters")}
+        assert set(t.get("parameters", {})) <= used_params, \
+            f"{where}: unused parameters {set(t.get('parameters', {})) - used_params}"
+        declared = (set(t.get("variables", {})) - {"copy"}) | {c["name"] for c in t.get("variables", {}).get("copy", [])}
+        used_vars = {name for _, name in _references(t, "variables")}
+        assert declared <= used_vars, f"{where}: unused variables {declared - used_vars}"
+
+
+def test_named_copy_index_refers_to_an_enclosing_loop(template: dict[str, Any]) -> None:
+    loops = {c["name"] for c in template["variables"]["copy"]}
+    for path, text in expressions(template):
+        for node in walk(parse(text)):
+            if isinstance(node, Call) and node.name == "copyindex" and node.args and isinstance(node.args[0], Lit):
+                name = node.args[0].value
+                assert name in loops and f".variables.copy" in path, f"{path}: copyIndex('{name}')"
+
+
+def test_every_resource_has_an_api_version(template: dict[str, Any]) -> None:
+    for r in resources(template):
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}(-preview)?", r.get("apiVersion", "")), r["type"]
+    for path, text in expressions(template):
+        for node in walk(parse(text)):
+            if isinstance(node, Call) and node.name == "reference":
+                assert len(node.args) >= 2, f"{path}: reference() without an API version"
+
+
+def test_no_account_keys_or_list_functions(template: dict[str, Any]) -> None:
+    text = json.dumps(template)
+    # listKeys()/listSecrets()/list*() would put keys into settings or outputs; identity is used instead.
+    assert not re.search(r"\blist[A-Za-z]*\(", text)
+    assert "AccountKey=" not in text and "SharedAccessSignature" not in text
+    assert "AzureWebJobsStorage'" not in text  # only the identity-based AzureWebJobsStorage__* settings
+
+
+def test_no_secret_in_defaults_or_outputs(template: dict[str, Any]) -> None:
+    secretish = re.compile(r"(?i)(password|secret|token|key)=|InstrumentationKey|AccountKey|sig=|eyJ[A-Za-z0-9_-]{10,}"
+                           r"|[A-Za-z0-9+/]{40,}={0,2}")
+    for where, t in templates(template):
+        for name, spec in t.get("parameters", {}).items():
+            if spec["type"].lower() in ("securestring", "secureobject"):
+                assert "defaultValue" not in spec, f"{where}: secure parameter {name} has a default"
+            assert not secretish.search(json.dumps(spec.get("defaultValue", ""))), f"{where}: default of {name}"
+    for name, spec in template["outputs"].items():
+        text = json.dumps(spec)
+        for forbidden in ("ConnectionString", "InstrumentationKey", "secretSettings", "@Microsoft.KeyVault",
+                          "listKeys", "primaryKey", "keys"):
+            assert forbidden not in text, f"output {name} exposes {forbidden}"
+    for path in PARAMETER_FILES:
+        assert not secretish.search(path.read_text(encoding="utf-8")), path.name
+
+
+def test_secret_settings_map_to_valid_key_vault_secret_names(template: dict[str, Any]) -> None:
+    for path in PARAMETER_FILES:
+        mapping = param_values(path).get("secretAppSettings", template["parameters"]["secretAppSettings"]["defaultValue"])
+        assert set(WEBHOOK_SECRETS) <= set(mapping), path.name
+        for setting, secret_name in mapping.items():
+            assert re.fullmatch(r"[0-9A-Za-z-]{1,127}", secret_name), f"{path.name}: {setting} -> {secret_name}"
+
+
+def test_parameter_files_match_the_template(template: dict[str, Any]) -> None:
+    defined = template["parameters"]
+    required = {n for n, s in defined.items() if "defaultValue" not in s}
+    types = {"string": str, "int": int, "bool": bool, "object": dict, "array": list}
+    for path in PARAMETER_FILES:
+        values = param_values(path)
+        assert set(values) <= set(defined), f"{path.name}: unknown {set(values) - set(defined)}"
+        assert required <= set(values), f"{path.name}: missing {required - set(values)}"
+        for name, value in values.items():
+            spec = defined[name]
+            assert isinstance(value, types[spec["type"].lower()]), f"{path.name}: {name} type"
+            if "allowedValues" in spec:
+                assert value in spec["allowedValues"], f"{path.name}: {name}"
+            if isinstance(value, int) and not isinstance(value, bool):
+                assert spec.get("minValue", value) <= value <= spec.get("maxValue", value), f"{path.name}: {name}"
+            if isinstance(value, str):
+                assert spec.get("minLength", 0) <= len(value) <= spec.get("maxLength", len(value)), name
+        for entry in values.get("dataFactories", []):
+            assert set(entry) == {"subscriptionId", "resourceGroup", "factoryName"}, path.name
+        for entry in values.get("eventTriggerStorageAccounts", []):
+            assert set(entry) == {"subscriptionId", "resourceGroup", "storageAccountName"}, path.name
+    assert param_values(INFRA / "parameters.prod.json")["keyVaultPurgeProtection"] is True
+
+
+# ------------------------------------------------------------ the evaluator catches mistakes
+
+
+def test_a_misspelt_reference_fails_expansion(template: dict[str, Any]) -> None:
+    broken = copy.deepcopy(template)
+    broken["variables"]["identityName"] = "[format('id-{0}', variables('baseNmae'))]"
+    with pytest.raises(KeyError, match="baseNmae"):
+        expand(broken, param_values(INFRA / "parameters.dev.json"), APP_SCOPE)
+    broken = copy.deepcopy(template)
+    broken["variables"]["baseName"] = "[fromat('{0}', parameters('namePrefix'))]"
+    with pytest.raises(UnknownFunction):
+        expand(broken, param_values(INFRA / "parameters.dev.json"), APP_SCOPE)
+    with pytest.raises(KeyError, match="not defined by the template"):
+        expand(template, {**param_values(INFRA / "parameters.dev.json"), "nope": 1}, APP_SCOPE)
+
+
+# ------------------------------------------------------------ what gets deployed
+
+
+def test_function_app_is_https_only_tls12_no_ftp_no_basic_auth(deployment: tuple[dict, list[Deployed]]) -> None:
+    _, deployed = deployment
+    site = one(deployed, "Microsoft.Web/sites")
+    props = site["properties"]
+    assert props["httpsOnly"] is True
+    assert props["siteConfig"]["minTlsVersion"] == "1.2"
+    assert props["siteConfig"]["scmMinTlsVersion"] == "1.2"
+    assert props["siteConfig"]["ftpsState"] == "Disabled"
+    policies = {d.name.split("/")[-1]: d.resource["properties"]["allow"]
+                for d in by_type(deployed, "Microsoft.Web/sites/basicPublishingCredentialsPolicies")}
+    assert policies == {"ftp": False, "scm": False}
+    assert all(d.name.startswith(site["name"] + "/")
+               for d in by_type(deployed, "Microsoft.Web/sites/basicPublishingCredentialsPolicies"))
+
+
+def test_flex_consumption_python_311(deployment: tuple[dict, list[Deployed]]) -> None:
+    values, deployed = deployment
+    plan = one(deployed, "Microsoft.Web/serverfarms")
+    assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+    assert plan["properties"]["reserved"] is True  # Linux
+    site = one(deployed, "Microsoft.Web/sites")
+    assert site["kind"] == "functionapp,linux"
+    assert site["properties"]["serverFarmId"].endswith(f"/serverfarms/{plan['name']}")
+    cfg = site["properties"]["functionAppConfig"]
+    assert cfg["runtime"] == {"name": "python", "version": "3.11"}
+    scale = cfg["scaleAndConcurrency"]
+    assert scale["maximumInstanceCount"] == values.get("maximumInstanceCount", 40)
+    assert scale["instanceMemoryMB"] in (512, 2048, 4096)
+    assert scale["triggers"]["http"]["perInstanceConcurrency"] >= 1
+    storage = cfg["deployment"]["storage"]
+    assert storage["type"] == "blobContainer"
+    assert storage["authentication"]["type"] == "UserAssignedIdentity"
+    identity = one(deployed, "Microsoft.ManagedIdentity/userAssignedIdentities")
+    assert storage["authentication"]["userAssignedIdentityResourceId"].endswith(f"/{identity['name']}")
+    account = one(deployed, "Microsoft.Storage/storageAccounts")["name"]
+    endpoint = f"<reference:{APP_SCOPE.rg_id}/providers/Microsoft.Storage/storageAccounts/{account}>.primaryEndpoints.blob"
+    assert storage["value"].startswith(endpoint)  # the blob endpoint ends with '/'
+    container = storage["value"][len(endpoint):]
+    assert container.startswith("app-package-")
+    assert f"{account}/default/{container}" in {
+        d.name for d in by_type(deployed, "Microsoft.Storage/storageAccounts/blobServices/containers")}
+    # Flex Consumption refuses these settings (the runtime comes from functionAppConfig).
+    settings = app_settings(deployed)
+    for banned in ("FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE",
+                   "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", "WEBSITE_CONTENTSHARE", "AzureWebJobsStorage"):
+        assert banned not in settings
+    assert "linuxFxVersion" not in site["properties"]["siteConfig"]
+
+
+def test_site_uses_the_user_assigned_identity_everywhere(deployment: tuple[dict, list[Deployed]]) -> None:
+    _, deployed = deployment
+    identity_id = (f"{APP_SCOPE.rg_id}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/"
+                   f"{one(deployed, 'Microsoft.ManagedIdentity/userAssignedIdentities')['name']}")
+    site = one(deployed, "Microsoft.Web/sites")
+    assert site["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {identity_id: {}}}
+    assert site["properties"]["keyVaultReferenceIdentity"] == identity_id
+    settings = app_settings(deployed)
+    client_id = f"<reference:{identity_id}>.clientId"
+    assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
+    assert settings["AzureWebJobsStorage__clientId"] == client_id
+    assert settings["AZURE_CLIENT_ID"] == client_id  # DefaultAzureCredential in shared/ picks the same identity
+
+
+def test_app_settings_are_the_ones_the_app_reads(deployment: tuple[dict, list[Deployed]]) -> None:
+    values, deployed = deployment
+    settings = app_settings(deployed)
+    sample = load(ROOT / "local.settings.sample.json")["Values"]
+    for name in settings:
+        assert name in KNOWN_SETTINGS or name in sample or name in PLATFORM_SETTINGS, name
+    account = one(deployed, "Microsoft.Storage/storageAccounts")["name"]
+    assert settings["AzureWebJobsStorage__accountName"] == account
+    assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"].endswith(".ConnectionString")
+    assert settings["OTEL_SERVICE_NAME"] == "dataops-deployer"
+    assert settings["DATAOPS_CONFIG"] == values.get("configPath", "infra/environments.yaml")
+
+
+def test_secrets_are_key_vault_references_to_its_own_vault(deployment: tuple[dict, list[Deployed]]) -> None:
+    values, deployed = deployment
+    settings = app_settings(deployed)
+    vault = one(deployed, "Microsoft.KeyVault/vaults")
+    mapping = values["secretAppSettings"]
+    for setting in (*WEBHOOK_SECRETS, *mapping):
+        assert settings[setting] == (f"@Microsoft.KeyVault(SecretUri=https://{vault['name']}.vault.azure.net/"
+                                     f"secrets/{mapping[setting]}/)"), setting
+    for name, value in settings.items():
+        if name not in mapping:
+            assert "KeyVault" not in value and not re.search(r"(?i)(secret|token|password)", name), name
+    props = vault["properties"]
+    assert props["enableRbacAuthorization"] is True and props["accessPolicies"] == []
+    assert props["enableSoftDelete"] is True
+    assert props["enablePurgeProtection"] in (True, None)  # ARM refuses an explicit false
+    assert 3 <= len(vault["name"]) <= 24 and re.fullmatch(r"[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]", vault["name"])
+
+
+def test_storage_account_is_identity_only_https_tls12(deployment: tuple[dict, list[Deployed]]) -> None:
+    _, deployed = deployment
+    account = one(deployed, "Microsoft.Storage/storageAccounts")
+    props = account["properties"]
+    assert props["allowSharedKeyAccess"] is False
+    assert props["minimumTlsVersion"] == "TLS1_2"
+    assert props["supportsHttpsTrafficOnly"] is True
+    assert props["allowBlobPublicAccess"] is False
+    assert re.fullmatch(r"[a-z0-9]{3,24}", account["name"])
+
+
+@pytest.mark.parametrize("prefix", ["", "blue"])
+def test_storage_objects_match_the_app_names(template: dict[str, Any], prefix: str) -> None:
+    values = {**param_values(INFRA / "parameters.dev.json"), "storagePrefix": prefix}
+    deployed = expand(template, values, APP_SCOPE)
+    names = StorageNames(prefix, values.get("deployQueueName", "dataops-deployments"))
+
+    def leaf(rtype: str) -> set[str]:
+        return {d.name.split("/")[-1] for d in by_type(deployed, rtype)}
+
+    assert leaf("Microsoft.Storage/storageAccounts/tableServices/tables") == set(names.tables())
+    assert leaf("Microsoft.Storage/storageAccounts/queueServices/queues") == set(names.queues())
+    assert set(names.containers()) < leaf("Microsoft.Storage/storageAccounts/blobServices/containers")
+    assert app_settings(deployed)["DATAOPS_STORAGE_PREFIX"] == prefix
+
+
+def test_application_insights_on_log_analytics(deployment: tuple[dict, list[Deployed]]) -> None:
+    _, deployed = deployment
+    workspace = one(deployed, "Microsoft.OperationalInsights/workspaces")
+    ai = one(deployed, "Microsoft.Insights/components")
+    assert ai["properties"]["WorkspaceResourceId"].endswith(f"/workspaces/{workspace['name']}")
+    assert ai["properties"]["IngestionMode"] == "LogAnalytics"
+
+
+# ------------------------------------------------------------ least privilege
+
+
+def _assignments(deployed: list[Deployed]) -> list[Deployed]:
+    return by_type(deployed, "Microsoft.Authorization/roleAssignments")
+
+
+def _expected_scopes(values: dict[str, Any], deployed: list[Deployed]) -> dict[str, set[str]]:
+    """Role GUID -> the exact scopes it must be granted on."""
+    account = one(deployed, "Microsoft.Storage/storageAccounts")["name"]
+    vault = one(deployed, "Microsoft.KeyVault/vaults")["name"]
+    storage_id = f"{APP_SCOPE.rg_id}/providers/Microsoft.Storage/storageAccounts/{account}"
+    factories = values.get("dataFactories", [])
+    events = values.get("eventTriggerStorageAccounts", [])
+    return {
+        DATA_FACTORY_CONTRIBUTOR: {f"/subscriptions/{f['subscriptionId']}/resourceGroups/{f['resourceGroup']}"
+                                   f"/providers/Microsoft.DataFactory/factories/{f['factoryName']}" for f in factories},
+        "deployments": {f"/subscriptions/{f['subscriptionId']}/resourceGroups/{f['resourceGroup']}"
+                        for f in factories},
+        "eventgrid": {f"/subscriptions/{e['subscriptionId']}/resourceGroups/{e['resourceGroup']}"
+                      f"/providers/Microsoft.Storage/storageAccounts/{e['storageAccountName']}" for e in events},
+        STORAGE_BLOB_DATA_CONTRIBUTOR: {storage_id},
+        STORAGE_QUEUE_DATA_CONTRIBUTOR: {storage_id},
+        STORAGE_TABLE_DATA_CONTRIBUTOR: {storage_id},
+        KEY_VAULT_SECRETS_USER: {f"{APP_SCOPE.rg_id}/providers/Microsoft.KeyVault/vaults/{vault}"},
+    }
+
+
+def _custom_roles(deployed: list[Deployed]) -> dict[str, dict[str, Any]]:
+    roles = {}
+    for d in by_type(deployed, "Microsoft.Authorization/roleDefinitions"):
+        actions = d.resource["properties"]["permissions"][0]["actions"]
+        kind = "deployments" if any(a.startswith("Microsoft.Resources/deployments") for a in actions) else "eventgrid"
+        roles[kind] = d.resource
+    return roles
+
+
+def check_least_privilege(values: dict[str, Any], deployed: list[Deployed]) -> None:
+    expected = _expected_scopes(values, deployed)
+    custom = _custom_roles(deployed)
+    guid_to_kind = {r["name"]: k for k, r in custom.items()}
+    identity = one(deployed, "Microsoft.ManagedIdentity/userAssignedIdentities")["name"]
+    granted: dict[str, set[str]] = {k: set() for k in expected}
+    seen_names: dict[tuple[str, str], dict[str, Any]] = {}
+    for a in _assignments(deployed):
+        props = a.resource["properties"]
+        assert props["principalType"] == "ServicePrincipal"
+        assert props["principalId"].endswith(f"/userAssignedIdentities/{identity}>.principalId"), props["principalId"]
+        guid = role_guid(a)
+        assert guid not in (OWNER, CONTRIBUTOR, UAA)
+        kind = guid_to_kind.get(guid, guid)
+        assert kind in expected, f"unexpected role {guid} on {a.target_scope_id}"
+        scope = a.target_scope_id
+        assert re.fullmatch(r"/subscriptions/[^/]+/resourceGroups/[^/]+(/providers/.+)?", scope), scope
+        granted[kind].add(scope)
+        # The same name on the same scope must be the same assignment (idempotent re-PUT), never a conflict.
+        key = (scope, a.name)
+        assert seen_names.setdefault(key, props) == props
+    assert granted == expected
+    # Nothing at subscription scope, nothing on the app's own resource group as a whole.
+    assert all(s != APP_SCOPE.rg_id for ss in granted.values() for s in ss)
+
+    if values.get("dataFactories"):
+        role = custom["deployments"]["properties"]
+        assert role["type"] == "customRole"
+        assert role["permissions"] == [{"actions": ["Microsoft.Resources/deployments/*",
+                                                    "Microsoft.Resources/subscriptions/resourceGroups/read"],
+                                        "notActions": []}]
+        assert role["assignableScopes"] == sorted(expected["deployments"], key=role["assignableScopes"].index)
+        assert len(role["assignableScopes"]) == len(set(role["assignableScopes"]))
+    else:
+        assert "deployments" not in custom
+    if values.get("eventTriggerStorageAccounts"):
+        role = custom["eventgrid"]["properties"]
+        actions = role["permissions"][0]["actions"]
+        assert "Microsoft.EventGrid/eventSubscriptions/write" in actions
+        assert all(a.startswith("Microsoft.EventGrid/eventSubscriptions/") and "*" not in a for a in actions)
+        assert set(role["assignableScopes"]) == expected["eventgrid"]
+    else:
+        assert "eventgrid" not in custom
+
+
+def test_least_privilege_role_assignments(deployment: tuple[dict, list[Deployed]]) -> None:
+    values, deployed = deployment
+    assert values["dataFactories"], "the example parameter files should show factory access"
+    check_least_privilege(values, deployed)
+
+
+def test_role_assignments_across_resource_groups_and_subscriptions(template: dict[str, Any]) -> None:
+    values = {
+        "environmentName": "prod",
+        "dataFactories": [
+            {"subscriptionId": "bbbbbbbb-0000-0000-0000-00000000000b", "resourceGroup": "rg-a", "factoryName": "adf-1"},
+            {"subscriptionId": "bbbbbbbb-0000-0000-0000-00000000000b", "resourceGroup": "rg-a", "factoryName": "adf-2"},
+            {"subscriptionId": "cccccccc-0000-0000-0000-00000000000c", "resourceGroup": "rg-b", "factoryName": "adf-3"},
+        ],
+        "eventTriggerStorageAccounts": [
+            {"subscriptionId": "cccccccc-0000-0000-0000-00000000000c", "resourceGroup": "rg-c",
+             "storageAccountName": "stlanding"},
+        ],
+    }
+    deployed = expand(template, values, APP_SCOPE)
+    check_least_privilege(values, deployed)
+    # Role assignments in another resource group are made by a nested deployment scoped to it.
+    nested = by_type(deployed, "Microsoft.Resources/deployments")
+    assert {(d.resource["subscriptionId"], d.resource["resourceGroup"]) for d in nested} == {
+        ("bbbbbbbb-0000-0000-0000-00000000000b", "rg-a"), ("cccccccc-0000-0000-0000-00000000000c", "rg-b"),
+        ("cccccccc-0000-0000-0000-00000000000c", "rg-c")}
+    # Serial, so two factories of one resource group re-PUT the same RG assignment one after the other.
+    for d in nested:
+        assert d.resource["copy"]["mode"] == "serial" and d.resource["copy"]["batchSize"] == 1
+    assert all(a.depth == 1 for a in _assignments(deployed) if a.scope.resource_group != APP_SCOPE.resource_group)
+
+
+def test_no_target_factories_means_no_extra_roles(template: dict[str, Any]) -> None:
+    deployed = expand(template, {"environmentName": "dev"}, APP_SCOPE)
+    check_least_privilege({"environmentName": "dev"}, deployed)
+    assert by_type(deployed, "Microsoft.Authorization/roleDefinitions") == []
+    assert by_type(deployed, "Microsoft.Resources/deployments") == []
+    assert len(_assignments(deployed)) == 4  # blob, queue, table on its storage; secrets user on its vault
+
+
+def test_built_in_role_ids(template: dict[str, Any]) -> None:
+    assert template["variables"]["roles"] == {
+        "dataFactoryContributor": DATA_FACTORY_CONTRIBUTOR,
+        "storageBlobDataContributor": STORAGE_BLOB_DATA_CONTRIBUTOR,
+        "storageQueueDataContributor": STORAGE_QUEUE_DATA_CONTRIBUTOR,
+        "storageTableDataContributor": STORAGE_TABLE_DATA_CONTRIBUTOR,
+        "keyVaultSecretsUser": KEY_VAULT_SECRETS_USER,
+    }
+
+
+# ------------------------------------------------------------ outputs and docs
+
+
+def test_outputs_give_webhook_urls_without_keys(template: dict[str, Any]) -> None:
+    outputs = evaluate_outputs(template, param_values(INFRA / "parameters.prod.json"), APP_SCOPE)
+    site = f"<reference:{APP_SCOPE.rg_id}/providers/Microsoft.Web/sites/{outputs['functionAppName']}>.defaultHostName"
+    assert outputs["githubWebhookUrl"] == f"https://{site}/api/hooks/github"
+    assert outputs["azureDevOpsWebhookUrl"] == f"https://{site}/api/hooks/azure-devops"
+    assert outputs["gitlabWebhookUrl"] == f"https://{site}/api/hooks/gitlab"
+    for name, value in outputs.items():
+        text = json.dumps(value)
+        assert "code=" not in text and "KeyVault(" not in text and "ConnectionString" not in text, name
+    assert outputs["keyVaultSecretNames"]["GITHUB_WEBHOOK_SECRET"] == "github-webhook-secret"
+
+
+def test_deploy_guide_covers_the_steps() -> None:
+    doc = (ROOT / "docs" / "deploy-azure.md").read_text(encoding="utf-8")
+    for needle in ("az deployment group create", "infra/parameters.prod.json", "az keyvault secret set",
+                   "github-webhook-secret", "azdo-webhook-password", "gitlab-webhook-token",
+                   "githubWebhookUrl", "azureDevOpsWebhookUrl", "gitlabWebhookUrl", "rotat", "service principal",
+                   "az functionapp deploy"):
+        assert needle in doc, needle
