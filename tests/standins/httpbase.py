@@ -175,8 +175,9 @@ class _Handler(BaseHTTPRequestHandler):
         req = Request(self.command, parts.path, parse_qs(parts.query, keep_blank_values=True),
                       {k.lower(): v for k, v in self.headers.items()}, body)
         response = standin.handle(req)
-        self._send(response)
+        # Count before sending: a client that has its answer must see it counted.
         standin.counters.record(req.route, response.status)
+        self._send(response)
 
     def _send(self, response: Response) -> None:
         self.send_response(response.status)
