@@ -1,0 +1,3 @@
+# Databricks notebook source
+LAKE = "abfss://lake@contosolake.dfs.core.windows.net"
+CATALOG = "main"
