@@ -17,7 +17,19 @@ import pytest
 
 from shared.settings import KNOWN_SETTINGS, StorageNames
 
-from .arm import FUNCTIONS, Call, Deployed, Lit, Scope, UnknownFunction, evaluate_outputs, expand, expressions, parse, walk
+from .arm import (
+    FUNCTIONS,
+    Call,
+    Deployed,
+    Lit,
+    Scope,
+    UnknownFunction,
+    evaluate_outputs,
+    expand,
+    expressions,
+    parse,
+    walk,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -155,7 +167,7 @@ def test_named_copy_index_refers_to_an_enclosing_loop(template: dict[str, Any]) 
         for node in walk(parse(text)):
             if isinstance(node, Call) and node.name == "copyindex" and node.args and isinstance(node.args[0], Lit):
                 name = node.args[0].value
-                assert name in loops and f".variables.copy" in path, f"{path}: copyIndex('{name}')"
+                assert name in loops and ".variables.copy" in path, f"{path}: copyIndex('{name}')"
 
 
 def test_every_resource_has_an_api_version(template: dict[str, Any]) -> None:
