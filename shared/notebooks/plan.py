@@ -122,7 +122,7 @@ def plan_actions(desired: Sequence[NotebookSource], remote: Mapping[str, RemoteO
             if any(path.startswith(d + "/") for d in doomed):
                 continue  # inside a folder deleted recursively
             doomed.append(path)
-            ours = path in state
+            ours = path in state or any(p.startswith(path + "/") for p in state)
             reason = "removed from Git" if ours else "not in Git (not deployed by us)"
             actions.append(PlannedAction("delete", _kind(r.object_type), path, reason,
                                          {"recursive": r.object_type == DIRECTORY, "deployed_by_us": ours}))
@@ -131,9 +131,18 @@ def plan_actions(desired: Sequence[NotebookSource], remote: Mapping[str, RemoteO
 
 def deletes_everything(actions: Sequence[PlannedAction], remote: Mapping[str, RemoteObject],
                        target_dir: str) -> bool:
-    """True when the plan removes every existing object under ``target_dir`` and keeps none."""
+    """True when the plan removes every existing object under ``target_dir`` and keeps none, and
+    either Git has no notebook left or what goes includes notebooks we deployed.
+
+    The usual cause is a misconfigured ``source_dir`` or a wrong commit, so it is refused unless
+    forced. A first sync into a folder holding only objects made by hand is not refused:
+    ``delete_removed`` says those go.
+    """
     existing = [p for p, o in remote.items() if p != target_dir and o.object_type != DIRECTORY]
-    if not existing or not any(a.action == "delete" for a in actions):
+    deletes = [a for a in actions if a.action == "delete"]
+    if not existing or not deletes:
         return False
-    kept = [a for a in actions if a.object_type == "notebook" and a.action in ("update", "unchanged", "drifted")]
-    return not kept
+    notebooks = [a for a in actions if a.object_type == "notebook" and a.action != "delete"]
+    if any(a.action in ("update", "unchanged", "drifted") for a in notebooks):
+        return False
+    return not notebooks or any(a.details.get("deployed_by_us") for a in deletes)
