@@ -178,6 +178,8 @@ class Scope:
 
     @property
     def rg_id(self) -> str:
+        if not self.resource_group:
+            raise ValueError("resourceGroup() used in a subscription-scope template")
         return f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
 
 
@@ -411,6 +413,8 @@ def expand(template: dict[str, Any], given: dict[str, Any], scope: Scope, depth:
             evaluated = c.value(body)
             evaluated["properties"] = c.value({k: v for k, v in props.items() if k != "template"})
             ext = None
+            if not scope.resource_group:
+                ext = f"/subscriptions/{scope.subscription_id}"
             if "scope" in evaluated:
                 s = evaluated["scope"]
                 ext = s if s.startswith("/") else f"{scope.rg_id}/providers/{s}"
@@ -418,8 +422,13 @@ def expand(template: dict[str, Any], given: dict[str, Any], scope: Scope, depth:
             if nested is not None:
                 if props.get("expressionEvaluationOptions", {}).get("scope") != "inner":
                     raise ValueError("nested deployments must use inner expression scope")
-                inner_scope = Scope(evaluated.get("subscriptionId", scope.subscription_id),
-                                    evaluated.get("resourceGroup", scope.resource_group))
+                if "resourceGroup" not in evaluated and "subscriptionId" in evaluated:
+                    # A subscription-scope deployment (subscriptionId + location, no resource group).
+                    assert "location" in evaluated, "a subscription-scope deployment needs a location"
+                    inner_scope = Scope(evaluated["subscriptionId"], "")
+                else:
+                    inner_scope = Scope(evaluated.get("subscriptionId", scope.subscription_id),
+                                        evaluated.get("resourceGroup", scope.resource_group))
                 inner_params = {k: v["value"] for k, v in evaluated["properties"].get("parameters", {}).items()}
                 out.extend(expand(nested, inner_params, inner_scope, depth + 1))
     return out

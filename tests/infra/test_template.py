@@ -422,6 +422,10 @@ def _custom_roles(deployed: list[Deployed]) -> dict[str, dict[str, Any]]:
 
 def check_least_privilege(values: dict[str, Any], deployed: list[Deployed]) -> None:
     expected = _expected_scopes(values, deployed)
+    for definition in by_type(deployed, "Microsoft.Authorization/roleDefinitions"):
+        # Role definitions are created at subscription scope (a nested subscription-level deployment).
+        assert definition.scope.resource_group == "" and definition.depth == 1
+        assert definition.scope.subscription_id == APP_SCOPE.subscription_id
     custom = _custom_roles(deployed)
     guid_to_kind = {r["name"]: k for k, r in custom.items()}
     identity = one(deployed, "Microsoft.ManagedIdentity/userAssignedIdentities")["name"]
@@ -487,7 +491,7 @@ def test_role_assignments_across_resource_groups_and_subscriptions(template: dic
     deployed = expand(template, values, APP_SCOPE)
     check_least_privilege(values, deployed)
     # Role assignments in another resource group are made by a nested deployment scoped to it.
-    nested = by_type(deployed, "Microsoft.Resources/deployments")
+    nested = [d for d in by_type(deployed, "Microsoft.Resources/deployments") if "resourceGroup" in d.resource]
     assert {(d.resource["subscriptionId"], d.resource["resourceGroup"]) for d in nested} == {
         ("bbbbbbbb-0000-0000-0000-00000000000b", "rg-a"), ("cccccccc-0000-0000-0000-00000000000c", "rg-b"),
         ("cccccccc-0000-0000-0000-00000000000c", "rg-c")}
@@ -501,7 +505,9 @@ def test_no_target_factories_means_no_extra_roles(template: dict[str, Any]) -> N
     deployed = expand(template, {"environmentName": "dev"}, APP_SCOPE)
     check_least_privilege({"environmentName": "dev"}, deployed)
     assert by_type(deployed, "Microsoft.Authorization/roleDefinitions") == []
-    assert by_type(deployed, "Microsoft.Resources/deployments") == []
+    # Only the (empty) subscription-scope deployment of the custom roles; no access deployments.
+    nested = by_type(deployed, "Microsoft.Resources/deployments")
+    assert [d.name for d in nested] == ["dataops-dev-custom-roles"]
     assert len(_assignments(deployed)) == 4  # blob, queue, table on its storage; secrets user on its vault
 
 
