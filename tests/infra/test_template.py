@@ -543,3 +543,13 @@ def test_deploy_guide_covers_the_steps() -> None:
                    "githubWebhookUrl", "azureDevOpsWebhookUrl", "gitlabWebhookUrl", "rotat", "service principal",
                    "az functionapp deploy"):
         assert needle in doc, needle
+
+
+def test_webhook_outputs_match_the_app_routes(template: dict[str, Any]) -> None:
+    """The URLs to paste into the providers are the anonymous hook routes the app registers."""
+    source = (ROOT / "functions" / "hooks.py").read_text(encoding="utf-8")
+    routes = set(re.findall(r'route="(hooks/[a-z-]+)"[^)]*AuthLevel\.ANONYMOUS', source))
+    outputs = evaluate_outputs(template, param_values(INFRA / "parameters.dev.json"), APP_SCOPE)
+    urls = {outputs[k].split("/api/", 1)[1] for k in ("githubWebhookUrl", "azureDevOpsWebhookUrl", "gitlabWebhookUrl")}
+    assert urls == {"hooks/github", "hooks/azure-devops", "hooks/gitlab"}
+    assert urls <= routes, f"hook routes in functions/hooks.py: {routes}"
