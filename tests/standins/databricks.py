@@ -200,7 +200,7 @@ class DatabricksStandIn:
         return json_response({})
 
     def _get_status(self, req: Request) -> Response:
-        return json_response(self.workspace.get(self._required(req.arg("path"), "path")).info())
+        return json_response(self.workspace.status(self._required(req.arg("path"), "path")))
 
     def _list(self, req: Request) -> Response:
         after = req.arg("notebooks_modified_after")

@@ -209,6 +209,11 @@ class WorkspaceTree:
                 raise _not_found(path)
             return obj
 
+    def status(self, path: str) -> dict[str, Any]:
+        """The ObjectInfo of ``path``, read under the lock (an overwrite may be in flight)."""
+        with self._lock:
+            return self.get(path).info()
+
     def exists(self, path: str) -> bool:
         with self._lock:
             return normalize_path(path) in self._objects
