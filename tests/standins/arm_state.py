@@ -60,6 +60,9 @@ _BUILTIN = {("integrationruntimes", "autoresolveintegrationruntime")}
 
 EVENT_TRIGGER_TYPES = {"BlobEventsTrigger", "CustomEventsTrigger"}
 
+# ADF's text, trailing space included (seen in service answers quoted in public issue trackers).
+_TRIGGER_ENABLED = "Cannot update enabled Trigger; the trigger needs to be disabled first. "
+
 
 class AdfError(Exception):
     """An error the stand-in answers in ARM's shape."""
@@ -74,11 +77,8 @@ class AdfError(Exception):
         self.details = details
 
     def body(self) -> dict[str, Any]:
-        err: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.target is not None:
-            err["target"] = self.target
-        err["details"] = self.details
-        return {"error": err}
+        return {"error": {"code": self.code, "message": self.message, "target": self.target,
+                          "details": self.details}}
 
 
 def iter_references(value: Any) -> Iterator[tuple[str, str]]:
@@ -246,9 +246,7 @@ class FactoryStore:
         clean = _strip_read_only(kind, properties)
         if existing is not None and kind == "triggers" and existing.runtime_state == "Started" \
                 and _strip_read_only(kind, existing.properties) != clean:
-            raise AdfError(400, "TriggerEnabledCannotUpdate",
-                           f"Cannot update enabled Trigger '{name}'; it needs to be stopped first.",
-                           self._target(factory, kind, name, parent))
+            raise AdfError(400, "TriggerEnabledCannotUpdate", _TRIGGER_ENABLED)
         if existing is None:
             obj = StoredObject(kind, name, clean, parent=parent)
             factory.objects[kind][key] = obj
@@ -271,9 +269,7 @@ class FactoryStore:
         if obj is None:
             return False
         if kind == "triggers" and obj.runtime_state == "Started":
-            raise AdfError(400, "TriggerEnabledCannotUpdate",
-                           f"Cannot delete enabled Trigger '{name}'; it needs to be stopped first.",
-                           self._target(factory, kind, name, parent))
+            raise AdfError(400, "TriggerEnabledCannotUpdate", _TRIGGER_ENABLED)
         users = self.referenced_by(factory, kind, name)
         if kind == "managedvirtualnetworks":
             users += [o for o in factory.objects["managedprivateendpoints"].values()

@@ -184,3 +184,81 @@ def test_corpus_templates_deploy(arm_standin: ArmStandInHandle, arm_factory_name
         name = res["name"].rstrip("')]").rsplit("/", 1)[1]
         parent = res["name"].rstrip("')]").split("/")[1] if kind == "managedprivateendpoints" else None
         assert arm_standin.get_object(arm_factory_name, kind, name, parent=parent) is not None, (kind, name)
+
+
+@pytest.fixture
+def template_host(tmp_path: Path) -> Any:
+    """A plain HTTP file server for linked templates (what a storage container serves in Azure)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    def serve(directory: Path) -> str:
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(directory)))
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append(httpd)
+        return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+    servers: list[Any] = []
+    yield serve
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_linked_templates_are_fetched_and_deployed(arm_standin: ArmStandInHandle, arm_factory_name: str,
+                                                   tmp_path: Path, template_host: Any) -> None:
+    child = copy.deepcopy(TEMPLATE)
+    (tmp_path / "ArmTemplate_0.json").write_text(json.dumps(child))
+    master = {"contentVersion": "1.0.0.0",
+              "parameters": {"factoryName": {"type": "string"}, "containerUri": {"type": "string"},
+                             "containerSasToken": {"type": "string"},
+                             "LS_Blob_connectionString": {"type": "secureString"}},
+              "resources": [{"name": "child0", "type": "Microsoft.Resources/deployments",
+                             "apiVersion": "2018-02-01",
+                             "properties": {"mode": "incremental", "templateLink": {
+                                 "uri": "[concat(parameters('containerUri'), '/ArmTemplate_0.json', "
+                                        "parameters('containerSasToken'))]", "contentVersion": "1.0.0.0"},
+                                 "parameters": {"factoryName": {"value": "[parameters('factoryName')]"},
+                                                "LS_Blob_connectionString": {
+                                                    "value": "[parameters('LS_Blob_connectionString')]"}}},
+                             "dependsOn": []}]}
+    base = template_host(tmp_path)
+    arm_standin.create_factory(arm_factory_name)
+    client = arm_standin.deployments_client()
+    rg = arm_standin.resource_group
+    body = _body(master, arm_factory_name, containerUri=base, containerSasToken="?sv=x")
+    assert client.deployments.begin_create_or_update(rg, "master", body).result() \
+        .properties.provisioning_state == "Succeeded"
+    assert arm_standin.names(arm_factory_name, "pipelines") == ["PL_Copy"]
+    assert client.deployments.get(rg, "child0").properties.provisioning_state == "Succeeded"
+
+    body = _body(master, arm_factory_name, containerUri=base + "/missing", containerSasToken="")
+    with pytest.raises(HttpResponseError):
+        client.deployments.begin_create_or_update(rg, "master2", body).result()
+    details = client.deployments.get(rg, "master2").properties.error.details
+    assert details[0].code == "InvalidContentLink"
+
+
+@pytest.mark.parametrize("rel", ["devlace-datadevops/ddodfdev", "Terminator-Aaron-adf_publish"])
+def test_corpus_linked_templates_deploy(arm_standin: ArmStandInHandle, arm_factory_name: str, corpus: Path,
+                                        template_host: Any, rel: str) -> None:
+    folder = corpus / "adf" / rel / "linkedTemplates"
+    master = json.loads((folder / "ArmTemplate_master.json").read_text(encoding="utf-8-sig"))
+    params = _corpus_parameters(master, arm_factory_name)
+    params["containerUri"] = {"value": template_host(folder)}
+    params["containerSasToken"] = {"value": ""}
+    arm_standin.create_factory(arm_factory_name)
+    client = arm_standin.deployments_client()
+    body = {"properties": {"mode": "Incremental", "template": master, "parameters": params}}
+    result = client.deployments.begin_create_or_update(arm_standin.resource_group, "master", body).result()
+    assert result.properties.provisioning_state == "Succeeded"
+    children = sorted(folder.glob("ArmTemplate_[0-9]*.json"))
+    expected = sum(len(json.loads(c.read_text(encoding="utf-8-sig"))["resources"]) for c in children)
+    deployed = sum(len(arm_standin.names(arm_factory_name, kind)) for kind in
+                   ("pipelines", "datasets", "linkedservices", "triggers", "dataflows", "integrationruntimes"))
+    assert deployed == expected

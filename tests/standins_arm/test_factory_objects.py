@@ -193,3 +193,79 @@ def test_503_error_rate_is_retried(arm_standin: ArmStandInHandle, seeded: str) -
     client = arm_standin.factory_client(seeded, retry_backoff_factor=0.01)
     assert client.datasets.get(arm_standin.resource_group, seeded, "DS_In").name == "DS_In"
     assert arm_standin.counters.count("datasets.get", status=503) == 2
+
+
+def test_started_trigger_cannot_be_deleted(arm_standin: ArmStandInHandle, seeded: str) -> None:
+    client = arm_standin.factory_client(seeded)
+    rg = arm_standin.resource_group
+    arm_standin.set_trigger_state(seeded, "TR_Hourly", "Started")
+    with pytest.raises(HttpResponseError) as err:
+        client.triggers.delete(rg, seeded, "TR_Hourly")
+    assert err.value.error.code == "TriggerEnabledCannotUpdate"
+    client.triggers.begin_stop(rg, seeded, "TR_Hourly").result()
+    client.triggers.delete(rg, seeded, "TR_Hourly")
+    client.pipelines.delete(rg, seeded, "PL_Parent")  # no longer referenced by the trigger
+    assert arm_standin.names(seeded, "pipelines") == ["PL_Child"]
+
+
+def test_every_object_kind_through_sdk(arm_standin: ArmStandInHandle, arm_factory_name: str) -> None:
+    f = arm_factory_name
+    arm_standin.create_factory(f)
+    client = arm_standin.factory_client(f)
+    rg = arm_standin.resource_group
+    client.integration_runtimes.create_or_update(rg, f, "ir-managed", {"properties": {
+        "type": "Managed", "typeProperties": {"computeProperties": {"location": "AutoResolve"}},
+        "managedVirtualNetwork": {"referenceName": "default", "type": "ManagedVirtualNetworkReference"}}})
+    client.credential_operations.create_or_update(rg, f, "cred-mi", {"properties": {
+        "type": "ManagedIdentity", "typeProperties": {"resourceId": "/subscriptions/x/uami"}}})
+    client.linked_services.create_or_update(rg, f, "LS_Sql", {"properties": {
+        "type": "AzureSqlDatabase", "typeProperties": {"connectionString": "Server=x",
+            "credential": {"referenceName": "cred-mi", "type": "CredentialReference"}},
+        "connectVia": {"referenceName": "ir-managed", "type": "IntegrationRuntimeReference"}}})
+    client.data_flows.create_or_update(rg, f, "df_flow", {"properties": {
+        "type": "MappingDataFlow", "typeProperties": {"sources": [], "sinks": [], "script": ""}}})
+    client.global_parameters.create_or_update(rg, f, "default", {"properties": {
+        "env": {"type": "String", "value": "dev"}}})
+    client.managed_virtual_networks.create_or_update(rg, f, "default", {"properties": {}})
+    client.managed_private_endpoints.create_or_update(rg, f, "default", "pe-blob", {"properties": {
+        "privateLinkResourceId": "/subscriptions/x/storage", "groupId": "blob", "fqdns": []}})
+
+    assert [c.name for c in client.credential_operations.list_by_factory(rg, f)] == ["cred-mi"]
+    assert [d.name for d in client.data_flows.list_by_factory(rg, f)] == ["df_flow"]
+    assert client.global_parameters.get(rg, f, "default").properties["env"]["value"] == "dev"
+    assert [m.name for m in client.managed_private_endpoints.list_by_factory(rg, f, "default")] == ["pe-blob"]
+    mpe = client.managed_private_endpoints.get(rg, f, "default", "pe-blob")
+    assert mpe.properties.provisioning_state == "Succeeded"
+    assert [i.name for i in client.integration_runtimes.list_by_factory(rg, f)] == ["ir-managed"]
+
+    with pytest.raises(HttpResponseError) as err:  # the linked service uses the credential
+        client.credential_operations.delete(rg, f, "cred-mi")
+    assert "referenced by LS_Sql" in err.value.error.message
+    # the SDK has no managed virtual network delete; the REST route exists and is guarded
+    resp = _raw(arm_standin, "DELETE", f"{f}/managedVirtualNetworks/default")
+    assert resp.status_code == 400 and "referenced by pe-blob" in resp.json()["error"]["message"]
+    client.managed_private_endpoints.delete(rg, f, "default", "pe-blob")
+    client.linked_services.delete(rg, f, "LS_Sql")
+    client.credential_operations.delete(rg, f, "cred-mi")
+    client.integration_runtimes.delete(rg, f, "ir-managed")
+    client.data_flows.delete(rg, f, "df_flow")
+    client.global_parameters.delete(rg, f, "default")
+    for kind in ("credentials", "linkedservices", "integrationruntimes", "dataflows", "globalparameters"):
+        assert arm_standin.names(f, kind) == [], kind
+
+
+def _raw(arm_standin: ArmStandInHandle, method: str, factory_path: str) -> Any:
+    import requests
+
+    url = (f"{arm_standin.url}/subscriptions/{arm_standin.subscription_id}/resourceGroups/"
+           f"{arm_standin.resource_group}/providers/Microsoft.DataFactory/factories/{factory_path}"
+           "?api-version=2018-06-01")
+    return requests.request(method, url, headers={"Authorization": f"Bearer {arm_standin.token}"},
+                            verify=arm_standin.ca_bundle, timeout=10)
+
+
+def test_missing_factory_is_404(arm_standin: ArmStandInHandle) -> None:
+    client = arm_standin.factory_client("nope")
+    with pytest.raises(ResourceNotFoundError) as err:
+        client.pipelines.get(arm_standin.resource_group, "nope", "p")
+    assert err.value.error.code == "ResourceNotFound"
