@@ -94,7 +94,7 @@ def test_everything_not_in_git_is_deleted_not_only_ours(make_ctx: ContextFactory
     fewer = {k: v for k, v in FILES.items() if not k.startswith("reports/")}
     plan, result = deploy(make_ctx(fewer))
     assert result.status == "succeeded"
-    assert {a.name: a.reason for a in plan.deletes} == {f"{TARGET}/reports": "not in Git (not deployed by us)"}
+    assert {a.name: a.reason for a in plan.deletes} == {f"{TARGET}/reports": "removed from Git"}
     assert not databricks_standin.exists(f"{TARGET}/reports/My Report été")
 
 
