@@ -38,13 +38,13 @@ def normalize_repository(url: str) -> str:
     elif "://" in text:
         parts = urlsplit(text)
         host, path = (parts.hostname or ""), parts.path
-        # Azure DevOps ssh: ssh.dev.azure.com/v3/org/project/repo
-        if host == "ssh.dev.azure.com" and path.startswith("/v3/"):
-            org, project, repo = ([*path[4:].split("/"), "", "", ""])[:3]
-            host, path = "dev.azure.com", f"{org}/{project}/_git/{repo}"
     else:
         host, path = "", text
     path = path.strip("/")
+    # Azure DevOps ssh: ssh.dev.azure.com:v3/org/project/repo
+    if host.lower() == "ssh.dev.azure.com" and path.startswith("v3/"):
+        org, project, repo = ([*path[3:].split("/"), "", "", ""])[:3]
+        host, path = "dev.azure.com", f"{org}/{project}/_git/{repo}"
     path = path[:-4] if path.endswith(".git") else path
     return f"{host.lower()}/{path.lower()}".strip("/")
 

@@ -25,3 +25,6 @@ def deployers(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, RecordingDe
     monkeypatch.setitem(model.DEPLOYERS, "adf", "tests.deploy.helpers:AdfDeployer")
     yield CURRENT
     CURRENT.clear()
+
+
+from tests.ingest.conftest import spans  # noqa: E402,F401  (the in-memory span exporter fixture)

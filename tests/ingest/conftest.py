@@ -24,3 +24,21 @@ def deployers(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, RecordingDe
     monkeypatch.setitem(model.DEPLOYERS, "adf", "tests.deploy.helpers:AdfDeployer")
     yield CURRENT
     CURRENT.clear()
+
+
+@pytest.fixture
+def spans() -> Iterator[object]:
+    """An SDK tracer provider with an in-memory exporter (installed once per process)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+    exporter.shutdown()

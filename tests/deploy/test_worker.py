@@ -1,0 +1,71 @@
+"""The queue worker through the dev host: webhook -> queue -> deployment, one trace; poison -> failed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared import app as app_context
+from shared.config import parse_config
+from shared.deploy.queue import DeploymentQueue
+from tests.ingest.helpers import context, github, github_push, host
+
+from .helpers import LocalRepo, make_config
+
+
+@pytest.fixture
+def env(storage, azurite, monkeypatch):
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    monkeypatch.setenv("DATAOPS_STORAGE_PREFIX", storage.names.prefix)
+    yield
+    app_context.set_current(None)
+
+
+def test_push_to_deployment_through_the_host_is_one_trace(env, storage, clock, repo: LocalRepo, deployers,
+                                                         spans):
+    sha = repo.commit({"notebooks/a.py": "# Databricks notebook source\n"})
+    ctx = context(storage, make_config(str(repo.path)), clock)
+    app_context.set_current(ctx)
+    h = host()
+    payload = github_push(repo="contoso/data-platform", after=sha)
+    status, _, data = h.dispatch("POST", "http://x/api/hooks/github", *github(payload))
+    assert status == 202
+    (did,) = json.loads(data)["deployments"]
+    name, queue, fn, arg = next(q for q in h.queues if q[0] == "deployment_worker")
+    assert queue == storage.names.deploy_queue
+    assert h.process_queue_once(name, queue, fn, arg) == 1
+    rec = ctx.ledger.get_deployment(did)
+    assert rec.status == "succeeded" and deployers["notebooks"].applied == [sha]
+    by_name = {s.name: s for s in spans.get_finished_spans()}
+    hook_span, deploy_span = by_name["dataops.webhook github"], by_name["dataops.deploy notebooks"]
+    assert deploy_span.context.trace_id == hook_span.context.trace_id
+    assert rec.trace_id == f"{hook_span.context.trace_id:032x}"
+
+
+def test_poisoned_request_is_recorded_failed(env, storage, clock, deployers):
+    # A GitHub repository whose API is unreachable: every attempt is a transient failure.
+    cfg = parse_config({"repository": {"provider": "github", "url": "https://github.com/contoso/data-platform",
+                                       "api_url": "http://127.0.0.1:9"},
+                        "environments": make_config("x").model_dump(exclude_none=True)["environments"]})
+    ctx = context(storage, cfg, clock)
+    app_context.set_current(ctx)
+    h = host()  # maxDequeueCount 2
+    status, _, data = h.dispatch("POST", "http://x/api/hooks/github", *github(github_push()))
+    assert status == 202
+    (did,) = json.loads(data)["deployments"]
+    worker = next(q for q in h.queues if q[0] == "deployment_worker")
+    attempts = 0
+    for _ in range(5):  # each failed attempt makes the message visible again at once
+        n = h.process_queue_once(*worker)
+        if n == 0:
+            break
+        attempts += n
+    assert attempts == 2  # maxDequeueCount
+    assert ctx.ledger.get_deployment(did).status == "queued"  # a transient failure: back to queued
+    assert len(DeploymentQueue(storage).peek()) == 0
+    poison = next(q for q in h.queues if q[0] == "deployment_poison")
+    assert poison[1] == storage.names.poison_queue
+    assert h.process_queue_once(*poison) == 1
+    rec = ctx.ledger.get_deployment(did)
+    assert rec.status == "failed" and "poison" in (rec.error or "")
