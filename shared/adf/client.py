@@ -33,6 +33,7 @@ class ObjectKind:
     arm_type: str  # after "Microsoft.DataFactory/factories/"
     operations: str  # attribute of DataFactoryManagementClient
     deletable: bool = True
+    optional: bool = False  # an older service (or stand-in) without this kind answers 404: none of them
 
 
 # Keyed by our object_type; arm_type is matched case-insensitively.
@@ -46,9 +47,9 @@ OBJECT_KINDS: dict[str, ObjectKind] = {k.object_type: k for k in (
     ObjectKind("managedVirtualNetwork", "managedVirtualNetworks", "managed_virtual_networks", deletable=False),
     ObjectKind("managedPrivateEndpoint", "managedVirtualNetworks/managedPrivateEndpoints",
                "managed_private_endpoints"),
-    ObjectKind("globalParameter", "globalparameters", "global_parameters"),
-    ObjectKind("credential", "credentials", "credential_operations"),
-    ObjectKind("changeDataCapture", "adfcdcs", "change_data_capture"),
+    ObjectKind("globalParameter", "globalparameters", "global_parameters", optional=True),
+    ObjectKind("credential", "credentials", "credential_operations", optional=True),
+    ObjectKind("changeDataCapture", "adfcdcs", "change_data_capture", optional=True),
 )}
 _BY_ARM_TYPE = {k.arm_type.lower(): k for k in OBJECT_KINDS.values()}
 
@@ -115,6 +116,15 @@ class FactoryClient:
         self._sleep, self._monotonic = sleep, monotonic
         # polling_interval: used by LROs when the service sends no Retry-After.
         extra = {"polling_interval": poll_interval, **client_extra}
+        # connection pool sized for parallel waves (urllib3 keeps 10 by default)
+        if "session" not in extra:
+            import requests
+
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(10, target.max_parallel * 2))
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            extra["session"] = session
         self.df = arm.factory_client(target, settings, credential, **extra)
         self._deployments: Any = None
         self._settings, self._credential, self._extra = settings, credential, extra
@@ -196,7 +206,12 @@ class FactoryClient:
                     d["name"] = f"{vnet['name']}/{d.get('name')}"
                     out.append(d)
             return out
-        return [_plain(o) for o in self._call(ops.list_by_factory, self.rg, self.factory)]
+        try:
+            return [_plain(o) for o in self._call(ops.list_by_factory, self.rg, self.factory)]
+        except FactoryOperationError as exc:
+            if exc.code == "not_found" and OBJECT_KINDS[object_type].optional:
+                return []
+            raise
 
     def list_all(self) -> dict[str, list[dict[str, Any]]]:
         """The whole factory: object_type -> objects."""

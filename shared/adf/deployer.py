@@ -233,10 +233,11 @@ class _ApplyRun:
         def delete(name: str) -> None:
             self.client.delete_object("trigger", name)
 
-        failed = self._wave("replace_triggers", "delete", "trigger", names, delete)
-        if failed:
-            raise StepFailed(f"could not delete triggers to replace: {', '.join(failed)}",
-                             {"code": "replace_failed", "triggers": failed})
+        for wave in self.data.get("replace_waves") or [names]:
+            failed = self._wave("replace_triggers", "delete", "trigger", list(wave), delete)
+            if failed:
+                raise StepFailed(f"could not delete triggers to replace: {', '.join(failed)}",
+                                 {"code": "replace_failed", "triggers": failed})
 
     def _delete(self) -> None:
         for wave in self.data.get("delete_waves", []):
@@ -280,7 +281,10 @@ class _ApplyRun:
                     if self.client.get_object("trigger", name) is None:
                         self.client.put_object("trigger", name, self.replaced_defs[name])
 
-                self._wave("restore_triggers", "recreate", "trigger", list(self.replaced_defs), recreate)
+                # what others depend on first: the reverse of the delete waves
+                for wave in reversed(self.data.get("replace_waves") or [list(self.replaced_defs)]):
+                    self._wave("restore_triggers", "recreate", "trigger",
+                               [n for n in wave if n in self.replaced_defs], recreate)
                 existing = [n for n in todo if self.client.get_trigger(n) is not None]
                 failed = self._wave("restore_triggers", "start", "trigger", existing, self._start_one)
                 if failed:

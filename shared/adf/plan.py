@@ -31,7 +31,9 @@ REFERENCE_TYPES = {
     "TriggerReference": "trigger", "CredentialReference": "credential",
 }
 # service-maintained properties that are not part of a definition
-IGNORED_PROPERTIES = frozenset({"runtimeState", "lastPublishTime"})
+# (read-only: integration runtime state, managed network ids, private endpoint provisioning)
+IGNORED_PROPERTIES = frozenset({"runtimeState", "lastPublishTime", "state", "alias", "vNetId",
+                                "provisioningState", "connectionState", "isReserved"})
 _ISO = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)(\.\d+)?(Z|[+-]00:00)?$")
 
 
@@ -198,6 +200,24 @@ def _replace_needed(desired: Mapping[str, Any], live: Mapping[str, Any] | None) 
     return any(normalize(d.get(k)) != normalize(lv.get(k)) for k in ("frequency", "interval"))
 
 
+def _replace_dependents(replaced: set[str], desired: Mapping[tuple[str, str], DesiredObject],
+                        live: Mapping[tuple[str, str], Mapping[str, Any]], actions: list[PlannedAction]) -> None:
+    """A trigger whose tumbling window dependency is replaced must be replaced too (it blocks the delete)."""
+    grew = True
+    while grew:
+        grew = False
+        for (t, n), obj in live.items():
+            if t != "trigger" or n in replaced or ("trigger", n) not in desired:
+                continue
+            if _tumbling_deps(obj.get("properties")) & replaced:
+                replaced.add(n)
+                grew = True
+                for i, a in enumerate(actions):
+                    if a.object_type == "trigger" and a.name == n:
+                        actions[i] = PlannedAction("replace", "trigger", n, "depends on a replaced tumbling "
+                                                   "window trigger: deleted and recreated")
+
+
 def build_plan(*, environment: str, commit: str, desired: list[DesiredObject], live: LiveFactory,
                options: PlanOptions, data: Mapping[str, Any] | None = None) -> Plan:
     """The plan: pure function of desired objects, the live factory and the options."""
@@ -232,6 +252,7 @@ def build_plan(*, environment: str, commit: str, desired: list[DesiredObject], l
     removed = sorted(k for k in live_by_key if k not in desired_by_key)
     from .client import OBJECT_KINDS
 
+    _replace_dependents(replaced, desired_by_key, live_by_key, actions)
     deletable = [k for k in removed if OBJECT_KINDS.get(k[0]) is None or OBJECT_KINDS[k[0]].deletable]
     deletes = deletable if options.delete_removed else []
     for k in removed:
@@ -309,6 +330,7 @@ def build_plan(*, environment: str, commit: str, desired: list[DesiredObject], l
         "stop_waves": stop_w,
         "unsubscribe": sorted(n for n in stop if live_tr[n].get("type") in EVENT_TRIGGER_TYPES),
         "replace": sorted(replaced),
+        "replace_waves": list(reversed(start_waves(sorted(replaced), live_tr)[0])),
         "start_waves": waves,
         "delete_waves": [[{"object_type": t, "name": n} for t, n in w] for w in dwaves],
         "stop_triggers": options.stop_triggers, "start_triggers": options.start_triggers,

@@ -276,11 +276,11 @@ class Evaluator:
         return s
 
     def render(self, obj: Any) -> Any:
-        """A JSON value with every expression evaluated (keys included)."""
+        """A JSON value with every expression evaluated (property names are kept as written)."""
         if isinstance(obj, str):
             return self.value(obj)
         if isinstance(obj, dict):
-            return {(self.value(k) if isinstance(k, str) else k): self.render(v) for k, v in obj.items()}
+            return {k: self.render(v) for k, v in obj.items()}
         if isinstance(obj, list):
             return [self.render(v) for v in obj]
         return obj

@@ -163,9 +163,10 @@ def test_tumbling_window_dependencies_and_replace() -> None:
     resources[-1] = res("triggers", "tw_a", tumbling_trigger("pl_child", frequency="Minute", interval=30))
     plan2 = build_plan(environment="t", commit="f" * 40, desired=_desired(template(resources)), live=live,
                        options=PlanOptions())
-    assert plan2.data["replace"] == ["tw_a"]
-    assert [a.name for a in plan2.of("replace")] == ["tw_a"]
-    assert ["tw_a"] in plan2.data["stop_waves"] and plan2.data["start_waves"] == [["tw_a"]]
+    assert plan2.data["replace"] == ["tw_a", "tw_b", "tw_c"]
+    assert [a.name for a in plan2.of("replace")] == ["tw_a", "tw_b", "tw_c"]
+    assert plan2.data["replace_waves"] == [["tw_c"], ["tw_b"], ["tw_a"]]
+    assert plan2.data["start_waves"] == [["tw_a"], ["tw_b"], ["tw_c"]]
 
 
 def test_pipeline_cycle_callers_before_callees() -> None:

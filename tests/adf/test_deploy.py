@@ -1,0 +1,226 @@
+"""DataFactoryDeployer against the ARM + Data Factory stand-in (HTTPS, official SDKs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.adf.deployer import DataFactoryDeployer
+from shared.adf.parameters import ParameterError
+from shared.audit.ledger import AuditLedger
+from shared.clock import FakeClock
+from shared.config import AdfSource, DataFactoryTarget, Environment, PlatformConfig, Repository
+from shared.deploy.model import DeployContext, get_deployer
+from shared.git.snapshot import CommitSnapshot
+
+from .helpers import (
+    CORPUS_FACTORIES,
+    base_resources,
+    blob_event_trigger,
+    corpus_snapshot,
+    res,
+    schedule_trigger,
+    snapshot_of,
+    template,
+    tumbling_trigger,
+)
+
+SECRET = "sv=2024&sig=TOPSECRETSAS"
+
+
+def _ctx(arm: Any, factory: str, snap: CommitSnapshot, *, ledger: AuditLedger | None = None,
+         clock: FakeClock | None = None, factory_dir: str | None = None, force: bool = False,
+         **target_kw: Any) -> DeployContext:
+    params = {"ls_blob_sasToken": SECRET, **target_kw.pop("parameters", {})}
+    target: DataFactoryTarget = arm.target(factory, parameters=params, **target_kw)
+    config = PlatformConfig(repository=Repository(url="https://github.com/o/r"),
+                            adf=AdfSource(factory_dir=factory_dir),
+                            environments={"test": Environment(data_factory=target)})
+    return DeployContext(config=config, environment="test", snapshot=snap, settings=arm.settings(),
+                         clock=clock or FakeClock(), ledger=ledger,
+                         deployment_id=f"dep-{snap.sha[:8]}" if ledger else None, force=force)
+
+
+def _deploy(ctx: DeployContext) -> tuple[Any, Any]:
+    deployer = get_deployer("adf")
+    plan = deployer.plan(ctx)
+    return plan, deployer.apply(ctx, plan)
+
+
+def test_first_deployment_then_noop(arm_standin: Any, arm_factory_name: str, ledger: AuditLedger) -> None:
+    arm_standin.create_factory(arm_factory_name)
+    plan, result = _deploy(_ctx(arm_standin, arm_factory_name, snapshot_of(template(base_resources())),
+                                ledger=ledger))
+    assert result.status == "succeeded", result.error
+    assert plan.counts()["create"] == 8
+    assert sorted(arm_standin.names(arm_factory_name, "pipelines")) == ["pl_child", "pl_parent"]
+    assert arm_standin.trigger_state(arm_factory_name, "tr_hourly") == "Started"
+    assert arm_standin.trigger_state(arm_factory_name, "tr_paused") == "Stopped"
+    # nothing secret in the plan or the audit
+    assert SECRET not in json.dumps(plan.to_json(), default=str)
+    steps = [s["name"] for s in ledger.steps("dep-11111111")]
+    assert steps[:2] == ["stop_triggers", "arm_deployment"] and "start_triggers" in steps
+    assert {o.name for o in ledger.objects("dep-11111111") if o.action == "create"} >= {"pl_parent", "ls_kv"}
+    again, result2 = _deploy(_ctx(arm_standin, arm_factory_name, snapshot_of(template(base_resources()),
+                                                                             sha="2" * 40)))
+    assert result2.status == "succeeded"
+    assert not again.has_changes, again.to_json()
+
+
+def test_update_changes_two_triggers_and_removes_pipeline_and_dataset(arm_standin: Any,
+                                                                      arm_factory_name: str) -> None:
+    arm_standin.create_factory(arm_factory_name)
+    resources = [*base_resources(), res("datasets", "ds_old", {
+        "linkedServiceName": {"referenceName": "ls_blob", "type": "LinkedServiceReference"},
+        "type": "Json", "typeProperties": {}, "annotations": []}),
+        res("pipelines", "pl_old", {"activities": [{"name": "L", "type": "Lookup", "typeProperties": {
+            "source": {"type": "JsonSource"}, "dataset": {"referenceName": "ds_old", "type": "DatasetReference"}}}],
+            "annotations": []})]
+    _, r1 = _deploy(_ctx(arm_standin, arm_factory_name, snapshot_of(template(resources))))
+    assert r1.status == "succeeded", r1.error
+    new = base_resources()
+    new[5] = res("triggers", "tr_hourly", schedule_trigger("pl_parent", 3))
+    new[6] = res("triggers", "tr_daily", schedule_trigger("pl_parent", 24, params={"mode": "full", "days": [1, 3]}))
+    plan, r2 = _deploy(_ctx(arm_standin, arm_factory_name, snapshot_of(template(new), sha="3" * 40)))
+    assert r2.status == "succeeded", r2.error
+    assert sorted(a.name for a in plan.of("update")) == ["tr_daily", "tr_hourly"]
+    assert sorted(a.name for a in plan.deletes) == ["ds_old", "pl_old"]
+    assert plan.data["stop_waves"] == [["tr_daily", "tr_hourly"]]
+    assert "pl_old" not in arm_standin.names(arm_factory_name, "pipelines")
+    assert "ds_old" not in arm_standin.names(arm_factory_name, "datasets")
+    live = arm_standin.get_object(arm_factory_name, "triggers", "tr_hourly")
+    assert live["properties"]["typeProperties"]["recurrence"]["interval"] == 3
+    assert arm_standin.trigger_state(arm_factory_name, "tr_hourly") == "Started"
+
+
+def test_failed_arm_deployment_restores_triggers(arm_standin: Any, arm_factory_name: str,
+                                                 ledger: AuditLedger) -> None:
+    arm_standin.create_factory(arm_factory_name)
+    _, r1 = _deploy(_ctx(arm_standin, arm_factory_name, snapshot_of(template(base_resources()))))
+    assert r1.status == "succeeded"
+    new = base_resources()
+    new[5] = res("triggers", "tr_hourly", schedule_trigger("pl_parent", 5))
+    arm_standin.fail_deployment("test-44444444", code="DeploymentFailed", message="Injected: quota exceeded")
+    ctx = _ctx(arm_standin, arm_factory_name, snapshot_of(template(new), sha="4" * 40), ledger=ledger)
+    plan, result = _deploy(ctx)
+    assert plan.data["stop_waves"] == [["tr_hourly"]]
+    assert result.status == "failed" and result.failed_step == "arm_deployment"
+    assert result.error_details and result.error_details.get("correlation_id")
+    assert "quota" in json.dumps(result.error_details)
+    assert arm_standin.trigger_state(arm_factory_name, "tr_hourly") == "Started"
+    assert arm_standin.trigger_state(arm_factory_name, "tr_daily") == "Started"
+    assert any(s.name == "restore_triggers" for s in ctx.steps.steps)
+
+
+def test_delete_blocked_by_reference_is_ordered(arm_standin: Any, arm_factory_name: str) -> None:
+    arm_standin.create_factory(arm_factory_name)
+    _, r1 = _deploy(_ctx(arm_standin, arm_factory_name, snapshot_of(template(base_resources()))))
+    assert r1.status == "succeeded"
+    keep = base_resources()[:2]  # only the linked services stay
+    plan, r2 = _deploy(_ctx(arm_standin, arm_factory_name, snapshot_of(template(keep), sha="5" * 40)))
+    assert r2.status == "succeeded", (r2.error, r2.error_details)
+    names = [i["name"] for w in plan.data["delete_waves"] for i in w]
+    assert names.index("pl_parent") < names.index("pl_child") < names.index("ds_raw")
+    assert arm_standin.names(arm_factory_name, "pipelines") == []
+    assert arm_standin.names(arm_factory_name, "triggers") == []
+
+
+def test_event_triggers_unsubscribed_and_restarted(arm_standin: Any, arm_factory_name: str) -> None:
+    arm_standin.create_factory(arm_factory_name)
+    resources = [*base_resources(), res("triggers", "tr_blob", blob_event_trigger("pl_parent"))]
+    _, r1 = _deploy(_ctx(arm_standin, arm_factory_name, snapshot_of(template(resources))))
+    assert r1.status == "succeeded", r1.error
+    assert arm_standin.trigger_state(arm_factory_name, "tr_blob") == "Started"
+    changed = [*base_resources(), res("triggers", "tr_blob", {**blob_event_trigger("pl_parent"),
+                                                              "annotations": ["v2"]})]
+    plan, r2 = _deploy(_ctx(arm_standin, arm_factory_name, snapshot_of(template(changed), sha="6" * 40)))
+    assert r2.status == "succeeded", r2.error
+    assert plan.data["unsubscribe"] == ["tr_blob"]
+    assert [o.action for o in r2.objects if o.name == "tr_blob"][:2] == ["unsubscribe", "stop"]
+    assert arm_standin.trigger_state(arm_factory_name, "tr_blob") == "Started"
+
+
+def test_tumbling_window_dependencies_start_in_order_and_replace(arm_standin: Any, arm_factory_name: str) -> None:
+    arm_standin.create_factory(arm_factory_name)
+    resources = [*base_resources(),
+                 res("triggers", "tw_b", tumbling_trigger("pl_child", depends_on=["tw_a"]),
+                     ["[concat(variables('factoryId'), '/triggers/tw_a')]"]),
+                 res("triggers", "tw_a", tumbling_trigger("pl_child"))]
+    _, r1 = _deploy(_ctx(arm_standin, arm_factory_name, snapshot_of(template(resources))))
+    assert r1.status == "succeeded", (r1.error, r1.error_details)
+    starts = [o.name for o in r1.objects if o.action == "start"]
+    assert starts.index("tw_a") < starts.index("tw_b")
+    resources[-1] = res("triggers", "tw_a", tumbling_trigger("pl_child", frequency="Minute", interval=15))
+    plan2, r2 = _deploy(_ctx(arm_standin, arm_factory_name, snapshot_of(template(resources), sha="7" * 40)))
+    assert r2.status == "succeeded", (r2.error, r2.error_details)
+    # tw_b depends on tw_a: it blocks tw_a's delete, so it is replaced too, and started after it
+    assert plan2.data["replace"] == ["tw_a", "tw_b"] and plan2.data["replace_waves"] == [["tw_b"], ["tw_a"]]
+    starts2 = [o.name for o in r2.objects if o.action == "start"]
+    assert starts2 == ["tw_a", "tw_b"]
+    live = arm_standin.get_object(arm_factory_name, "triggers", "tw_a")
+    assert live["properties"]["typeProperties"]["frequency"] == "Minute"
+    assert arm_standin.trigger_state(arm_factory_name, "tw_a") == "Started"
+
+
+def test_linked_only_templates_deploy(arm_standin: Any, arm_factory_name: str) -> None:
+    arm_standin.create_factory(arm_factory_name)
+    resources = base_resources()
+    master = {"parameters": {**template([])["parameters"], "containerUri": {"type": "string"},
+                             "containerSasToken": {"type": "string"}},
+              "variables": {}, "resources": [
+                  {"name": f"x_ArmTemplate_{i}", "type": "Microsoft.Resources/deployments", "properties": {
+                      "templateLink": {"uri": f"[concat(parameters('containerUri'), '/ArmTemplate_{i}.json', "
+                                              "parameters('containerSasToken'))]"}}} for i in range(2)]}
+    files = {"linkedTemplates/ArmTemplate_master.json": json.dumps(master).encode(),
+             "linkedTemplates/ArmTemplate_0.json": json.dumps(template(resources[:4])).encode(),
+             "linkedTemplates/ArmTemplate_1.json": json.dumps(template(resources[4:])).encode()}
+    plan, result = _deploy(_ctx(arm_standin, arm_factory_name, CommitSnapshot("8" * 40, files)))
+    assert result.status == "succeeded", (result.error, result.error_details)
+    assert plan.data["template"]["layout"] == "linked"
+    assert len(arm_standin.names(arm_factory_name, "triggers")) == 3
+
+
+def test_missing_parameter_stops_before_anything_changes(arm_standin: Any, arm_factory_name: str) -> None:
+    arm_standin.create_factory(arm_factory_name)
+    tpl = template(base_resources(), {"retries": {"type": "int"}})
+    with pytest.raises(ParameterError) as exc:
+        DataFactoryDeployer().plan(_ctx(arm_standin, arm_factory_name, snapshot_of(tpl)))
+    assert "retries" in exc.value.message
+    assert arm_standin.names(arm_factory_name, "pipelines") == []
+
+
+def test_delete_everything_guard(arm_standin: Any, arm_factory_name: str) -> None:
+    arm_standin.create_factory(arm_factory_name)
+    _, r1 = _deploy(_ctx(arm_standin, arm_factory_name, snapshot_of(template(base_resources()))))
+    assert r1.status == "succeeded"
+    other = [res("pipelines", "unrelated", {"activities": [], "annotations": []})]
+    plan = DataFactoryDeployer().plan(_ctx(arm_standin, arm_factory_name, snapshot_of(template(other), sha="a" * 40)))
+    assert plan.refused and "every object" in plan.refused
+    result = DataFactoryDeployer().apply(_ctx(arm_standin, arm_factory_name, snapshot_of(template(other),
+                                                                                         sha="a" * 40)), plan)
+    assert result.status == "failed" and result.failed_step == "plan"
+    assert len(arm_standin.names(arm_factory_name, "pipelines")) == 2
+
+
+@pytest.mark.parametrize(("folder", "factory_dir"), CORPUS_FACTORIES)
+def test_corpus_deploys_to_empty_factory_then_noop(arm_standin: Any, arm_factory_name: str, corpus: Path,
+                                                   folder: str, factory_dir: str) -> None:
+    arm_standin.create_factory(arm_factory_name)
+    snap = corpus_snapshot(corpus / "adf" / folder)
+    deployer = DataFactoryDeployer()
+    try:
+        deployer.plan(_ctx(arm_standin, arm_factory_name, snap, factory_dir=factory_dir or None))
+        fill: dict[str, Any] = {}
+    except ParameterError as exc:
+        fill = {n: "placeholder-value" for n in exc.details["missing"]}
+    ctx = _ctx(arm_standin, arm_factory_name, snap, factory_dir=factory_dir or None, parameters=fill)
+    plan = deployer.plan(ctx)
+    assert plan.counts().get("create", 0) > 0
+    result = deployer.apply(ctx, plan)
+    assert result.status == "succeeded", (result.error, result.error_details)
+    again = deployer.plan(_ctx(arm_standin, arm_factory_name, snap, factory_dir=factory_dir or None,
+                               parameters=fill))
+    assert not again.has_changes, [a.to_json() for a in again.actions if a.action not in ("unchanged", "leave")]
