@@ -146,7 +146,7 @@ class Facts:
     """Per-event facts, each tagged with the developer it belongs to, so any slice sums the same way."""
 
     deployments: list[DeploymentFact] = field(default_factory=list)
-    lead_times: list[tuple[str, float]] = field(default_factory=list)
+    lead_times: list[tuple[str, float, datetime]] = field(default_factory=list)  # (actor, seconds, deployed)
     restores: list[tuple[str, float]] = field(default_factory=list)
     open_failures: list[str] = field(default_factory=list)
     quality: list[tuple[str, bool]] = field(default_factory=list)  # (actor, still open)
@@ -181,7 +181,7 @@ def collect_facts(deployments: Iterable[DeploymentRecord], incidents: Iterable[I
                 seen_commits.add(c.id)
                 if inside and c.timestamp is not None:
                     # A commit stamped after its deployment ended (clock skew) counts as zero, not negative.
-                    facts.lead_times.append((_actor(d), max(0.0, (ended - c.timestamp).total_seconds())))
+                    facts.lead_times.append((_actor(d), max(0.0, (ended - c.timestamp).total_seconds()), ended))
         if inside:
             rollback = d.trigger == "rollback" or d.status == "rolled_back"
             facts.deployments.append(DeploymentFact(
@@ -235,7 +235,7 @@ def summarise(facts: Facts, window: Window, keep: Callable[[str], bool] = lambda
     successes = sum(f.succeeded for f in deps)
     days = window.days or 1.0
     per_day = successes / days
-    leads = [s for a, s in facts.lead_times if keep(a)]
+    leads = [s for a, s, _ in facts.lead_times if keep(a)]
     restores = [s for a, s in facts.restores if keep(a)]
     failed = sum(f.failed for f in deps)
     caused = sum(f.caused_incident and not f.failed for f in deps)
@@ -278,6 +278,9 @@ class DoraReport:
     window: Window
     keys: dict[str, Any]
     by_developer: dict[str, dict[str, Any]] | None = None
+    # What the keys were computed from (for the dashboard's charts); not part of the JSON answer.
+    facts: Facts | None = None
+    deployments: list[DeploymentRecord] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"environment": self.environment, "benchmark": BENCHMARK,
@@ -290,10 +293,12 @@ class DoraReport:
 def compute_dora(environment: str, deployments: Iterable[DeploymentRecord], incidents: Iterable[Incident],
                  window: Window, *, by_developer: bool = False) -> DoraReport:
     """The DORA report of one environment over ``window`` (see the module docstring for definitions)."""
+    deployments = list(deployments)
     facts = collect_facts(deployments, incidents, window)
     per_dev: dict[str, dict[str, Any]] | None = None
     if by_developer:
-        actors = sorted({f.actor for f in facts.deployments} | {a for a, _ in facts.lead_times}
+        actors = sorted({f.actor for f in facts.deployments} | {a for a, _, _ in facts.lead_times}
                         | {a for a, _ in facts.restores} | {a for a, _ in facts.quality})
         per_dev = {a: summarise(facts, window, lambda x, a=a: x == a) for a in actors}  # type: ignore[misc]
-    return DoraReport(environment, window, summarise(facts, window), per_dev)
+    inside = sorted((d for d in deployments if created_at(d) in window), key=created_at, reverse=True)
+    return DoraReport(environment, window, summarise(facts, window), per_dev, facts, inside)
