@@ -67,7 +67,7 @@ def deployments_chart(report: DoraReport) -> str:
              f'<text x="2" y="{PAD - 8}" font-size="10">{peak}</text>']
     scale = (HEIGHT - 2 * PAD) / peak
     for i, c in enumerate(counts):
-        y = HEIGHT - PAD
+        y: float = HEIGHT - PAD
         for status, colour in STATUS_COLOURS.items():
             n = c.get(status, 0)
             if not n:
