@@ -10,6 +10,7 @@ case-insensitive like ADF's. Rules copied from the service:
 * deleting an object another object references fails ``BadRequest`` "The document cannot be
   deleted since it is referenced by <name>." (target ``/Microsoft.DataFactory/factories/...``);
 * deleting a missing object answers 204;
+* a tumbling window trigger's startTime, frequency and interval cannot change in place;
 * a started trigger cannot be updated with a different definition nor deleted
   (``TriggerEnabledCannotUpdate``); its ``runtimeState`` changes only through start/stop;
 * event subscriptions move Provisioning→Enabled and Deprovisioning→Disabled after
@@ -247,6 +248,8 @@ class FactoryStore:
         if existing is not None and kind == "triggers" and existing.runtime_state == "Started" \
                 and _strip_read_only(kind, existing.properties) != clean:
             raise AdfError(400, "TriggerEnabledCannotUpdate", _TRIGGER_ENABLED)
+        if existing is not None and kind == "triggers":
+            _check_tumbling_window_update(existing.properties, clean)
         if existing is None:
             obj = StoredObject(kind, name, clean, parent=parent)
             factory.objects[kind][key] = obj
@@ -331,6 +334,33 @@ _READ_ONLY = {
     "managedvirtualnetworks": ("vNetId", "alias"),
     "integrationruntimes": ("state",),
 }
+
+
+def _check_tumbling_window_update(old: Any, new: Any) -> None:
+    """ADF cannot change a tumbling window's start time or recurrence in place (delete and recreate)."""
+    if not (isinstance(old, dict) and isinstance(new, dict)) or \
+            old.get("type") != "TumblingWindowTrigger" or new.get("type") != "TumblingWindowTrigger":
+        return
+    before, after = old.get("typeProperties") or {}, new.get("typeProperties") or {}
+    if _instant(before.get("startTime")) != _instant(after.get("startTime")):
+        raise AdfError(400, "TumblingWindowTriggerStartTimeUpdateNotAllowed",
+                       "Start time cannot be updated for Tumbling Window Trigger.")
+    if before.get("frequency") != after.get("frequency") or before.get("interval") != after.get("interval"):
+        # Assumed code: the service's exact code for this case was not found in public sources.
+        raise AdfError(400, "TumblingWindowTriggerFrequencyUpdateNotAllowed",
+                       "Frequency and interval cannot be updated for Tumbling Window Trigger.")
+
+
+def _instant(value: Any) -> Any:
+    """Compare schedule times as instants ('...Z' vs '+00:00', with or without fractions)."""
+    if not isinstance(value, str):
+        return value
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return value
 
 
 def _strip_read_only(kind: str, properties: Any) -> Any:

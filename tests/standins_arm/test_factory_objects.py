@@ -269,3 +269,25 @@ def test_missing_factory_is_404(arm_standin: ArmStandInHandle) -> None:
     with pytest.raises(ResourceNotFoundError) as err:
         client.pipelines.get(arm_standin.resource_group, "nope", "p")
     assert err.value.error.code == "ResourceNotFound"
+
+
+def test_tumbling_window_recurrence_cannot_change_in_place(arm_standin: ArmStandInHandle, seeded: str) -> None:
+    def tumbling(start: str, interval: int) -> dict[str, Any]:
+        return {"type": "TumblingWindowTrigger", "pipeline": {"pipelineReference": {
+            "referenceName": "PL_Parent", "type": "PipelineReference"}}, "typeProperties": {
+            "frequency": "Hour", "interval": interval, "startTime": start, "maxConcurrency": 1}}
+
+    client = arm_standin.factory_client(seeded)
+    rg = arm_standin.resource_group
+    client.triggers.create_or_update(rg, seeded, "TW", {"properties": tumbling("2024-01-01T00:00:00Z", 1)})
+    # same instant, other spelling, and a changed maxConcurrency: fine
+    changed = tumbling("2024-01-01T00:00:00.000+00:00", 1)
+    changed["typeProperties"]["maxConcurrency"] = 4
+    client.triggers.create_or_update(rg, seeded, "TW", {"properties": changed})
+    for props, code in [(tumbling("2024-02-01T00:00:00Z", 1), "TumblingWindowTriggerStartTimeUpdateNotAllowed"),
+                        (tumbling("2024-01-01T00:00:00Z", 2), "TumblingWindowTriggerFrequencyUpdateNotAllowed")]:
+        with pytest.raises(HttpResponseError) as err:
+            client.triggers.create_or_update(rg, seeded, "TW", {"properties": props})
+        assert err.value.error.code == code
+    client.triggers.delete(rg, seeded, "TW")
+    client.triggers.create_or_update(rg, seeded, "TW", {"properties": tumbling("2024-02-01T00:00:00Z", 2)})
