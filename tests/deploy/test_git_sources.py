@@ -1,0 +1,82 @@
+"""Git sources: a local repository, and the GitHub / Azure DevOps APIs of the git host stand-in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from shared.errors import NotFound, Unavailable
+from shared.git.sources import AzureDevOpsSource, GitHubSource, LocalGitSource, source_for
+from shared.settings import Settings
+from tests.standins.githost import GitHostStandIn
+
+from .helpers import LocalRepo, make_config
+
+
+@pytest.fixture
+def history(repo: LocalRepo) -> dict[str, str]:
+    a = repo.commit({"notebooks/a.py": "# Databricks notebook source\nprint(1)", "README.md": "hi"}, "first")
+    b = repo.commit({"notebooks/b.sql": "-- Databricks notebook source\nselect 1"}, "second")
+    p = repo.commit({"adf/ARMTemplateForFactory.json": "{}"}, "publish", branch="adf_publish")
+    repo.git("checkout", "-q", "main")
+    c = repo.commit({"notebooks/a.py": "# Databricks notebook source\nprint(3)"}, "third")
+    return {"a": a, "b": b, "c": c, "p": p}
+
+
+@pytest.fixture
+def githost(repo: LocalRepo) -> Iterator[GitHostStandIn]:
+    host = GitHostStandIn(token="ghp-test-token").start()
+    host.add_repo("contoso/data-platform", str(repo.path))
+    host.add_repo("contoso/data/platform", str(repo.path))
+    yield host
+    host.stop()
+
+
+def _check(source, history: dict[str, str]) -> None:
+    snap = source.snapshot("main")
+    assert snap.sha == history["c"] and snap.timestamp is not None and snap.message == "third"
+    assert set(snap.files) == {"notebooks/a.py", "notebooks/b.sql", "README.md"}
+    assert snap.files["notebooks/a.py"].endswith(b"print(3)")
+    old = source.snapshot(history["a"])
+    assert set(old.files) == {"notebooks/a.py", "README.md"}
+    assert source.resolve("adf_publish") == history["p"]
+    assert source.is_ancestor(history["a"], history["c"])
+    assert source.is_ancestor(history["c"], history["c"])
+    assert not source.is_ancestor(history["c"], history["a"])
+    assert not source.is_ancestor(history["p"], history["c"])  # diverged branches
+    with pytest.raises(NotFound):
+        source.snapshot("no-such-branch")
+
+
+def test_local_repository(repo: LocalRepo, history):
+    _check(LocalGitSource(str(repo.path)), history)
+    with pytest.raises(NotFound):
+        LocalGitSource(str(repo.path / "missing")).resolve("main")
+
+
+def test_github_api(githost: GitHostStandIn, history):
+    src = GitHubSource("https://github.com/contoso/data-platform", "ghp-test-token", githost.url)
+    _check(src, history)
+    assert githost.server.counters.count("gh.tarball") >= 2
+
+
+def test_azure_devops_api(githost: GitHostStandIn, history):
+    src = AzureDevOpsSource("https://dev.azure.com/contoso/data/_git/platform", "ghp-test-token", githost.url)
+    _check(src, history)
+
+
+def test_wrong_token_and_unreachable_host_are_unavailable(githost: GitHostStandIn, history):
+    with pytest.raises(Unavailable, match="credentials"):
+        GitHubSource("https://github.com/contoso/data-platform", "wrong", githost.url).snapshot("main")
+    with pytest.raises(Unavailable):
+        GitHubSource("https://github.com/contoso/data-platform", None, "http://127.0.0.1:9").resolve("main")
+
+
+def test_source_for_reads_the_token_from_the_named_setting(githost: GitHostStandIn, history):
+    cfg = make_config("https://github.com/contoso/data-platform", provider="github", api_url=githost.url)
+    cfg = cfg.model_copy(update={"repository": cfg.repository.model_copy(update={"token_setting": "GIT_TOKEN"})})
+    src = source_for(cfg.repository, Settings({"GIT_TOKEN": "ghp-test-token"}))
+    assert src.resolve("main") == history["c"]
+    assert requests.get(f"{githost.url}/repos/contoso/data-platform/commits/main", timeout=5).status_code == 401
