@@ -1,0 +1,138 @@
+"""Data Factory deployment benchmarks.
+
+1. 300 triggers, 150 of them changed, 100 ms stand-in latency: stopping and
+   starting the 150 with our parallel waves (max_parallel 16) vs one call at
+   a time (the way PrePostDeploymentScript.Ver2 works), same client, same run.
+2. Planning the largest corpus template (load, parameters, render, plan
+   against a live factory that already holds it); reference: the 1 s budget.
+
+Run alone: ``.venv/bin/python -m bench.bench_adf``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus" / "adf"
+N_TRIGGERS, N_CHANGED, LATENCY_S, PARALLEL = 300, 150, 0.1, 16
+
+
+def _trigger(i: int) -> dict[str, Any]:
+    return {"type": "ScheduleTrigger", "annotations": [],
+            "pipelines": [{"pipelineReference": {"referenceName": "pl", "type": "PipelineReference"},
+                           "parameters": {"i": i}}],
+            "typeProperties": {"recurrence": {"frequency": "Hour", "interval": 1,
+                                              "startTime": "2024-01-01T00:00:00Z", "timeZone": "UTC"}}}
+
+
+def bench_trigger_waves() -> dict[str, Any]:
+    import trustme
+
+    from shared.adf.client import FactoryClient
+    from shared.adf.waves import run_wave
+    from shared.config import DataFactoryTarget
+    from shared.settings import Settings
+    from tests.standins.arm import (
+        DEFAULT_RESOURCE_GROUP,
+        DEFAULT_SUBSCRIPTION,
+        ArmStandIn,
+        server_ssl_context,
+    )
+
+    ca = trustme.CA()
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = Path(tmp) / "ca.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+        standin = ArmStandIn(token="bench-" + secrets.token_urlsafe(8),
+                             ssl_context=server_ssl_context(ca, ["127.0.0.1", "localhost"]),
+                             transition_s=0.0, deploy_delay_s=0.0, poll_ms=20)
+        standin.start()
+        try:
+            standin.create_factory("bench-f")
+            standin.put_object("bench-f", "pipelines", "pl", {"activities": []})
+            for i in range(N_TRIGGERS):
+                standin.put_object("bench-f", "triggers", f"t{i:03d}", _trigger(i), runtime_state="Started")
+            target = DataFactoryTarget(subscription_id=DEFAULT_SUBSCRIPTION, resource_group=DEFAULT_RESOURCE_GROUP,
+                                       factory_name="bench-f", arm_endpoint=standin.url, token_setting="TOK",
+                                       max_parallel=PARALLEL)
+            client = FactoryClient(target, Settings({"TOK": standin.token, "REQUESTS_CA_BUNDLE": str(bundle)}),
+                                   poll_interval=0.02)
+            changed = [f"t{i:03d}" for i in range(N_CHANGED)]
+            client.list_triggers()  # warm up connections and the token
+            standin.faults.add(".*", latency_s=LATENCY_S)
+
+            def stop_start(parallel: int) -> float:
+                t0 = time.perf_counter()
+                for fn in (client.stop_trigger, client.start_trigger):
+                    failed = [n for n, e in run_wave(changed, fn, parallel) if e is not None]
+                    if failed:
+                        raise RuntimeError(f"{len(failed)} trigger operations failed")
+                return time.perf_counter() - t0
+
+            ours = stop_start(PARALLEL)
+            reference = stop_start(1)
+        finally:
+            standin.stop()
+    return {"benchmark": f"adf: stop+start {N_CHANGED} of {N_TRIGGERS} triggers @100ms, waves vs sequential",
+            "ours": ours, "reference": reference, "ratio": ours / reference, "target": "<= 0.15", "unit": "s",
+            "note": f"max_parallel={PARALLEL}; reference = one call at a time (Ver2 script)"}
+
+
+def bench_plan_largest() -> dict[str, Any] | None:
+    from shared.adf.loader import load_factory
+    from shared.adf.parameters import ParameterError, rendering_values, resolve_parameters
+    from shared.adf.plan import LiveFactory, PlanOptions, build_plan
+    from shared.adf.template import render_objects
+    from shared.git.snapshot import CommitSnapshot
+
+    if not CORPUS.is_dir():
+        return None
+    folders = [p for p in CORPUS.iterdir() if p.is_dir()]
+    sizes = {p: sum(f.stat().st_size for f in p.rglob("*.json")) for p in folders}
+    largest = max(sizes, key=lambda p: sizes[p])
+    files = {f.relative_to(largest).as_posix(): f.read_bytes() for f in largest.rglob("*") if f.is_file()}
+    snap = CommitSnapshot("b" * 40, files)
+
+    def plan_once(live: LiveFactory | None) -> tuple[float, Any, list[Any]]:
+        t0 = time.perf_counter()
+        ft = load_factory(snap, None)
+        try:
+            rp = resolve_parameters(ft.template, ft.parameter_values, factory_name="bench")
+        except ParameterError as exc:
+            rp = resolve_parameters(ft.template, ft.parameter_values, factory_name="bench",
+                                    config_values={n: "x" for n in exc.details["missing"]})
+        desired = render_objects(ft.template, rendering_values(ft.template, rp))
+        plan = build_plan(environment="b", commit=snap.sha, desired=desired, live=live or LiveFactory(),
+                          options=PlanOptions())
+        return time.perf_counter() - t0, plan, desired
+
+    _, _, desired = plan_once(None)
+    live: dict[str, list[dict[str, Any]]] = {}
+    for o in desired:
+        props = dict(o.properties)
+        live.setdefault(o.object_type, []).append({"name": o.name, "properties": props})
+    best = min(plan_once(LiveFactory(live))[0] for _ in range(3))
+    return {"benchmark": f"adf: plan largest corpus template ({largest.name}, {len(desired)} objects)",
+            "ours": best, "reference": 1.0, "ratio": best, "target": "< 1 s (ratio < 1)", "unit": "s",
+            "note": "load + parameters + render + plan vs a live factory holding it; best of 3"}
+
+
+def run() -> list[dict[str, Any]]:
+    """Benchmark rows (see the module docstring)."""
+    rows = []
+    plan_row = bench_plan_largest()
+    if plan_row:
+        rows.append(plan_row)
+    rows.append(bench_trigger_waves())
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(f"{row['benchmark']:<80} ours={row['ours']:.3f}{row['unit']} ref={row['reference']:.3f}"
+              f"{row['unit']} ratio={row['ratio']:.3f} target {row['target']}")
