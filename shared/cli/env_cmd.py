@@ -1,9 +1,112 @@
-"""Command group placeholder: filled in by its issue."""
+"""``dataops env start|stop|status ENV`` and ``dataops triggers list|start|stop ENV [NAME ...]``.
+
+The same entry points as the HTTP handlers (:mod:`shared.schedules.service`):
+the same locks, plan, retries and audit records.
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+from typing import Any
+
+from ..errors import BadRequest
+from . import _common
+
+
+def _actor(args: argparse.Namespace) -> str:
+    if args.actor:
+        return str(args.actor)
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no login name (containers): still say it came from the CLI
+        return "cli"
+
+
+def _print_result(result: Any) -> None:
+    data = result.to_json()
+    head = "planned" if data["dry_run"] else data["status"]
+    print(f"{data['action']} {data['environment']}: {head}")
+    rows: list[list[Any]] = []
+    if data["dry_run"]:
+        rows = [[c["type"], c["name"], c["state"], c["action"], ""] for c in data["plan"]["changes"]]
+    else:
+        rows = [[o["type"], o["name"], "", o["status"], o.get("error") or ""] for o in data["outcomes"]]
+    rows += [[x["type"], x["name"], "", "left alone", x["reason"]] for x in data["plan"]["left_alone"]]
+    if rows:
+        _common.print_table(rows, ["type", "name", "state", "outcome", "note"])
+    for problem in data["plan"]["problems"]:
+        print(f"problem: {problem}")
+
+
+def _env(args: argparse.Namespace) -> int:
+    from ..schedules.service import environment_control
+
+    control = environment_control(_common.context(args), args.env)
+    if args.verb == "status":
+        status = control.status()
+        if args.json:
+            _common.print_json(status)
+            return 0
+        rows = [[t, r["name"], r["state"], "yes" if r["running"] else ""]
+                for t, rs in status["resources"].items() for r in rs]
+        _common.print_table(rows, ["type", "name", "state", "running"])
+        if status["stopped"] and status["stopped"]["pending_restore"]:
+            print(f"stopped by {status['stopped']['actor']} at {status['stopped']['at']}: "
+                  f"{len(status['stopped']['pending_restore'])} to restore on start")
+        for problem in status["problems"]:
+            print(f"problem: {problem}")
+        return 0
+    result = control.run(args.verb, actor=_actor(args), reason=args.reason, dry_run=args.dry_run, trigger="manual")
+    if args.json:
+        _common.print_json(result.to_json())
+    else:
+        _print_result(result)
+    return 0 if result.status in ("planned", "succeeded") else 1
+
+
+def _triggers(args: argparse.Namespace) -> int:
+    from ..schedules.service import environment_control
+
+    control = environment_control(_common.context(args), args.env)
+    if args.verb == "list":
+        items = [r for r in control.list_triggers() if not args.names or r.name in args.names]
+        if args.json:
+            _common.print_json([r.to_json() for r in items])
+        else:
+            _common.print_table([[r.name, r.state] for r in items], ["trigger", "state"])
+        return 0
+    if not args.names:
+        raise BadRequest(f"name the triggers to {args.verb}", code="missing_trigger")
+    results = [control.toggle_trigger(name, args.verb, actor=_actor(args), reason=args.reason,
+                                      dry_run=args.dry_run) for name in args.names]
+    if args.json:
+        _common.print_json([r.to_json() for r in results])
+    else:
+        for r in results:
+            _print_result(r)
+    return 0 if all(r.status in ("planned", "succeeded") for r in results) else 1
+
+
+def _common_flags(p: argparse.ArgumentParser) -> None:
+    _common.add_dry_run(p)
+    _common.add_json(p)
+    p.add_argument("--actor", help="who is acting (default: cli:<login name>)")
+    p.add_argument("--reason", help="why (recorded in the audit)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    return None
+    env = sub.add_parser("env", help="stop, start or inspect a whole environment now",
+                         description="Stop/start an environment (ADF triggers, interactive clusters, SQL "
+                                     "warehouses, job schedules); start restores exactly what the stop stopped.")
+    env.add_argument("verb", choices=["start", "stop", "status"])
+    env.add_argument("env", metavar="ENV")
+    _common_flags(env)
+    env.set_defaults(handler=_env)
+
+    trig = sub.add_parser("triggers", help="list, start or stop ADF triggers of an environment")
+    trig.add_argument("verb", choices=["list", "start", "stop"])
+    trig.add_argument("env", metavar="ENV")
+    trig.add_argument("names", metavar="NAME", nargs="*", help="trigger names")
+    _common_flags(trig)
+    trig.set_defaults(handler=_triggers)
