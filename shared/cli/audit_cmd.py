@@ -1,9 +1,204 @@
-"""Command group placeholder: filled in by its issue."""
+"""``dataops audit``, ``dataops metrics`` and ``dataops incident``: the same queries as the HTTP API."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from ..audit.queries import COMPONENTS, STATUSES, HistoryQuery, deployment_detail, list_history
+from ..metrics.dora import HOUR
+from ..metrics.params import IncidentOpening, MetricsQuery, ResolutionRequest
+from ..metrics.report import dora_report
+from ._common import add_dry_run, add_json, context, print_json, print_table
 
 
+def _hours(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds / HOUR:.2f} h"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+# ------------------------------------------------------------------- audit
+def audit_list(args: argparse.Namespace) -> int:
+    ctx = context(args)
+    raw = {"environment": args.env, "component": args.component, "status": args.status, "since": args.since,
+           "until": args.until, "actor": args.actor, "commit": args.commit,
+           "limit": None if args.limit is None else str(args.limit), "continuation": args.continuation,
+           "include": "activity" if args.with_activity else None}
+    query = HistoryQuery.parse({k: v for k, v in raw.items() if v is not None}, list(ctx.config.environments))
+    page = list_history(ctx.ledger, query)
+    items: list[dict[str, Any]] = [i if isinstance(i, dict) else i.to_json(include_plan=False)
+                                   for i in page.items]
+    if args.json:
+        print_json({"items": items, "count": len(items), "continuation": page.continuation})
+        return 0
+    rows = []
+    for i in items:
+        if i.get("type") == "activity":
+            rows.append([i["id"], i["environment"], i["kind"], "", i.get("actor"), "", i.get("status"),
+                         i["at"][:19], i.get("summary", "")[:60]])
+        else:
+            rows.append([i["id"], i["environment"], i["component"], (i.get("commit") or "")[:10], i.get("actor"),
+                         i.get("trigger"), i["status"], (i.get("ended_at") or i.get("queued_at") or "")[:19],
+                         i.get("error") or ""])
+    print_table(rows, ["id", "env", "component", "commit", "actor", "trigger", "status", "time", "note"])
+    if page.continuation:
+        print(f"more: --continuation {page.continuation}")
+    return 0
+
+
+def audit_show(args: argparse.Namespace) -> int:
+    ctx = context(args)
+    detail = deployment_detail(ctx.ledger, args.id)
+    if args.json:
+        print_json(detail)
+        return 0
+    for name in ("id", "environment", "component", "commit", "ref", "actor", "trigger", "status", "queued_at",
+                 "started_at", "ended_at", "duration_seconds", "error", "rollback_of", "trace_id"):
+        if detail.get(name) not in (None, ""):
+            print(f"{name + ':':<18}{detail[name]}")
+    if detail.get("summary"):
+        print(f"{'summary:':<18}" + ", ".join(f"{k}={v}" for k, v in sorted(detail["summary"].items())))
+    print("\nstatus history")
+    print_table([[h.get("at"), h.get("status"), h.get("error") or ""] for h in detail["status_history"]],
+                ["at", "status", "error"])
+    if detail["steps"]:
+        print("\nsteps")
+        print_table([[s["seq"], s["name"], s["status"], s.get("started_at"), s.get("ended_at"), s.get("error") or ""]
+                     for s in detail["steps"]], ["seq", "name", "status", "started", "ended", "error"])
+    if detail["objects"]:
+        print("\nobjects")
+        print_table([[o["object_type"], o["name"], o["action"], o["status"], o.get("error") or ""]
+                     for o in detail["objects"]], ["type", "name", "action", "status", "error"])
+    return 0
+
+
+# ----------------------------------------------------------------- metrics
+def _key_rows(keys: dict[str, Any]) -> list[list[Any]]:
+    df, lt, cfr = keys["deployment_frequency"], keys["lead_time"], keys["change_failure_rate"]
+    ttr, rw, dq = keys["time_to_restore"], keys["rework_rate"], keys["data_quality"]
+    return [
+        ["deployment frequency", f"{df['per_week']:.2f}/week ({df['successful']} successful)", df["tier"]],
+        ["lead time (median)", f"{_hours(lt['median_seconds'])} (p90 {_hours(lt['p90_seconds'])}, "
+                               f"{lt['commits']} commits)", lt["tier"]],
+        ["change failure rate", f"{_pct(cfr['value'])} ({cfr['failed']} failed + {cfr['caused_incident']} caused "
+                                f"incidents / {cfr['deployments']})", cfr["tier"]],
+        ["time to restore (median)", f"{_hours(ttr['median_seconds'])} ({ttr['restores']} restored, "
+                                     f"{ttr['open']} open)", ttr["tier"]],
+        ["rework rate", f"{_pct(rw['value'])} ({rw['rollbacks']} rollbacks + {rw['fixes']} fixes)", "-"],
+        ["data-quality issues", f"{dq['issues']} ({dq['per_week']:.2f}/week, {dq['open']} open)", "-"],
+    ]
+
+
+def metrics_dora(args: argparse.Namespace) -> int:
+    ctx = context(args)
+    raw = {"environment": args.env, "days": None if args.days is None else str(args.days),
+           "group_by": args.by}
+    q = MetricsQuery.parse({k: v for k, v in raw.items() if v is not None}, list(ctx.config.environments),
+                           ctx.config.production_environment)
+    report = dora_report(ctx.ledger, q.environment, ctx.clock.now(), q.days, by_developer=q.by_developer)
+    body = report.to_json()
+    if args.json:
+        print_json(body)
+        return 0
+    print(f"{q.environment}: last {q.days} days, {body['deployments']} deployments ({body['benchmark']} tiers)")
+    print_table(_key_rows(body), ["key", "value", "tier"])
+    for actor, keys in (body.get("by_developer") or {}).items():
+        print(f"\n{actor}: {keys['deployments']} deployments")
+        print_table(_key_rows(keys), ["key", "value", "tier"])
+    return 0
+
+
+# ---------------------------------------------------------------- incident
+def _print_incident(body: dict[str, Any], verb: str) -> None:
+    print(f"{verb} {body['kind']} {body['id'] or '(dry run)'} in {body['environment']}: {body['title']}")
+    print(f"  status {body['status']}, opened {body['opened_at']}"
+          + (f", resolved {body['resolved_at']}" if body.get("resolved_at") else ""))
+    cause = body.get("cause") or {}
+    if cause:
+        print(f"  cause: {cause.get('note')}" + (f" ({body['deployment_id']})" if body.get("deployment_id") else ""))
+
+
+def incident_open(args: argparse.Namespace) -> int:
+    ctx = context(args)
+    raw = {"environment": args.env, "kind": args.kind, "title": args.title, "caused_by": args.caused_by,
+           "opened_at": args.opened_at, "key": args.key}
+    opening = IncidentOpening.parse({k: v for k, v in raw.items() if v is not None}, list(ctx.config.environments))
+    incident, created = opening.open(ctx, actor=args.actor, dry_run=args.dry_run)
+    body = incident.to_json()
+    if args.json:
+        print_json({**body, "created": created, "dry_run": args.dry_run})
+    else:
+        _print_incident(body, "would open" if args.dry_run else ("opened" if created else "already recorded"))
+    return 0
+
+
+def incident_resolve(args: argparse.Namespace) -> int:
+    ctx = context(args)
+    raw = {"resolved_at": args.at, "note": args.note}
+    resolution = ResolutionRequest.parse({k: v for k, v in raw.items() if v is not None})
+    incident, changed = resolution.resolve(ctx, args.id, actor=args.actor, dry_run=args.dry_run)
+    body = incident.to_json()
+    if args.json:
+        print_json({**body, "changed": changed, "dry_run": args.dry_run})
+    else:
+        _print_incident(body, "would resolve" if args.dry_run else ("resolved" if changed else "already resolved"))
+    return 0
+
+
+# ------------------------------------------------------------- registration
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    return None
+    audit = sub.add_parser("audit", help="query the deployment history").add_subparsers(
+        dest="audit_command", metavar="list|show", required=True)
+    p = audit.add_parser("list", help="deployments newest first (one partition range per environment)")
+    p.add_argument("--env", help="environment (default: all configured)")
+    p.add_argument("--component", choices=COMPONENTS)
+    p.add_argument("--status", choices=STATUSES)
+    p.add_argument("--since", metavar="T", help="ISO 8601 time, e.g. 2026-01-05T10:00:00Z")
+    p.add_argument("--until", metavar="T", help="ISO 8601 time")
+    p.add_argument("--actor")
+    p.add_argument("--commit", metavar="SHA", help="commit SHA or prefix (4+ hex digits)")
+    p.add_argument("--limit", type=int, metavar="N", help="1 to 1000 (default 50)")
+    p.add_argument("--continuation", metavar="TOKEN", help="token printed by the previous page")
+    p.add_argument("--with-activity", action="store_true",
+                   help="merge toggles, schedule actions, drift, approvals and incidents (needs --env)")
+    add_json(p)
+    p.set_defaults(handler=audit_list)
+    p = audit.add_parser("show", help="one deployment with plan, steps, objects and status history")
+    p.add_argument("id", metavar="DEPLOYMENT_ID")
+    add_json(p)
+    p.set_defaults(handler=audit_show)
+
+    metrics = sub.add_parser("metrics", help="DataOps (DORA) metrics").add_subparsers(
+        dest="metrics_command", metavar="dora", required=True)
+    p = metrics.add_parser("dora", help="the DORA keys of an environment, with DORA 2023 tiers")
+    p.add_argument("--env", help="environment (default: the production environment)")
+    p.add_argument("--days", type=int, metavar="N", help="window in days (default 30)")
+    p.add_argument("--by", choices=["developer"], help="also per developer (deployment actor)")
+    add_json(p)
+    p.set_defaults(handler=metrics_dora)
+
+    incident = sub.add_parser("incident", help="record incidents and data-quality issues").add_subparsers(
+        dest="incident_command", metavar="open|resolve", required=True)
+    p = incident.add_parser("open", help="record an incident or data-quality issue")
+    p.add_argument("--env", required=True)
+    p.add_argument("--title", required=True)
+    p.add_argument("--kind", choices=["incident", "data_quality"], default="incident")
+    p.add_argument("--caused-by", metavar="DEPLOYMENT_ID|SHA",
+                   help="the deployment or commit that caused it (default: attribute to the latest success)")
+    p.add_argument("--opened-at", metavar="T", help="ISO 8601 time (default now)")
+    p.add_argument("--key", help="idempotency key (e.g. the pager's incident id)")
+    p.add_argument("--actor", help="who reports it")
+    add_dry_run(p)
+    add_json(p)
+    p.set_defaults(handler=incident_open)
+    p = incident.add_parser("resolve", help="mark an incident resolved")
+    p.add_argument("id", metavar="INCIDENT_ID")
+    p.add_argument("--at", metavar="T", help="ISO 8601 resolution time (default now)")
+    p.add_argument("--note")
+    p.add_argument("--actor")
+    add_dry_run(p)
+    add_json(p)
+    p.set_defaults(handler=incident_resolve)

@@ -142,8 +142,11 @@ class IncidentBook:
     # ------------------------------------------------------------ operations
     def open(self, environment: str, kind: str, title: str, *, caused_by: str | None = None,
              opened_at: datetime | None = None, actor: str | None = None,
-             key: str | None = None) -> tuple[Incident, bool]:
-        """Record an incident; returns (incident, created). The same ``key`` records once."""
+             key: str | None = None, dry_run: bool = False) -> tuple[Incident, bool]:
+        """Record an incident; returns (incident, created). The same ``key`` records once.
+
+        With ``dry_run`` everything is checked and the cause worked out, but nothing is written.
+        """
         if kind not in INCIDENT_KINDS:
             raise BadRequest(f"kind must be one of {', '.join(INCIDENT_KINDS)}, not {kind!r}", code="invalid_kind")
         title = (title or "").strip()
@@ -169,6 +172,8 @@ class IncidentBook:
         key = key or f"{kind}|{title}|{opened_at.isoformat()}|{caused_by or ''}"
         incident = Incident(id="", environment=environment, kind=kind, title=title, opened_at=opened_at,
                             deployment_id=cause.get("deployment_id"), cause=cause, actor=actor)
+        if dry_run:
+            return incident, False
         activity, created = self.ledger.record_activity(incident.to_activity(key))
         if not created:
             return self.get(activity.id), False
@@ -188,7 +193,7 @@ class IncidentBook:
         return Incident.from_activity(activity)
 
     def resolve(self, incident_id: str, *, resolved_at: datetime | None = None, actor: str | None = None,
-                note: str | None = None) -> tuple[Incident, bool]:
+                note: str | None = None, dry_run: bool = False) -> tuple[Incident, bool]:
         """Mark an incident resolved; returns (incident, changed). Resolving twice changes nothing."""
         incident = self.get(incident_id)
         if incident.resolved:
@@ -203,6 +208,8 @@ class IncidentBook:
             raise BadRequest("resolved_at is in the future", code="invalid_time")
         incident.status, incident.resolved_at = "resolved", resolved_at
         incident.resolved_by, incident.resolution = actor, (note or None) and str(note)[:1000]
+        if dry_run:
+            return incident, False
         stored = self.ledger.get_activity(incident_id)
         self.ledger.update_activity(incident.to_activity(stored.key))
         return incident, True

@@ -85,9 +85,9 @@ class IncidentOpening:
             raise BadRequest("title is required", code="invalid_title")
         return cls(env, kind, title, _text(body, "caused_by"), _time(body, "opened_at"), _text(body, "key"))
 
-    def open(self, ctx: AppContext, *, actor: str | None = None) -> tuple[Incident, bool]:
+    def open(self, ctx: AppContext, *, actor: str | None = None, dry_run: bool = False) -> tuple[Incident, bool]:
         return book(ctx).open(self.environment, self.kind, self.title, caused_by=self.caused_by,
-                              opened_at=self.opened_at, actor=actor, key=self.key)
+                              opened_at=self.opened_at, actor=actor, key=self.key, dry_run=dry_run)
 
 
 @dataclass(frozen=True)
@@ -105,5 +105,7 @@ class ResolutionRequest:
             raise BadRequest(f"unknown field(s): {', '.join(unknown)}", code="unknown_field")
         return cls(_time(body, "resolved_at"), _text(body, "note"))
 
-    def resolve(self, ctx: AppContext, incident_id: str, *, actor: str | None = None) -> tuple[Incident, bool]:
-        return book(ctx).resolve(incident_id, resolved_at=self.resolved_at, actor=actor, note=self.note)
+    def resolve(self, ctx: AppContext, incident_id: str, *, actor: str | None = None,
+                dry_run: bool = False) -> tuple[Incident, bool]:
+        return book(ctx).resolve(incident_id, resolved_at=self.resolved_at, actor=actor, note=self.note,
+                                 dry_run=dry_run)

@@ -1,0 +1,91 @@
+"""``dataops audit|metrics|incident`` against Azurite, through the CLI's own entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from devhost.azurite import Azurite
+from shared.audit import AuditLedger
+from shared.cli import main
+from shared.clock import FakeClock
+
+from .history import ENV, write_history
+
+
+@pytest.fixture
+def cli_env(azurite: Azurite, unique_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    config = tmp_path / "environments.yaml"
+    config.write_text(yaml.safe_dump({
+        "repository": {"provider": "local", "url": "https://example.invalid/platform"},
+        "environments": {"dev": {"deploy_on": ["push"]}, "prod": {"deploy_on": ["promotion"], "requires": ["dev"]}},
+    }))
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    monkeypatch.setenv("DATAOPS_STORAGE_PREFIX", unique_prefix)
+    monkeypatch.setenv("DATAOPS_CONFIG", str(config))
+    return config
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_audit_list_and_show(cli_env: Path, ledger: AuditLedger, clock: FakeClock,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    ids = write_history(ledger, clock)
+    code, out, _ = run(capsys, "audit", "list", "--env", ENV, "--status", "failed", "--json")
+    assert code == 0 and [i["id"] for i in json.loads(out)["items"]] == [ids["D2"]]
+    code, out, _ = run(capsys, "audit", "list", "--env", ENV, "--limit", "3")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split()[:3] == ["ID", "ENV", "COMPONENT"]
+    assert ids["D9"] in lines[1] and lines[-1].startswith("more: --continuation ")
+    code, out, _ = run(capsys, "audit", "list", "--env", ENV, "--with-activity", "--limit", "100", "--json")
+    assert code == 0 and json.loads(out)["count"] == 13
+    code, out, _ = run(capsys, "audit", "show", ids["D3"])
+    assert code == 0 and "status history" in out and "succeeded" in out and "bob" in out
+    code, out, _ = run(capsys, "audit", "show", ids["D3"], "--json")
+    assert json.loads(out)["status_history"][-1]["status"] == "succeeded"
+
+
+def test_bad_audit_arguments_exit_2_with_a_message(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "audit", "list", "--since", "last tuesday")
+    assert code == 2 and "since" in err and "ISO 8601" in err
+    code, _, err = run(capsys, "audit", "list", "--env", "staging")
+    assert code == 2 and "unknown environment 'staging'" in err
+    code, _, err = run(capsys, "audit", "show", "20260101T000000000Z-prod-adf-00000000")
+    assert code == 2 and "not found" in err
+
+
+def test_metrics_dora(cli_env: Path, ledger: AuditLedger, clock: FakeClock,
+                      capsys: pytest.CaptureFixture[str]) -> None:
+    write_history(ledger, clock)
+    code, out, _ = run(capsys, "metrics", "dora", "--env", ENV, "--days", "3650", "--by", "developer", "--json")
+    body = json.loads(out)
+    # D0..D9 without the superseded D8; every commit counted once (c0 by D0 now).
+    assert code == 0 and body["deployments"] == 9 and body["lead_time"]["commits"] == 8
+    assert sorted(body["by_developer"]) == ["alice", "bob", "carol"]
+    code, out, _ = run(capsys, "metrics", "dora", "--days", "3650")
+    assert code == 0 and "change failure rate" in out and "DORA 2023" in out
+    code, _, err = run(capsys, "metrics", "dora", "--days", "0")
+    assert code == 2 and "days" in err
+
+
+def test_incident_open_dry_run_then_open_and_resolve(cli_env: Path, ledger: AuditLedger,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "incident", "open", "--env", ENV, "--title", "late", "--dry-run", "--json")
+    assert code == 0 and json.loads(out)["dry_run"] is True
+    assert list(ledger.iter_activity(ENV)) == []
+    code, out, _ = run(capsys, "incident", "open", "--env", ENV, "--title", "late", "--kind", "data_quality",
+                       "--json")
+    opened = json.loads(out)
+    assert code == 0 and opened["created"] and opened["cause"]["kind"] == "none"
+    code, out, _ = run(capsys, "incident", "resolve", opened["id"], "--note", "reloaded")
+    assert code == 0 and out.startswith("resolved data_quality")
+    assert ledger.get_activity(opened["id"]).status == "resolved"
+    code, _, err = run(capsys, "incident", "resolve", "prod~nope")
+    assert code == 2 and "not found" in err
