@@ -1,9 +1,184 @@
-"""Command group placeholder: filled in by its issue."""
+"""``dataops plan | deploy | rollback`` (SPEC section 4).
+
+``plan`` computes what a deployment would do and prints it as a table of
+actions (or JSON); it changes nothing. ``deploy`` records a manual deployment
+and runs it here, through the same orchestrator as the queue worker (lock,
+supersede check, plan, apply, audit). ``rollback`` redeploys the last
+successful commit before the current one (or ``--to SHA``), recorded as a
+rollback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+from typing import Any
+
+from ..app import AppContext
+from ..config import PlatformConfig
+from ..deploy.model import DeployContext, Plan, get_deployer
+from ..deploy.orchestrator import Orchestrator, Outcome, rollback_target
+from ..deploy.queue import DeploymentQueue
+from ..deploy.request import DeploymentRequest
+from ..errors import BadRequest, NotFound
+from ..git.sources import GitSource, source_for
+from ._common import add_dry_run, add_json, context, print_json, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    return None
+    for name, helptext in (("plan", "show what a deployment would change (changes nothing)"),
+                           ("deploy", "deploy a commit to an environment now")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--env", required=True, help="environment name")
+        p.add_argument("--component", choices=("adf", "notebooks", "all"), default="all")
+        p.add_argument("--repo", metavar="PATH_OR_URL", help="a local git repository or the configured remote")
+        p.add_argument("--ref", help="branch, tag or commit (default: main branch for notebooks, "
+                                     "publish branch for adf)")
+        add_json(p)
+        if name == "deploy":
+            add_dry_run(p)
+            p.add_argument("--force", action="store_true",
+                           help="deploy even an older commit or a refused plan (recorded as forced)")
+            p.add_argument("--actor", help="who deploys (default: the local user)")
+            p.set_defaults(handler=_deploy)
+        else:
+            p.set_defaults(handler=_plan)
+    r = sub.add_parser("rollback", help="redeploy the last good commit before the current one")
+    r.add_argument("--env", required=True)
+    r.add_argument("--component", choices=("adf", "notebooks"), required=True)
+    r.add_argument("--to", metavar="SHA", help="the commit to go back to (default: the last good one before)")
+    r.add_argument("--repo", metavar="PATH_OR_URL")
+    r.add_argument("--actor")
+    add_dry_run(r)
+    add_json(r)
+    r.set_defaults(handler=_rollback)
+
+
+# ------------------------------------------------------------------- helpers
+def _components(config: PlatformConfig, env: str, choice: str) -> list[str]:
+    e = config.environment(env)
+    wanted = ["adf", "notebooks"] if choice == "all" else [choice]
+    present = [c for c in wanted if (e.data_factory if c == "adf" else e.databricks) is not None]
+    if not present:
+        raise BadRequest(f"environment {env!r} has no {' or '.join(wanted)} target configured",
+                         code="no_target")
+    return present
+
+
+def _default_ref(config: PlatformConfig, component: str) -> str:
+    return config.repository.main_branch if component == "notebooks" else config.repository.publish_branch
+
+
+def _source(app: AppContext, repo: str | None) -> GitSource:
+    return source_for(app.config.repository, app.settings, url=repo)
+
+
+def _storage_or_none(app: AppContext) -> Any:
+    return app.storage if (app.settings.storage_connection or app.settings.storage_account) else None
+
+
+def _plan_one(app: AppContext, source: GitSource, env: str, component: str, ref: str | None) -> Plan:
+    snapshot = source.snapshot(ref or _default_ref(app.config, component))
+    ctx = DeployContext(config=app.config, environment=env, snapshot=snapshot, settings=app.settings,
+                        clock=app.clock, storage=_storage_or_none(app), dry_run=True)
+    return get_deployer(component).plan(ctx)
+
+
+def print_plan(plan: Plan) -> None:
+    """A plan as a table of actions, then its counts, warnings and refusal."""
+    print(f"{plan.component} -> {plan.environment} at {plan.commit[:12]}")
+    rows = [(a.action, a.object_type, a.name, a.reason) for a in plan.actions
+            if a.action not in ("unchanged", "leave")]
+    if rows:
+        print_table(rows, ["action", "type", "name", "reason"])
+    else:
+        print("  no changes")
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(plan.counts().items())) or "nothing"
+    print(f"  {counts}")
+    for w in plan.warnings:
+        print(f"  warning: {w}")
+    if plan.refused:
+        print(f"  REFUSED: {plan.refused}")
+
+
+def _plan(args: argparse.Namespace) -> int:
+    app = context(args)
+    source = _source(app, args.repo)
+    plans = [_plan_one(app, source, args.env, c, args.ref)
+             for c in _components(app.config, args.env, args.component)]
+    if args.json:
+        print_json([p.to_json() for p in plans])
+    else:
+        for p in plans:
+            print_plan(p)
+    return 1 if any(p.refused for p in plans) else 0
+
+
+def _run_inline(app: AppContext, source: GitSource, *, env: str, component: str, sha: str, ref: str,
+                trigger: str, actor: str | None, force: bool, rollback_of: str | None = None) -> Outcome:
+    from ..audit.records import DeploymentRecord
+
+    ledger = app.ledger
+    did = ledger.new_deployment_id(env, component, f"{trigger}:{sha}:{app.clock.now().isoformat()}")
+    rec = DeploymentRecord(id=did, environment=env, component=component, commit=sha, ref=ref,
+                           repository=source.url, actor=actor, trigger=trigger, forced=force,
+                           rollback_of=rollback_of)
+    ledger.create_deployment(rec)
+    orch = Orchestrator(app.config, app.storage, ledger, app.settings, app.clock,
+                        queue=DeploymentQueue(app.storage), source=source, holder=f"cli:{actor}")
+    return orch.run(DeploymentRequest(did, env, component, sha, ref, trigger, {}, force))
+
+
+def _report(app: AppContext, outcomes: list[Outcome], as_json: bool) -> int:
+    recs = [app.ledger.get_deployment(o.deployment_id, with_plan=False) for o in outcomes]
+    if as_json:
+        print_json([r.to_json(include_plan=False) for r in recs])
+    else:
+        print_table([(r.id, r.environment, r.component, r.commit[:12], r.status, r.error or "") for r in recs],
+                    ["deployment", "env", "component", "commit", "status", "error"])
+    if any(r.status == "waiting_lock" for r in recs) and not as_json:
+        print("another deployment holds the lock: the request waits in the queue for the worker")
+    return 0 if all(r.status in ("succeeded", "waiting_lock", "waiting_approval", "waiting_window")
+                    for r in recs) else 1
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _plan(args)
+    app = context(args)
+    source = _source(app, args.repo)
+    actor = args.actor or getpass.getuser()
+    outcomes = []
+    for component in _components(app.config, args.env, args.component):
+        ref = args.ref or _default_ref(app.config, component)
+        sha = source.resolve(ref)
+        outcomes.append(_run_inline(app, source, env=args.env, component=component, sha=sha, ref=ref,
+                                    trigger="manual", actor=actor, force=args.force))
+    return _report(app, outcomes, args.json)
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    app = context(args)
+    app.config.environment(args.env)
+    source = _source(app, args.repo)
+    current = app.ledger.latest(args.env, component=args.component, status="succeeded")
+    if args.to:
+        sha = source.resolve(args.to)
+    else:
+        target = rollback_target(app.ledger, args.env, args.component)
+        if target is None:
+            raise NotFound(f"no successful {args.component} deployment of {args.env} before the current one",
+                           code="nothing_to_roll_back")
+        sha = target.commit
+    if args.dry_run:
+        plan = _plan_one(app, source, args.env, args.component, sha)
+        if args.json:
+            print_json({"rollback_to": sha, "current": current.id if current else None, "plan": plan.to_json()})
+        else:
+            print(f"would roll {args.env}/{args.component} back to {sha[:12]}")
+            print_plan(plan)
+        return 0
+    outcome = _run_inline(app, source, env=args.env, component=args.component, sha=sha, ref=sha,
+                          trigger="rollback", actor=args.actor or getpass.getuser(), force=True,
+                          rollback_of=current.id if current else None)
+    return _report(app, [outcome], args.json)
