@@ -1,5 +1,68 @@
-"""Blueprint: approvals handlers (see README)."""
+"""Blueprint: approve, reject and roll back deployments.
+
+``POST /api/deployments/{id}/approve`` and ``/reject`` (body: optional ``reason``,
+``actor`` when App Service authentication does not name the caller) and
+``POST /api/deployments/{id}/rollback`` (body: optional ``to`` SHA, ``reason``, ``force``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 import azure.functions as func
 
+from functions._http import caller_identity, handle, json_body, json_response
+from shared import app
+from shared.deploy.queue import DeploymentQueue
+from shared.errors import BadRequest
+from shared.release import after_end_hooks, decide, request_rollback
+
 bp = func.Blueprint()
+
+
+def _text(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"'{name}' must be a string", code=f"invalid_{name}")
+    return value
+
+
+def _decide(req: func.HttpRequest, approve: bool) -> func.HttpResponse:
+    ctx = app.current()
+    body = json_body(req, required=False)
+    queue = DeploymentQueue(ctx.storage)
+    rec = decide(ctx.ledger, queue, ctx.config, req.route_params.get("id", ""), approve=approve,
+                 actor=caller_identity(req, body), reason=_text(body, "reason"),
+                 after_end=after_end_hooks(ctx.config, ctx.storage, ctx.ledger, ctx.settings, ctx.clock, queue))
+    return json_response(rec.to_json(include_plan=False))
+
+
+@bp.route(route="deployments/{id}/approve", methods=["POST"])
+@handle
+def approve_deployment(req: func.HttpRequest) -> func.HttpResponse:
+    """Release a deployment waiting for approval (it goes back to the queue)."""
+    return _decide(req, True)
+
+
+@bp.route(route="deployments/{id}/reject", methods=["POST"])
+@handle
+def reject_deployment(req: func.HttpRequest) -> func.HttpResponse:
+    """Refuse a deployment waiting for approval (it ends ``rejected``)."""
+    return _decide(req, False)
+
+
+@bp.route(route="deployments/{id}/rollback", methods=["POST"])
+@handle
+def rollback_deployment(req: func.HttpRequest) -> func.HttpResponse:
+    """Queue a redeployment of the last good commit before this deployment (or ``to``): 202."""
+    ctx = app.current()
+    body = json_body(req, required=False)
+    force = body.get("force", False)
+    if not isinstance(force, bool):
+        raise BadRequest("'force' must be true or false", code="invalid_force")
+    rec = request_rollback(ctx.ledger, DeploymentQueue(ctx.storage), ctx.config, req.route_params.get("id", ""),
+                           actor=caller_identity(req, body), to=_text(body, "to"), reason=_text(body, "reason"),
+                           force=force)
+    return json_response(rec.to_json(include_plan=False), 202)

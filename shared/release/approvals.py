@@ -1,0 +1,184 @@
+"""Approvals: the gate that holds a deployment for a person, and the approve/reject decision.
+
+A deployment waits (``waiting_approval``, its plan stored) when its environment
+has ``approval: required`` or when its plan deletes anything in an environment
+with ``protect_deletes: true`` (a one-way decision). A person approves (the
+deployment goes back to the queue and passes this gate) or rejects it (it ends
+``rejected``). One decision per deployment: a conditional-insert claim makes
+two simultaneous approvers (or an approver racing a newer commit) safe. A newer
+commit waiting for approval supersedes an older one of the same environment
+and component.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from .. import telemetry
+from ..audit.ledger import AuditLedger
+from ..audit.records import Activity, DeploymentRecord
+from ..claims import Claims
+from ..config import PlatformConfig
+from ..deploy.model import Plan
+from ..deploy.orchestrator import AfterEnd, Gate, GateInput, Hold
+from ..deploy.queue import DeploymentQueue
+from ..deploy.request import DeploymentRequest
+from ..errors import BadRequest, Conflict, Forbidden, Unauthorized
+from .notify import Notifier
+
+log = logging.getLogger(__name__)
+
+DECISION_SCOPE = "release-decision"
+MAX_LISTED_DELETES = 50
+
+
+def _same_person(a: str, b: str) -> bool:
+    return a.strip().casefold() == b.strip().casefold()
+
+
+def deletes_summary(plan: Plan) -> str:
+    """``3 objects: pipeline pl_a, notebook /x, ...`` (what a one-way plan would delete)."""
+    names = [f"{a.object_type} {a.name}" for a in plan.deletes]
+    shown = ", ".join(names[:MAX_LISTED_DELETES])
+    more = f" and {len(names) - MAX_LISTED_DELETES} more" if len(names) > MAX_LISTED_DELETES else ""
+    return f"{len(names)} object{'s' if len(names) != 1 else ''}: {shown}{more}"
+
+
+def hold_reasons(g: GateInput) -> list[str]:
+    """Why this deployment needs a person (empty: it does not). Pure."""
+    rec, env = g.record, g.config.environments.get(g.record.environment)
+    if env is None:
+        return []
+    reasons: list[str] = []
+    # A rollback restores a state that was already approved once; it is not held for approval again.
+    if env.approval == "required" and rec.trigger != "rollback":
+        reasons.append(f"environment {rec.environment} requires approval")
+    if env.protect_deletes and g.plan.deletes:
+        reasons.append(f"the plan deletes {deletes_summary(g.plan)} "
+                       f"(environment {rec.environment} protects deletes)")
+    return reasons
+
+
+def approval_gate(notifier: Notifier | None = None) -> Gate:
+    """The gate: hold for approval unless this deployment was approved; supersede older waiting ones."""
+
+    def gate(g: GateInput) -> Hold | None:
+        rec = g.record
+        approval = rec.extra.get("approval") or {}
+        if approval.get("decision") == "approved":
+            return None
+        reasons = hold_reasons(g)
+        if not reasons:
+            return None
+        if rec.trigger != "rollback":
+            newer = _supersede_older(g.ledger, rec, notifier)
+            if newer is not None:
+                return Hold("superseded", f"a newer commit {newer.commit[:12]} (deployment {newer.id}) "
+                                          "already waits for approval")
+        reason = "waiting for approval: " + "; ".join(reasons)
+        if notifier is not None:
+            notifier.notify(dataclasses.replace(rec, status="waiting_approval"), "waiting_approval", reason)
+        return Hold("waiting_approval", reason)
+
+    return gate
+
+
+def _supersede_older(ledger: AuditLedger, rec: DeploymentRecord,
+                     notifier: Notifier | None) -> DeploymentRecord | None:
+    """End older deployments waiting for approval; return a newer waiting one if there is one."""
+    page = ledger.list_deployments(rec.environment, component=rec.component, status="waiting_approval",
+                                   limit=100)
+    claims = Claims(ledger.storage)
+    newer: DeploymentRecord | None = None
+    for other in page.items:
+        if other.id == rec.id or other.trigger == "rollback":
+            continue
+        if (other.queued_at or rec.queued_at) and rec.queued_at and other.queued_at and \
+                other.queued_at > rec.queued_at:
+            newer = newer or other
+            continue
+        won, _ = claims.claim(DECISION_SCOPE, other.id, {"decision": "superseded", "by": rec.id},
+                              at=ledger.clock.now())
+        if not won:
+            continue  # a person decided it meanwhile
+        ended = ledger.transition(other.id, "superseded",
+                                  error=f"superseded by {rec.commit[:12]} (deployment {rec.id}) "
+                                        "while waiting for approval",
+                                  extra={**other.extra, "superseded_by": rec.id})
+        if notifier is not None:
+            notifier.notify(ended, "superseded", ended.error)
+    return newer
+
+
+def decide(ledger: AuditLedger, queue: DeploymentQueue, config: PlatformConfig, deployment_id: str, *,
+           approve: bool, actor: str | None, reason: str | None = None,
+           after_end: Sequence[AfterEnd] = ()) -> DeploymentRecord:
+    """Approve (back to the queue) or reject (ends ``rejected``) a deployment waiting for approval.
+
+    Raises Unauthorized without an identity, NotFound for an unknown id, Conflict (409) when the
+    deployment is not waiting for approval or was decided meanwhile, Forbidden (403) when the pusher
+    approves their own change and the environment does not allow it.
+    """
+    if not actor or not actor.strip():
+        raise Unauthorized("an approval needs the caller's identity (App Service authentication, or 'actor')",
+                           code="identity_required")
+    actor = actor.strip()[:200]
+    if reason is not None and not isinstance(reason, str):
+        raise BadRequest("'reason' must be a string", code="invalid_reason")
+    reason = (reason or "").strip()[:2000] or None
+    rec = ledger.get_deployment(deployment_id, with_plan=False)
+    verb = "approve" if approve else "reject"
+    if rec.status != "waiting_approval":
+        raise Conflict(f"deployment {rec.id} is {rec.status}, not waiting for approval: nothing to {verb}",
+                       code="not_waiting_approval")
+    env = config.environment(rec.environment)
+    if approve and rec.actor and _same_person(actor, rec.actor) and not env.allow_self_approval:
+        raise Forbidden(f"{actor} pushed this change and cannot approve it "
+                        f"(environment {rec.environment} does not allow self-approval)", code="self_approval")
+    now = ledger.clock.now()
+    decision: dict[str, Any] = {"decision": "approved" if approve else "rejected", "by": actor,
+                                "reason": reason, "at": now.isoformat(),
+                                "waiting_reason": rec.extra.get("waiting_reason")}
+    claims = Claims(ledger.storage)
+    won, existing = claims.claim(DECISION_SCOPE, rec.id, decision, at=now)
+    if not won:
+        raise Conflict(f"deployment {rec.id} was already decided ({existing.get('decision')} by "
+                       f"{existing.get('by')})", code="already_decided")
+    extra = {**rec.extra, "approval": decision}
+    try:
+        if approve:
+            final = ledger.transition(rec.id, "queued", extra=extra)
+            try:
+                queue.send(DeploymentRequest(rec.id, rec.environment, rec.component, rec.commit, rec.ref,
+                                             rec.trigger, telemetry.inject_context(), rec.forced))
+            except Exception:
+                # Not queued: it must keep waiting, or it would sit ``queued`` with no request.
+                ledger.transition(rec.id, "waiting_approval", extra=rec.extra)
+                raise
+        else:
+            text = f"rejected by {actor}" + (f": {reason}" if reason else "")
+            final = ledger.transition(rec.id, "rejected", error=text, extra=extra)
+    except Exception:
+        # Nothing was decided: let a retry decide again.
+        try:
+            claims.release(DECISION_SCOPE, rec.id)
+        except Exception:
+            log.exception("decision claim of %s could not be released", rec.id)
+        raise
+    ledger.record_activity(Activity(
+        environment=rec.environment, kind="approval", key=f"{rec.id}/{decision['decision']}", at=now,
+        actor=actor, status=decision["decision"], deployment_id=rec.id,
+        summary=f"{actor} {decision['decision']} {rec.component} {rec.commit[:12]} in {rec.environment}"
+                + (f": {reason}" if reason else ""),
+        data={"reason": reason, "pusher": rec.actor, "commit": rec.commit, "component": rec.component,
+              "waiting_reason": rec.extra.get("waiting_reason")}))
+    if not approve:
+        for hook in after_end:
+            try:
+                hook(final)
+            except Exception:
+                log.exception("after-end hook %r failed for %s", hook, rec.id)
+    return final

@@ -1,0 +1,122 @@
+"""Rollback: redeploy the last good commit before a deployment, by request or after a failure.
+
+A rollback is a new deployment (trigger ``rollback``, ``rollback_of`` = the
+deployment it undoes) so it is planned, recorded and counted as rework like any
+other. It is never superseded by the newer commit it replaces. Automatic
+rollback (``on_failure: rollback``) happens once per failed deployment, only when
+the failed deployment changed something, and never for a rollback (no loops).
+When a rollback succeeds, the deployment it undid is marked: a ``succeeded`` one
+becomes ``rolled_back`` (a change failure in the metrics), a ``failed`` one keeps
+its status; both get ``extra.rolled_back_by``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from ..audit.ledger import AuditLedger
+from ..audit.records import Activity, DeploymentRecord
+from ..claims import Claims
+from ..config import PlatformConfig
+from ..deploy.orchestrator import AfterEnd, rollback_target, submit
+from ..deploy.queue import DeploymentQueue
+from ..errors import BadRequest, Conflict, DataOpsError
+
+log = logging.getLogger(__name__)
+
+SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
+AUTO_ACTOR = "dataops:auto-rollback"
+
+
+def request_rollback(ledger: AuditLedger, queue: DeploymentQueue, config: PlatformConfig, deployment_id: str, *,
+                     actor: str | None, to: str | None = None, reason: str | None = None, force: bool = False,
+                     automatic: bool = False) -> DeploymentRecord:
+    """Queue a rollback of ``deployment_id`` to ``to`` (a SHA) or to the last success before it.
+
+    Raises NotFound (unknown deployment), BadRequest (``to`` is not a SHA), Conflict (the deployment
+    has not ended yet, or there is no earlier successful deployment to go back to).
+    """
+    rec = ledger.get_deployment(deployment_id, with_plan=False)
+    config.environment(rec.environment)  # an environment no longer configured: 404
+    if to is not None and (not isinstance(to, str) or not SHA.match(to.strip())):
+        raise BadRequest(f"'to' must be a commit SHA (7 to 40 hex digits), got {to!r}", code="invalid_sha")
+    if not rec.final:
+        raise Conflict(f"deployment {rec.id} is {rec.status}; only an ended deployment can be rolled back",
+                       code="not_final")
+    target: DeploymentRecord | None = None
+    if to is not None:
+        commit = to.strip().lower()
+        if rec.commit.startswith(commit):
+            raise Conflict(f"{commit} is the commit of deployment {rec.id} itself", code="same_commit")
+    else:
+        target = rollback_target(ledger, rec.environment, rec.component, before=rec)
+        if target is None:
+            raise Conflict(f"no successful {rec.component} deployment in {rec.environment} before {rec.id} "
+                           "to roll back to (pass 'to' with a commit SHA)", code="no_rollback_target")
+        commit = target.commit
+    info = {"to_deployment": target.id if target else None, "from_commit": rec.commit, "reason": reason,
+            "automatic": automatic}
+    now = ledger.clock.now()
+    new = submit(ledger, queue, environment=rec.environment, component=rec.component, commit=commit,
+                 ref=target.ref if target else "", repository=rec.repository, trigger="rollback",
+                 actor=actor, seed=f"rollback:{rec.id}:{commit}:{now.isoformat()}", force=force,
+                 rollback_of=rec.id, extra={"rollback": info})
+    ledger.record_activity(Activity(
+        environment=rec.environment, kind="rollback", key=f"{new.id}", at=now, actor=actor,
+        status="queued", deployment_id=new.id,
+        summary=f"{'automatic ' if automatic else ''}rollback of {rec.id} ({rec.commit[:12]}) to {commit[:12]}"
+                + (f": {reason}" if reason else ""),
+        data={"rollback_of": rec.id, **info, "to_commit": commit}))
+    return new
+
+
+def _changed_something(ledger: AuditLedger, rec: DeploymentRecord) -> bool:
+    """A deployment that failed before its apply step left the target as it was: nothing to undo."""
+    return any(s.get("name") == "apply" for s in ledger.steps(rec.id))
+
+
+def auto_rollback_hook(config: PlatformConfig, ledger: AuditLedger, queue: DeploymentQueue) -> AfterEnd:
+    """After a failed deployment in an environment with ``on_failure: rollback``: roll back, once."""
+    claims = Claims(ledger.storage)
+
+    def hook(rec: DeploymentRecord) -> None:
+        env = config.environments.get(rec.environment)
+        if env is None or env.on_failure != "rollback" or rec.status != "failed" or rec.trigger == "rollback":
+            return
+        if not _changed_something(ledger, rec):
+            log.info("deployment %s failed before changing anything: no automatic rollback", rec.id)
+            return
+        won, _ = claims.claim("auto-rollback", rec.id, {"at": ledger.clock.now().isoformat()})
+        if not won:
+            return
+        try:
+            new = request_rollback(ledger, queue, config, rec.id, actor=AUTO_ACTOR,
+                                   reason=f"automatic: {rec.id} failed", automatic=True)
+        except Conflict as err:
+            ledger.record_activity(Activity(
+                environment=rec.environment, kind="rollback", key=f"auto/{rec.id}", at=ledger.clock.now(),
+                actor=AUTO_ACTOR, status="skipped", deployment_id=rec.id,
+                summary=f"no automatic rollback of {rec.id}: {err.message}"))
+            return
+        except DataOpsError:
+            claims.release("auto-rollback", rec.id)  # let a later look try again
+            raise
+        log.warning("deployment %s failed: rollback %s queued", rec.id, new.id)
+
+    return hook
+
+
+def mark_rolled_back_hook(ledger: AuditLedger) -> AfterEnd:
+    """When a rollback succeeds, note it on the deployment it undid (``rolled_back`` if that succeeded)."""
+
+    def hook(rec: DeploymentRecord) -> None:
+        if rec.trigger != "rollback" or rec.status != "succeeded" or not rec.rollback_of:
+            return
+        undone = ledger.get_deployment(rec.rollback_of, with_plan=False)
+        changes: dict[str, object] = {"extra": {**undone.extra, "rolled_back_by": rec.id}}
+        if undone.status == "succeeded":
+            changes["status"] = "rolled_back"
+        ledger.update_deployment(undone.id, allow_final=True, **changes)
+
+    return hook
