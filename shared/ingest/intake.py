@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 CLAIM_SCOPE = "webhook"
 WEBHOOK_PARTITION = "_webhooks"  # activity partition of ignored deliveries (no environment applies)
-# A claim whose requests were never queued (its holder died) is taken over after this long.
+# A redelivery later than this checks that the first receiver finished (it may have died).
 STALE_CLAIM = timedelta(seconds=60)
 
 
@@ -104,19 +104,21 @@ class Intake:
         claims = Claims(self.storage)
         key = seed
         try:
-            won, data = claims.claim(CLAIM_SCOPE, key, {"deployments": ids, "queued": False,
-                                                        "at": now.isoformat()}, at=now)
+            won, data = claims.claim(CLAIM_SCOPE, key, {"deployments": ids, "at": now.isoformat()}, at=now)
         except AzureError as exc:
             raise Unavailable(f"state storage is unreachable: {type(exc).__name__}") from exc
         if not won:
-            if data.get("queued") or not _stale(data, now):
+            if not _stale(data, now):
                 return IntakeResult(202, {"status": "duplicate", "delivery_id": push.delivery_id,
                                           "deployments": list((data.get("deployments") or {}).values())})
-            # The first receiver died before queuing: finish its work with its ids.
-            log.warning("webhook %s: taking over a stale claim", seed)
+            # Delivered again after a while: make sure the first receiver finished (it may have died
+            # between the claim and the queue). Existing records are kept (a retried create is a
+            # no-op) and only those still ``queued`` are sent again: a request sent twice is harmless,
+            # the worker skips a deployment that ended or runs elsewhere (the lock).
             ids = dict(data.get("deployments") or ids)
         carrier = telemetry.inject_context()
         trace_id = telemetry.current_trace_id()
+        pending = set(ids)
         try:
             for target, deployment_id in ids.items():
                 env, _, comp = target.partition("/")
@@ -126,12 +128,15 @@ class Intake:
                     status="queued", queued_at=now, commit_time=push.head_time, commits=list(push.commits),
                     trace_id=trace_id, delivery_id=push.delivery_id,
                     extra={"provider": push.provider, "before": push.before, "forced": push.forced})
-                self.ledger.create_deployment(rec)
+                stored, created = self.ledger.create_deployment(rec)
+                if not created and stored.status != "queued":
+                    pending.discard(target)
             queue = DeploymentQueue(self.storage)
             for target, deployment_id in ids.items():
+                if target not in pending:
+                    continue
                 env, _, comp = target.partition("/")
                 queue.send(DeploymentRequest(deployment_id, env, comp, push.after, push.ref, "push", carrier))
-            _mark_queued(claims, key, ids, now)
         except (AzureError, Unavailable) as exc:
             try:
                 claims.release(CLAIM_SCOPE, key)  # so the provider's retry is not taken for a duplicate
@@ -140,7 +145,7 @@ class Intake:
             if isinstance(exc, DataOpsError):
                 raise
             raise Unavailable(f"storage is unreachable: {type(exc).__name__}") from exc
-        return IntakeResult(202, {"status": "queued", "delivery_id": push.delivery_id,
+        return IntakeResult(202, {"status": "queued" if won else "recovered", "delivery_id": push.delivery_id,
                                   "deployments": list(ids.values()), "skipped": list(skipped),
                                   "trace_id": trace_id})
 
@@ -179,13 +184,3 @@ def _stale(data: dict[str, Any], now: datetime) -> bool:
     except ValueError:
         return True
     return now - at > STALE_CLAIM
-
-
-def _mark_queued(claims: Claims, key: str, ids: dict[str, str], now: datetime) -> None:
-    from azure.data.tables import UpdateMode
-
-    from ..audit.keys import safe_key
-
-    claims.table.upsert_entity({"PartitionKey": f"claim-{safe_key(CLAIM_SCOPE)}", "RowKey": safe_key(key)[:1000],
-                                "data": json.dumps({"deployments": ids, "queued": True, "at": now.isoformat()}),
-                                "at": now.isoformat()}, mode=UpdateMode.REPLACE)

@@ -167,3 +167,23 @@ def test_storage_unavailable_is_503_so_the_sender_retries(azurite, clock):
     finally:
         app_context.set_current(None)
     assert status == 503 and answer["error"] == "unavailable"
+
+
+def test_a_late_redelivery_finishes_the_work_of_a_receiver_that_died(gh: AuditLedger, storage, clock):
+    from shared.claims import Claims
+    from shared.ingest.intake import CLAIM_SCOPE
+
+    headers, body = github(github_push(), delivery="died-after-claim")
+    # The first receiver claimed the delivery and died before recording or queuing anything.
+    Claims(storage).claim(CLAIM_SCOPE, "github:died-after-claim",
+                          {"deployments": {"dev/notebooks": gh.new_deployment_id("dev", "notebooks", "x")},
+                           "at": clock.now().isoformat()})
+    status, answer = post("github", headers, body)
+    assert answer["status"] == "duplicate" and queued(storage) == 0  # too early to tell: it may be working
+    clock.advance(120)
+    status, answer = post("github", headers, body)
+    assert status == 202 and answer["status"] == "recovered" and queued(storage) == 1
+    assert gh.get_deployment(answer["deployments"][0]).status == "queued"
+    clock.advance(120)
+    status, answer = post("github", headers, body)
+    assert answer["status"] == "recovered" and queued(storage) == 2  # still queued: sent again, harmless
