@@ -65,10 +65,11 @@ class NotebookState:
         return out
 
     def _submit(self, ops: list[tuple[str, dict[str, Any]]]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
-        for i in range(0, len(ops), 100):  # a table transaction holds at most 100 operations
-            chunk: Any = ops[i:i + 100]
+        def submit(chunk: Any) -> None:
             try:
                 self._table.submit_transaction(chunk)
             except ResourceNotFoundError:
@@ -77,6 +78,15 @@ class NotebookState:
                 except ResourceExistsError:
                     pass
                 self._table.submit_transaction(chunk)
+
+        # A table transaction holds at most 100 operations; chunks are independent, so sent in parallel.
+        chunks = [ops[i:i + 100] for i in range(0, len(ops), 100)]
+        if len(chunks) <= 1:
+            for c in chunks:
+                submit(c)
+            return
+        with ThreadPoolExecutor(max_workers=min(8, len(chunks)), thread_name_prefix="nb-state") as pool:
+            list(pool.map(submit, chunks))
 
     def save(self, entries: Iterable[StateEntry], removed: Iterable[str] = ()) -> None:
         """Upsert ``entries`` and forget ``removed`` paths (atomically per 100 rows)."""

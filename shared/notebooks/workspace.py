@@ -79,6 +79,17 @@ def classify(exc: BaseException) -> WorkspaceCallError:
     return WorkspaceCallError(f"{type(exc).__name__}: {exc}"[:500], status=None, code="unexpected")
 
 
+def _widen_http_pool(client: Any, size: int) -> None:
+    """The SDK sizes its connection pool for https:// only; a plain-http host (the local stand-in)
+    would otherwise reconnect for most of ``max_parallel`` requests. Best effort: private attributes."""
+    import requests
+
+    session = getattr(getattr(getattr(client, "api_client", None), "_api_client", None), "_session", None)
+    if isinstance(session, requests.Session):
+        session.mount("http://", requests.adapters.HTTPAdapter(pool_connections=size, pool_maxsize=size,
+                                                               pool_block=True))
+
+
 class Workspace:
     """One workspace: list, import, mkdirs, delete, get_status, export; paced and retried."""
 
@@ -93,6 +104,7 @@ class Workspace:
         pool = max(20, pacer.max_parallel + 4)
         client = workspace_client(target, settings, clock=_no_retry_clock(), http_timeout_seconds=60,
                                   max_connection_pools=pool, max_connections_per_pool=pool, **config)
+        _widen_http_pool(client, pool)
         return cls(client, pacer)
 
     def _call(self, fn: Callable[[], T]) -> T:
