@@ -36,12 +36,17 @@ def run() -> list[dict[str, Any]]:
     from devhost.azurite import start_azurite
     from shared.audit import AuditLedger
     from shared.clock import SystemClock
-    from shared.config import DataFactoryTarget, DatabricksTarget, Environment, Schedule
+    from shared.config import DatabricksTarget, DataFactoryTarget, Environment, Schedule
     from shared.schedules.control import EnvironmentControl
     from shared.schedules.targets import EnvironmentTargets
     from shared.settings import Settings, StorageNames
     from shared.storage import StorageAccount
-    from tests.standins.arm import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION, ArmStandIn, server_ssl_context
+    from tests.standins.arm import (
+        DEFAULT_RESOURCE_GROUP,
+        DEFAULT_SUBSCRIPTION,
+        ArmStandIn,
+        server_ssl_context,
+    )
     from tests.standins.databricks import DatabricksStandIn
 
     ca = trustme.CA()
