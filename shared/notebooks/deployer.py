@@ -14,7 +14,7 @@ from ..deploy.model import ApplyResult, DeployContext, Plan
 from ..errors import BadRequest
 from .discovery import Discovery, discover
 from .plan import RemoteObject, deletes_everything, fingerprint, plan_actions
-from .state import NotebookState, StateEntry, partition_key
+from .state import NotebookState, StateEntry, state_blob
 from .sync import NotebookSync, _parallel
 from .throttle import AdaptivePacer, WorkspaceCallError
 from .workspace import Workspace
@@ -58,7 +58,7 @@ class NotebookDeployer:
     def _state(self, ctx: DeployContext, target: DatabricksTarget) -> NotebookState | None:
         if ctx.storage is None:
             return None
-        return NotebookState(ctx.storage, partition_key(ctx.environment, target.host, target.target_dir))
+        return NotebookState(ctx.storage, state_blob(ctx.environment, target.host, target.target_dir))
 
     def _sources(self, ctx: DeployContext, target: DatabricksTarget) -> Discovery:
         files = ctx.snapshot.under(ctx.config.databricks.source_dir)
