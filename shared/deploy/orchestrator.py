@@ -134,9 +134,11 @@ class Orchestrator:
 
     def _wait_for_lock(self, rec: DeploymentRecord, request: DeploymentRequest) -> Outcome:
         assert self.queue is not None
-        self.queue.send(request.again(), delay_seconds=self.lock_retry_seconds)
+        # Record first, then re-queue: the copy could otherwise run (and move on) before the record
+        # says waiting_lock. If the send fails the original message is retried by the queue.
         if rec.status != "waiting_lock":
             self.ledger.transition(rec.id, "waiting_lock")
+        self.queue.send(request.again(), delay_seconds=self.lock_retry_seconds)
         return Outcome(rec.id, "waiting_lock", requeued_after=self.lock_retry_seconds)
 
     def _recover_crashed(self, current: DeploymentRecord) -> None:
@@ -243,10 +245,10 @@ class Orchestrator:
     def _hold(self, rec: DeploymentRecord, request: DeploymentRequest, hold: Hold, plan: Plan) -> Outcome:
         if hold.status in ("succeeded", "failed", "superseded", "rejected", "rolled_back"):
             return self._end(rec, hold.status, error=hold.reason, plan=plan)
+        self.ledger.transition(rec.id, hold.status, extra={**rec.extra, "waiting_reason": hold.reason})
         if hold.recheck_after is not None:
             assert self.queue is not None
             self.queue.send(request.again(), delay_seconds=hold.recheck_after)
-        self.ledger.transition(rec.id, hold.status, extra={**rec.extra, "waiting_reason": hold.reason})
         return Outcome(rec.id, hold.status, requeued_after=hold.recheck_after, plan=plan)
 
     def _end(self, rec: DeploymentRecord, status: str, *, plan: Plan | None = None, **changes: Any) -> Outcome:
