@@ -1,0 +1,122 @@
+"""The approve/reject/rollback routes through the dev host's dispatcher, and the approve/reject CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.app import AppContext, set_current
+from shared.settings import Settings
+
+from .helpers import PIPELINE, Flow, make_config
+
+
+class Client:
+    def __init__(self) -> None:
+        from devhost.host import FunctionHost
+        from function_app import app
+
+        self.host = FunctionHost(app)
+
+    def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        status, h, out = self.host.dispatch("POST", f"http://localhost/api/{path}",
+                                            {"Content-Type": "application/json", **(headers or {})}, data)
+        return status, json.loads(out) if h.get("Content-Type", "").startswith("application/json") else out
+
+
+@pytest.fixture(scope="module")
+def client() -> Client:
+    return Client()
+
+
+@pytest.fixture
+def flow(repo, storage, ledger, deployer) -> Iterator[Flow]:  # type: ignore[no-untyped-def]
+    config = make_config(repo, {**PIPELINE, "dev": {"deploy_on": ["push"], "approval": "required"}})
+    set_current(AppContext(settings=Settings({}), clock=ledger.clock, _config=config, _storage=storage))
+    try:
+        yield Flow(config, storage, ledger)
+    finally:
+        set_current(None)
+
+
+def _waiting(flow: Flow, repo, actor: str = "ada") -> str:  # type: ignore[no-untyped-def]
+    rec = flow.push(repo.commit({"n.py": str(flow.ledger.clock.now())}), actor=actor)
+    flow.drain()
+    assert flow.get(rec.id).status == "waiting_approval"
+    return rec.id
+
+
+def test_approve_with_the_app_service_identity_header(client, flow, repo):
+    did = _waiting(flow, repo)
+    status, body = client.post(f"deployments/{did}/approve", {"reason": "ok", "actor": "ignored"},
+                               {"X-MS-CLIENT-PRINCIPAL-NAME": "bob@contoso.com"})
+    assert status == 200 and body["status"] == "queued"
+    assert body["extra"]["approval"]["by"] == "bob@contoso.com" and body["extra"]["approval"]["reason"] == "ok"
+    status, body = client.post(f"deployments/{did}/approve", {"actor": "carol"})
+    assert status == 409 and body["error"] == "not_waiting_approval"
+    flow.drain()
+    assert flow.get(did).status == "succeeded"
+
+
+def test_http_errors_are_4xx_json(client, flow, repo):
+    did = _waiting(flow, repo, actor="ada")
+    assert client.post(f"deployments/{did}/approve", {"actor": "ada"})[0] == 403
+    status, body = client.post(f"deployments/{did}/approve")
+    assert status == 401 and body["error"] == "identity_required"
+    assert client.post(f"deployments/{did}/reject", b"{not json")[0] == 400
+    assert client.post(f"deployments/{did}/reject", {"actor": "bob", "reason": 5})[0] == 400
+    assert client.post("deployments/nope/approve", {"actor": "bob"})[0] == 404
+    assert flow.get(did).status == "waiting_approval"  # none of that changed anything
+    status, body = client.post(f"deployments/{did}/reject", {"actor": "bob", "reason": "no"})
+    assert status == 200 and body["status"] == "rejected" and body["error"] == "rejected by bob: no"
+
+
+def test_rollback_route(client, flow, repo):
+    config = make_config(repo, {"dev": {"deploy_on": ["push"]}})  # no approval needed here
+    set_current(AppContext(settings=Settings({}), clock=flow.ledger.clock, _config=config, _storage=flow.storage))
+    flow = Flow(config, flow.storage, flow.ledger)
+    s1 = repo.commit({"n.py": "1"})
+    flow.push(s1)
+    flow.drain()
+    bad = flow.push(repo.commit({"n.py": "2"}))
+    flow.drain()
+    status, body = client.post(f"deployments/{bad.id}/rollback", {"reason": "broken"},
+                               {"X-MS-CLIENT-PRINCIPAL-NAME": "bob"})
+    assert status == 202 and body["trigger"] == "rollback" and body["rollback_of"] == bad.id
+    assert body["commit"] == s1 and body["actor"] == "bob"
+    assert client.post(f"deployments/{bad.id}/rollback", {"to": "xyz"})[0] == 400
+    assert client.post(f"deployments/{bad.id}/rollback", {"force": "yes"})[0] == 400
+    flow.drain()
+    assert flow.get(body["id"]).status == "succeeded"
+
+
+def test_cli_approve_and_reject(flow, repo, azurite, tmp_path, monkeypatch, capsys):
+    from shared.release import cli
+
+    first = _waiting(flow, repo)
+    raw = {"repository": {"provider": "local", "url": str(repo.path)},
+           "environments": {**PIPELINE, "dev": {"deploy_on": ["push"], "approval": "required"}}}
+    cfg = tmp_path / "environments.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    monkeypatch.setenv("DATAOPS_STORAGE_PREFIX", flow.storage.names.prefix)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config")
+    cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["--config", str(cfg), "approve", first, "--actor", "ada"])
+    from shared.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        args.handler(args)
+    args = parser.parse_args(["--config", str(cfg), "reject", first, "--actor", "ada", "--reason", "withdrawn",
+                              "--json"])
+    assert args.handler(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "rejected" and out["extra"]["approval"]["by"] == "ada"
+    assert flow.get(first).status == "rejected"
