@@ -8,6 +8,8 @@ from ..audit import AuditLedger, DeploymentRecord
 from .dora import COUNTED, DoraReport, Window, carried_commits, compute_dora, created_at
 from .incidents import IncidentBook
 
+# The properties the keys need: reading only these halves the cost of a long window.
+FIELDS = ["actor", "trigger", "status", "queued_at", "ended_at", "commit_time", "commits", "commits_blob"]
 # Deployments just before the window decide whether the first one inside it is a fix.
 MIN_LOOKBACK = timedelta(days=7)
 
@@ -19,7 +21,7 @@ def history_for(ledger: AuditLedger, environment: str, window: Window) -> list[D
     commit timestamp of a successful deployment in the window is exact. Both reads are RowKey
     ranges of the environment's partition.
     """
-    inside = list(ledger.iter_deployments(environment, since=window.start, until=window.end))
+    inside = list(ledger.iter_deployments(environment, since=window.start, until=window.end, select=FIELDS))
     oldest = window.start - MIN_LOOKBACK
     for d in inside:
         if d.status in COUNTED:
@@ -28,7 +30,7 @@ def history_for(ledger: AuditLedger, environment: str, window: Window) -> list[D
                     oldest = c.timestamp
     # until is inclusive to the millisecond: step one back so nothing is read twice.
     before = ledger.iter_deployments(environment, since=oldest,
-                                     until=window.start - timedelta(milliseconds=1))
+                                     until=window.start - timedelta(milliseconds=1), select=FIELDS)
     seen = {d.id for d in inside}
     return inside + [d for d in before if d.id not in seen and created_at(d) < window.start]
 
