@@ -160,7 +160,7 @@ class NotebookDeployer:
             rec.details["failed"] = sum(1 for r in imported if r.status == "failed")
             if rec.details["failed"]:
                 rec.status = "failed"
-            rec.details.update(throttled=ws.pacer.throttles, retried=ws.pacer.retries)
+            rec.details.update(throttled=ws.throttles, retried=ws.retries)
         results += imported
         synced = sync.state_for(imported, sources)
         deletes = [a for a in plan.actions if a.action == "delete"]

@@ -79,6 +79,11 @@ class AdaptivePacer:
         self.throttles = 0
         self.retries = 0
 
+    def sibling(self) -> AdaptivePacer:
+        """A pacer with the same settings and its own learnt rate (for another API endpoint)."""
+        return AdaptivePacer(self.max_parallel, policy=self.policy, monotonic=self._now, sleep=self._sleep,
+                             rng=self._rng)
+
     # -- pacing -----------------------------------------------------------------
     def _acquire(self) -> None:
         with self._cond:

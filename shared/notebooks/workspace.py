@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import posixpath
+import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -94,7 +95,25 @@ class Workspace:
     """One workspace: list, import, mkdirs, delete, get_status, export; paced and retried."""
 
     def __init__(self, client: WorkspaceClient, pacer: AdaptivePacer) -> None:
+        # Databricks rate-limits per endpoint (imports ~30/s): each endpoint gets its own learnt rate,
+        # so a slowed-down import stream does not slow the listing or the deletes.
         self.client, self.pacer = client, pacer
+        self._pacers: dict[str, AdaptivePacer] = {"import": pacer}
+        self._lock = threading.Lock()
+
+    def pacer_for(self, endpoint: str) -> AdaptivePacer:
+        with self._lock:
+            if endpoint not in self._pacers:
+                self._pacers[endpoint] = self.pacer.sibling()
+            return self._pacers[endpoint]
+
+    @property
+    def throttles(self) -> int:
+        return sum(p.throttles for p in self._pacers.values())
+
+    @property
+    def retries(self) -> int:
+        return sum(p.retries for p in self._pacers.values())
 
     @classmethod
     def connect(cls, target: DatabricksTarget, settings: Settings, pacer: AdaptivePacer,
@@ -107,13 +126,13 @@ class Workspace:
         _widen_http_pool(client, pool)
         return cls(client, pacer)
 
-    def _call(self, fn: Callable[[], T]) -> T:
+    def _call(self, endpoint: str, fn: Callable[[], T]) -> T:
         def once() -> T:
             try:
                 return fn()
             except Exception as exc:
                 raise classify(exc) from None
-        return self.pacer.call(once)
+        return self.pacer_for(endpoint).call(once)
 
     # -- reads ------------------------------------------------------------------------
     @staticmethod
@@ -125,7 +144,7 @@ class Workspace:
     def get_status(self, path: str) -> RemoteObject | None:
         """The object at ``path``, or None when there is none."""
         try:
-            return self._remote(self._call(lambda: self.client.workspace.get_status(path)))
+            return self._remote(self._call("get-status", lambda: self.client.workspace.get_status(path)))
         except WorkspaceCallError as exc:
             if exc.not_found:
                 return None
@@ -137,7 +156,7 @@ class Workspace:
 
         try:
             # The generated (non-recursive) list: one request per folder.
-            items = self._call(lambda: list(WorkspaceAPI.list(self.client.workspace, path)))
+            items = self._call("list", lambda: list(WorkspaceAPI.list(self.client.workspace, path)))
         except WorkspaceCallError as exc:
             if exc.not_found:
                 return []
@@ -165,17 +184,17 @@ class Workspace:
 
     def export(self, path: str) -> bytes:
         """The notebook's source as the workspace holds it (one request)."""
-        res = self._call(lambda: self.client.workspace.export(path))
+        res = self._call("export", lambda: self.client.workspace.export(path))
         return base64.b64decode(res.content or "")
 
     # -- writes -------------------------------------------------------------------------
     def mkdirs(self, path: str) -> None:
-        self._call(lambda: self.client.workspace.mkdirs(path))
+        self._call("mkdirs", lambda: self.client.workspace.mkdirs(path))
 
     def delete(self, path: str, *, recursive: bool = False) -> None:
         """Delete ``path``; already gone counts as done."""
         try:
-            self._call(lambda: self.client.workspace.delete(path, recursive=recursive))
+            self._call("delete", lambda: self.client.workspace.delete(path, recursive=recursive))
         except WorkspaceCallError as exc:
             if not exc.not_found:
                 raise
@@ -189,10 +208,10 @@ class Workspace:
         encoded_len = (len(content) + 2) // 3 * 4
         if encoded_len <= MAX_JSON_IMPORT:
             body = base64.b64encode(content).decode()
-            self._call(lambda: self.client.workspace.import_(path, content=body, format=f, language=lang,
+            self._call("import", lambda: self.client.workspace.import_(path, content=body, format=f, language=lang,
                                                               overwrite=True))
         else:
-            self._call(lambda: self.client.workspace.upload(path, content, format=f, language=lang,
+            self._call("import", lambda: self.client.workspace.upload(path, content, format=f, language=lang,
                                                              overwrite=True))
 
     @staticmethod
