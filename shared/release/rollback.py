@@ -22,6 +22,7 @@ from ..config import PlatformConfig
 from ..deploy.orchestrator import AfterEnd, rollback_target, submit
 from ..deploy.queue import DeploymentQueue
 from ..errors import BadRequest, Conflict, DataOpsError
+from .notify import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def auto_rollback_hook(config: PlatformConfig, ledger: AuditLedger, queue: Deplo
     return hook
 
 
-def mark_rolled_back_hook(ledger: AuditLedger) -> AfterEnd:
+def mark_rolled_back_hook(ledger: AuditLedger, notifier: Notifier | None = None) -> AfterEnd:
     """When a rollback succeeds, note it on the deployment it undid (``rolled_back`` if that succeeded)."""
 
     def hook(rec: DeploymentRecord) -> None:
@@ -117,6 +118,8 @@ def mark_rolled_back_hook(ledger: AuditLedger) -> AfterEnd:
         changes: dict[str, object] = {"extra": {**undone.extra, "rolled_back_by": rec.id}}
         if undone.status == "succeeded":
             changes["status"] = "rolled_back"
-        ledger.update_deployment(undone.id, allow_final=True, **changes)
+        marked = ledger.update_deployment(undone.id, allow_final=True, **changes)
+        if notifier is not None and marked.status == "rolled_back":
+            notifier.notify(marked, "rolled_back", f"rolled back by {rec.id} to {rec.commit[:12]}")
 
     return hook

@@ -153,3 +153,21 @@ def test_waiting_for_approval_and_success_are_notified_through_the_flow(repo, st
            after_end=after_end_hooks(config, storage, ledger, flow.settings, ledger.clock, flow.queue))
     assert [b["event"] for b in receiver.bodies] == ["waiting_approval", "rejected"]
     assert receiver.bodies[-1]["reason"] == "rejected by bob: not today"
+
+
+def test_rolled_back_is_notified_when_a_rollback_succeeds(repo, storage, ledger, receiver, deployer):
+    from shared.release import request_rollback
+
+    config = make_config(repo, {"dev": {"deploy_on": ["push"], "notify": [
+        {"kind": "webhook", "url_setting": "HOOK_URL", "on": ["rolled_back"]}]}})
+    flow = Flow(config, storage, ledger, settings=Settings({"HOOK_URL": receiver.url}))
+    flow.push(repo.commit({"n.py": "1"}))
+    flow.drain()
+    bad = flow.push(repo.commit({"n.py": "2"}))
+    flow.drain()
+    assert receiver.bodies == []  # succeeded is not subscribed here
+    rb = request_rollback(ledger, flow.queue, config, bad.id, actor="bob")
+    flow.drain()
+    (body,) = receiver.bodies
+    assert body["event"] == "rolled_back" and body["deployment"]["id"] == bad.id
+    assert body["deployment"]["status"] == "rolled_back" and rb.id in body["reason"]
