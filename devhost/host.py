@@ -321,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-timers", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # The Azure SDKs log every HTTP request at INFO: keep the host log readable.
+    for noisy in ("azure", "urllib3", "databricks.sdk"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     load_settings_file(ROOT / "local.settings.json")
     host = load_app()
     host.serve_http(args.host, args.port)

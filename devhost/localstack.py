@@ -79,6 +79,7 @@ def _port_free(port: int) -> bool:
     import socket
 
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is fine
         try:
             s.bind(("127.0.0.1", port))
             return True
@@ -218,6 +219,7 @@ def start(stack: Stack) -> None:
     arm_token, dbx_token = secrets.token_urlsafe(24), "dapi" + secrets.token_hex(16)
     stack.webhook_secret = secrets.token_urlsafe(24)
     certs = stack.workdir / "certs"
+    (certs / "ca.pem").unlink(missing_ok=True)  # a new CA each run: never trust last run's file
     stack.env = {**os.environ, "AzureWebJobsStorage": stack.azurite.connection_string,
                  "DATAOPS_CONFIG": CONFIG, "GITHUB_WEBHOOK_SECRET": stack.webhook_secret,
                  "LOCAL_ARM_TOKEN": arm_token, "LOCAL_DATABRICKS_TOKEN": dbx_token,
@@ -227,15 +229,15 @@ def start(stack: Stack) -> None:
     _spawn(stack, "Databricks stand-in", [py, "-m", "tests.standins.databricks", "--host", "127.0.0.1",
                                           "--port", str(DATABRICKS_PORT), "--token", dbx_token],
            logs / "databricks.log")
-    factories = [a for _, name in FACTORIES for a in ("--factory", name)]
     _spawn(stack, "ARM / Data Factory stand-in", [py, "-m", "tests.standins.arm", "--host", "127.0.0.1",
                                                    "--port", str(ARM_PORT), "--token", arm_token,
-                                                   "--cert-dir", str(certs), *factories], logs / "arm.log")
+                                                   "--cert-dir", str(certs)], logs / "arm.log")
     deadline = time.monotonic() + 60
     _wait_http(f"http://127.0.0.1:{DATABRICKS_PORT}/api/2.0/workspace/list", deadline)
     while not (certs / "ca.pem").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     _wait_http(f"https://127.0.0.1:{ARM_PORT}/subscriptions", deadline, verify=str(certs / "ca.pem"))
+    create_factories(stack)
     host_cmd = ["func", "start", "--port", str(HOST_PORT)] if shutil.which("func") else \
         [py, "-m", "devhost", "--port", str(HOST_PORT)]
     _spawn(stack, "Functions app" + (" (func start)" if host_cmd[0] == "func" else " (dev host)"), host_cmd,
@@ -246,6 +248,25 @@ def start(stack: Stack) -> None:
         "AzureWebJobsStorage", "DATAOPS_CONFIG", "LOCAL_ARM_TOKEN", "LOCAL_DATABRICKS_TOKEN",
         "REQUESTS_CA_BUNDLE")))
     say(f"  Functions app on {stack.api}/  (settings for the CLI: source {env_file.relative_to(ROOT)})")
+
+
+def create_factories(stack: Stack) -> None:
+    """Provision the (empty) factories, as the platform's own IaC would, through the real SDK."""
+    from shared.adf.arm import factory_client
+    from shared.config import load_config
+    from shared.settings import Settings
+
+    config = load_config(ROOT / CONFIG)
+    settings = Settings(stack.env)
+    for name, env in config.environments.items():
+        target = env.data_factory
+        if target is None:
+            continue
+        from azure.mgmt.datafactory.models import Factory
+
+        factory_client(target, settings).factories.create_or_update(
+            target.resource_group, target.factory_name, Factory(location="westeurope"))
+        say(f"  created factory {target.factory_name} in {target.resource_group} ({name})")
 
 
 FINAL = {"succeeded", "failed", "superseded", "rejected", "rolled_back"}

@@ -7,7 +7,7 @@ import logging
 import azure.functions as func
 
 from shared import app as app_context
-from shared.deploy.orchestrator import Orchestrator, record_poisoned
+from shared.deploy.orchestrator import record_poisoned
 from shared.deploy.request import DeploymentRequest
 from shared.errors import BadRequest
 
@@ -23,9 +23,10 @@ def deployment_worker(msg: func.QueueMessage) -> None:
     except BadRequest as err:
         log.error("queue message %s is not a deployment request: %s", msg.id, err.message)
         return  # retrying cannot fix it
+    from shared.release import release_orchestrator
+
     ctx = app_context.current()
-    orchestrator = Orchestrator(ctx.config, ctx.storage, ctx.ledger, ctx.settings, ctx.clock,
-                                holder=f"worker:{msg.id}")
+    orchestrator = release_orchestrator(ctx, holder=f"worker:{msg.id}")
     outcome = orchestrator.run(request)
     log.info("deployment %s: %s", outcome.deployment_id, outcome.status)
 

@@ -15,7 +15,7 @@ import sys
 from ..errors import ConfigError, DataOpsError
 
 # Command-group modules, in help order.
-GROUPS = ("config_cmd", "deploy_cmd", "env_cmd", "audit_cmd", "local_cmd")
+GROUPS = ("config_cmd", "deploy_cmd", "release.cli", "env_cmd", "audit_cmd", "local_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in GROUPS:
-        importlib.import_module(f"{__name__}.{name}").register(sub)
+        module = f"{__name__}.{name}" if "." not in name else f"{__package__.rpartition('.')[0]}.{name}"
+        importlib.import_module(module).register(sub)
     return parser
 
 

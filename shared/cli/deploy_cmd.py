@@ -17,8 +17,7 @@ from typing import Any
 from ..app import AppContext
 from ..config import PlatformConfig
 from ..deploy.model import DeployContext, Plan, get_deployer
-from ..deploy.orchestrator import Orchestrator, Outcome, rollback_target
-from ..deploy.queue import DeploymentQueue
+from ..deploy.orchestrator import Outcome, rollback_target
 from ..deploy.request import DeploymentRequest
 from ..errors import BadRequest, NotFound
 from ..git.sources import GitSource, source_for
@@ -124,8 +123,9 @@ def _run_inline(app: AppContext, source: GitSource, *, env: str, component: str,
                            repository=source.url, actor=actor, trigger=trigger, forced=force,
                            rollback_of=rollback_of)
     ledger.create_deployment(rec)
-    orch = Orchestrator(app.config, app.storage, ledger, app.settings, app.clock,
-                        queue=DeploymentQueue(app.storage), source=source, holder=f"cli:{actor}")
+    from ..release import release_orchestrator
+
+    orch = release_orchestrator(app, source=source, holder=f"cli:{actor}")
     return orch.run(DeploymentRequest(did, env, component, sha, ref, trigger, {}, force))
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..audit.ledger import AuditLedger
 from ..audit.records import DeploymentRecord
 from ..clock import Clock
 from ..config import PlatformConfig
-from ..deploy.orchestrator import AfterEnd, Gate, GateInput, Hold
+from ..deploy.orchestrator import AfterEnd, Gate, GateInput, Hold, Orchestrator
 from ..deploy.queue import DeploymentQueue
 from ..settings import Settings
 from ..storage import StorageAccount
@@ -27,7 +28,10 @@ from .promotion import promote, promotion_hook
 from .rollback import auto_rollback_hook, mark_rolled_back_hook, request_rollback
 from .windows import DEFAULT_RECHECK_CAP, window_gate, window_state
 
-__all__ = ["Notifier", "after_end_hooks", "decide", "gates", "notify_hook", "promote", "request_rollback",
+if TYPE_CHECKING:
+    from ..app import AppContext
+
+__all__ = ["Notifier", "after_end_hooks", "decide", "gates", "notify_hook", "promote", "release_orchestrator", "request_rollback",
            "window_state"]
 
 
@@ -67,3 +71,13 @@ def after_end_hooks(config: PlatformConfig, storage: StorageAccount, ledger: Aud
         mark_rolled_back_hook(ledger, n), notify_hook(n), promotion_hook(config, ledger, q),
         auto_rollback_hook(config, ledger, q)]
     return hooks
+
+
+def release_orchestrator(app: AppContext, **kwargs: Any) -> Orchestrator:
+    """The Orchestrator the worker and the CLI run: the app's wiring plus the release gates and hooks."""
+    queue = kwargs.pop("queue", None) or DeploymentQueue(app.storage)
+    return Orchestrator(app.config, app.storage, app.ledger, app.settings, app.clock, queue=queue,
+                        gates=gates(app.config, app.settings, app.clock),
+                        after_end=after_end_hooks(app.config, app.storage, app.ledger, app.settings,
+                                                  app.clock, queue),
+                        **kwargs)
