@@ -1,0 +1,42 @@
+"""`make run ARGS=--once`: the whole product on one machine, a push deployed end to end."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PORTS = (7071, 7081, 7443)
+
+
+def _busy(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_local_up_once_deploys_promotes_and_waits_for_prod_approval() -> None:
+    if any(_busy(p) for p in PORTS):
+        pytest.skip("the local stack's fixed ports are in use (is `make run` running?)")
+    out = subprocess.run([sys.executable, "-m", "shared.cli", "local", "up", "--once"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-4000:]
+    assert "every step succeeded" in text
+    # Both webhooks accepted, as GitHub would see it.
+    assert len(re.findall(r"POST /api/hooks/github: 202", text)) == 2
+    # Notebooks and factory objects deployed to dev and promoted to test ...
+    for env in ("dev", "test"):
+        assert re.search(rf"-{env}-notebooks-\w+\s+{env}/notebooks\s+succeeded", text), env
+        assert re.search(rf"-{env}-adf-\w+\s+{env}/adf\s+succeeded", text), env
+    assert "succeeded  notebook: /Shared/dev/data-platform/ingestion/load_sales" in text
+    assert "succeeded  pipeline: pl_daily_load" in text
+    # ... and prod waits for a person.
+    assert re.search(r"prod/adf\s+waiting_approval", text)
+    assert re.search(r"prod/notebooks\s+waiting_approval", text)
+    # The history table and the metrics were printed.
+    assert "Deployment history" in text and '"deployment_frequency"' in text
