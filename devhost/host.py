@@ -67,6 +67,17 @@ class HttpRoute:
         self.literal = len(re.sub(r"\{[^}]*\}", "", route))
 
 
+_INDEXED: dict[int, tuple[Any, list[Any]]] = {}
+
+
+def functions_of(app: Any) -> list[Any]:
+    """``app.get_functions()``, once per app object: azure-functions refuses to index an app twice."""
+    key = id(app)
+    if key not in _INDEXED or _INDEXED[key][0] is not app:
+        _INDEXED[key] = (app, app.get_functions())
+    return _INDEXED[key][1]
+
+
 class FunctionHost:
     def __init__(self, app: Any, host_json: dict[str, Any] | None = None) -> None:
         self.app = app
@@ -80,7 +91,7 @@ class FunctionHost:
         self.routes: list[HttpRoute] = []
         self.queues: list[tuple[str, str, Any, str]] = []  # (function, queue, fn, arg)
         self.timers: list[tuple[str, str, Any, str, bool]] = []
-        for f in app.get_functions():
+        for f in functions_of(app):
             trig = f.get_trigger()
             d = trig.get_dict_repr()
             fn, name = f.get_user_function(), f.get_function_name()

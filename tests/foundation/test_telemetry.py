@@ -12,17 +12,19 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from shared import telemetry
 
-_exporter = InMemorySpanExporter()
-_provider = TracerProvider()
-_provider.add_span_processor(SimpleSpanProcessor(_exporter))
-
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    # The global provider can be set once per process; the tests share one in-memory exporter.
-    trace.set_tracer_provider(_provider)
-    _exporter.clear()
-    yield _exporter
+    # The global provider can be set once per process (other suites may have set it first):
+    # use the SDK provider in place and add an in-memory exporter for this test.
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+    exporter.shutdown()
 
 
 def test_queue_message_carries_the_trace(spans: InMemorySpanExporter) -> None:
