@@ -20,6 +20,7 @@ from ..clock import Clock
 from ..config import PlatformConfig
 from ..deploy.orchestrator import AfterEnd, Gate, GateInput, Hold, Orchestrator
 from ..deploy.queue import DeploymentQueue
+from ..metrics.rollup import rollup_hook
 from ..settings import Settings
 from ..storage import StorageAccount
 from .approvals import approval_gate, decide
@@ -69,7 +70,7 @@ def after_end_hooks(config: PlatformConfig, storage: StorageAccount, ledger: Aud
     n = notifier or Notifier(config, settings, clock, ledger)
     hooks: list[Callable[[DeploymentRecord], None]] = [
         mark_rolled_back_hook(ledger, n), notify_hook(n), promotion_hook(config, ledger, q),
-        auto_rollback_hook(config, ledger, q)]
+        auto_rollback_hook(config, ledger, q), rollup_hook(ledger)]
     return hooks
 
 

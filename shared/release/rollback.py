@@ -22,6 +22,7 @@ from ..config import PlatformConfig
 from ..deploy.orchestrator import AfterEnd, rollback_target, submit
 from ..deploy.queue import DeploymentQueue
 from ..errors import BadRequest, Conflict, DataOpsError
+from ..metrics.rollup import record_deployment
 from .notify import Notifier
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ def mark_rolled_back_hook(ledger: AuditLedger, notifier: Notifier | None = None)
         if undone.status == "succeeded":
             changes["status"] = "rolled_back"
         marked = ledger.update_deployment(undone.id, allow_final=True, **changes)
+        record_deployment(ledger, marked)  # the metrics rollup counts it as rolled back from now on
         if notifier is not None and marked.status == "rolled_back":
             notifier.notify(marked, "rolled_back", f"rolled back by {rec.id} to {rec.commit[:12]}")
 
