@@ -59,6 +59,24 @@ def corpus() -> Path:
     return CORPUS
 
 
+@pytest.fixture
+def spans() -> Iterator[object]:
+    """An in-memory span exporter on the process's SDK tracer provider (installed once per process)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+    exporter.shutdown()
+
+
 @pytest.fixture(autouse=True)
 def _no_ambient_exporters(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests never export telemetry anywhere; they use the SDK's in-memory exporter where needed.

@@ -48,11 +48,11 @@ class Page:
     continuation: str | None
 
 
-def _encode_token(state: dict[str, str]) -> str:
+def encode_token(state: dict[str, str]) -> str:
     return base64.urlsafe_b64encode(json.dumps(state, sort_keys=True).encode()).decode().rstrip("=")
 
 
-def _decode_token(token: str | None) -> dict[str, str]:
+def decode_token(token: str | None) -> dict[str, str]:
     if not token:
         return {}
     try:
@@ -316,7 +316,7 @@ class AuditLedger:
                   continuation: str | None = None, with_plan: bool = False) -> Page:
         if not 1 <= limit <= 1000:
             raise BadRequest("limit must be between 1 and 1000", code="invalid_limit")
-        state = _decode_token(continuation)
+        state = decode_token(continuation)
         extra = {"component": component, "status": status, "actor": actor}
         heads: list[tuple[str, str, dict[str, Any]]] = []
         for env in environments:
@@ -340,7 +340,7 @@ class AuditLedger:
             next_state = dict(state)
             for row, env, _ in chosen:
                 next_state[env] = row
-            token = _encode_token(next_state)
+            token = encode_token(next_state)
         return Page(items, token)
 
     def iter_deployments(self, environment: str, *, since: datetime | None = None,
@@ -419,7 +419,7 @@ class AuditLedger:
     def list_activity(self, environment: str, *, since: datetime | None = None,
                       until: datetime | None = None, kind: str | None = None, limit: int = 50,
                       continuation: str | None = None) -> Page:
-        state = _decode_token(continuation)
+        state = decode_token(continuation)
         flt = self._filter(environment, since, until, state.get(environment), {"kind": kind})
         items: list[Activity] = []
         last_row: str | None = None
@@ -433,7 +433,7 @@ class AuditLedger:
                 last_row = e["RowKey"]
             if more or len(items) >= limit:
                 break
-        token = _encode_token({environment: last_row}) if more and last_row else None
+        token = encode_token({environment: last_row}) if more and last_row else None
         return Page(items, token)
 
     def iter_activity(self, environment: str, *, since: datetime | None = None,

@@ -7,8 +7,6 @@ environment and merges them. Nothing here scans a table.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +15,7 @@ from typing import Any
 
 from ..errors import BadRequest
 from . import keys
-from .ledger import AuditLedger, Page
+from .ledger import AuditLedger, Page, decode_token, encode_token
 from .records import FINAL_STATUSES, Activity, DeploymentRecord
 
 STATUSES = ("queued", "waiting_lock", "waiting_window", "waiting_approval", "planning", "running",
@@ -121,23 +119,8 @@ class HistoryQuery:
             raise BadRequest("include=activity needs one environment", code="invalid_include")
         token = p.get("continuation")
         if token is not None:
-            _decode(token)  # fail early with a 400, before any read
+            decode_token(token)  # fail early with a 400, before any read
         return cls(envs, component, status, since, until, actor, commit, limit, token, include_activity)
-
-
-def _encode(state: dict[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(state, sort_keys=True).encode()).decode().rstrip("=")
-
-
-def _decode(token: str) -> dict[str, str]:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        state = json.loads(raw)
-        if not isinstance(state, dict) or not all(isinstance(v, str) for v in state.values()):
-            raise ValueError
-        return state
-    except (ValueError, json.JSONDecodeError):
-        raise BadRequest("continuation token is not valid", code="invalid_continuation") from None
 
 
 def list_history(ledger: AuditLedger, q: HistoryQuery) -> Page:
@@ -169,9 +152,9 @@ def environment_history(ledger: AuditLedger, environment: str, *, since: datetim
     Both tables key rows by inverted time, so each source is read as one RowKey range and the two
     are merged; the continuation token remembers the last row taken from each.
     """
-    state = _decode(continuation) if continuation else {}
-    d_token = _encode({environment: state["d"]}) if "d" in state else None
-    a_token = _encode({environment: state["a"]}) if "a" in state else None
+    state = decode_token(continuation) if continuation else {}
+    d_token = encode_token({environment: state["d"]}) if "d" in state else None
+    a_token = encode_token({environment: state["a"]}) if "a" in state else None
     deps = ledger.list_deployments(environment, since=since, until=until, limit=limit, continuation=d_token) \
         if state.get("d_done") != "1" else Page([], None)
     acts = ledger.list_activity(environment, since=since, until=until, limit=limit, continuation=a_token) \
@@ -191,7 +174,7 @@ def environment_history(ledger: AuditLedger, environment: str, *, since: datetim
         if page.continuation is None and taken == len(page.items):
             next_state[f"{short}_done"] = "1"
     more = len(merged) > limit or deps.continuation is not None or acts.continuation is not None
-    return Page(items, _encode(next_state) if more else None)
+    return Page(items, encode_token(next_state) if more else None)
 
 
 def deployment_detail(ledger: AuditLedger, deployment_id: str) -> dict[str, Any]:

@@ -26,5 +26,3 @@ def deployers(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, RecordingDe
     yield CURRENT
     CURRENT.clear()
 
-
-from tests.ingest.conftest import spans  # noqa: E402,F401  (the in-memory span exporter fixture)
