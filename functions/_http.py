@@ -15,7 +15,7 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.errors import BadRequest, DataOpsError
+from shared.errors import BadRequest, DataOpsError, unreachable
 
 log = logging.getLogger("dataops.http")
 
@@ -46,7 +46,11 @@ def handle(fn: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[fun
             return fn(req)
         except DataOpsError as err:
             return error_response(err)
-        except Exception:
+        except Exception as exc:
+            down = unreachable(exc)
+            if down is not None:
+                log.warning("%s: %s", fn.__name__, down.message)
+                return error_response(down)
             log.exception("unhandled error in %s", fn.__name__)
             return json_response({"error": "internal", "message": "internal error; it has been logged"}, 500)
 

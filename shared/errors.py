@@ -80,3 +80,12 @@ class ConfigError(DataOpsError):
         self.problems = list(problems)
         text = f"{source} is invalid:\n" + "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(text, details=self.problems)
+
+
+def unreachable(exc: BaseException) -> Unavailable | None:
+    """An Azure SDK connection failure (storage, ARM, Databricks down) as a caller-facing 503, else None."""
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    if isinstance(exc, ServiceRequestError | ServiceResponseError | ConnectionError | TimeoutError):
+        return Unavailable(f"a service this needs is unreachable ({type(exc).__name__}); try again later")
+    return None

@@ -12,7 +12,7 @@ import importlib
 import logging
 import sys
 
-from ..errors import ConfigError, DataOpsError
+from ..errors import ConfigError, DataOpsError, unreachable
 
 # Command-group modules, in help order.
 GROUPS = ("config_cmd", "deploy_cmd", "release.cli", "env_cmd", "audit_cmd", "local_cmd")
@@ -46,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2 if err.status < 500 else 3
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        down = unreachable(exc)
+        if down is None:
+            raise
+        print(f"dataops: {down.code}: {down.message}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":
