@@ -105,7 +105,7 @@ def _wait_http(url: str, deadline: float, *, verify: str | None = None) -> None:
 
 
 def _spawn(stack: Stack, name: str, args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    handle = log.open("ab")
+    handle = log.open("wb")  # a fresh log per run
     proc = subprocess.Popen(args, cwd=ROOT, env=stack.env, stdout=handle, stderr=subprocess.STDOUT)
     stack.processes.append(proc)
     say(f"  started {name} (pid {proc.pid}, log {log.relative_to(ROOT)})")
