@@ -160,7 +160,8 @@ def commit_change(repo: Path, branch: str, edit: Any, message: str) -> tuple[str
 def github_push(repo: Path, repo_url: str, branch: str, before: str, after: str) -> dict[str, Any]:
     """The body GitHub sends for a push (the fields the product reads, and the usual others)."""
     fmt = "%H%x1f%an%x1f%ae%x1f%cI%x1f%s"
-    lines = _git(repo, "log", f"--format={fmt}", f"{before}..{after}").splitlines()
+    created = set(before) == {"0"}
+    lines = _git(repo, "log", f"--format={fmt}", after if created else f"{before}..{after}").splitlines()
     commits = []
     for line in reversed(lines):
         sha, name, email, ts, msg = line.split("\x1f")
@@ -169,7 +170,7 @@ def github_push(repo: Path, repo_url: str, branch: str, before: str, after: str)
                         "author": {"name": name, "email": email, "username": "dana"},
                         "committer": {"name": name, "email": email, "username": "dana"},
                         "added": [], "removed": [], "modified": []})
-    return {"ref": f"refs/heads/{branch}", "before": before, "after": after, "created": False,
+    return {"ref": f"refs/heads/{branch}", "before": before, "after": after, "created": created,
             "deleted": False, "forced": False, "base_ref": None, "compare": f"{repo_url}/compare",
             "commits": commits, "head_commit": commits[-1] if commits else None,
             "repository": {"id": 1, "name": repo.name, "full_name": f"contoso/{repo.name}",
@@ -302,12 +303,49 @@ def show_deployment(stack: Stack, dep_id: str) -> None:
         say(f"    error: {rec['error']}")
 
 
+ZERO = "0" * 40
+
+
+def _settled(items: list[dict[str, Any]], commits: set[str]) -> bool:
+    """Every deployment of ``commits`` ended or waits for a person, and prod has them."""
+    mine = [i for i in items if i["commit"] in commits]
+    return (len({(i["environment"], i["component"]) for i in mine}) == 6
+            and all(i["status"] in FINAL or i["status"] == "waiting_approval" for i in mine))
+
+
+def _round(stack: Stack, repo: Path, repo_url: str, title: str,
+           pushes: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """Deliver one push per (branch, before, after); wait until dev, test and prod have them."""
+    heading(title)
+    for branch, before, after in pushes:
+        status, body = deliver(stack, github_push(repo, repo_url, branch, before, after))
+        say(f"  push {branch} {after[:8]} -> POST /api/hooks/github: {status} "
+            f"{body.get('status')} {', '.join(body.get('deployments', []))}")
+        if status != 202 or body.get("status") != "queued":
+            stack.failures.append(f"webhook for {branch} answered {status} {body}")
+    commits = {after for _, _, after in pushes}
+    items = wait_for(stack, f"{title}: dev, test and prod", lambda its: _settled(its, commits), timeout=180)
+    mine = sorted((i for i in items if i["commit"] in commits), key=lambda i: i["id"])
+    for i in mine:
+        show_deployment(stack, i["id"])
+        if i["status"] == "failed":
+            stack.failures.append(f"{i['id']} failed: {i.get('error')}")
+    for env in ("dev", "test"):
+        if not all(i["status"] == "succeeded" for i in mine if i["environment"] == env):
+            stack.failures.append(f"{title}: {env} did not succeed")
+    if not all(i["status"] == "waiting_approval" for i in mine if i["environment"] == "prod"):
+        stack.failures.append(f"{title}: prod is not waiting for approval")
+    return items
+
+
 def scenario(stack: Stack) -> None:
     repo = ROOT / ".local" / "sample-repo"
     heading("Sample data platform repository")
     build_sample_repo(repo)
     say(f"  {repo.relative_to(ROOT)}: branches main (notebooks/) and adf_publish (adf-sample/)")
     repo_url = CONFIG_REPO_URL
+    first = [(b, ZERO, _git(repo, "rev-parse", b)) for b in ("main", "adf_publish")]
+    _round(stack, repo, repo_url, "First push of main and adf_publish: everything is new", first)
 
     def edit_notebook(r: Path) -> None:
         p = r / "notebooks" / "transform" / "clean_sales.py"
@@ -321,41 +359,25 @@ def scenario(stack: Stack) -> None:
                 res["properties"]["typeProperties"]["recurrence"]["schedule"]["hours"] = [5]
         p.write_text(json.dumps(t, indent=4))
 
-    heading("A merge to main and a publish from ADF Studio")
-    pushes = []
+    second = []
     for branch, edit, message in (("main", edit_notebook, "Count cleaned rows"),
                                   ("adf_publish", edit_factory, "Move the daily load to 05:00")):
         before, after = commit_change(repo, branch, edit, message)
-        status, body = deliver(stack, github_push(repo, repo_url, branch, before, after))
-        say(f"  push {branch} {after[:8]} -> POST /api/hooks/github: {status} {json.dumps(body)[:160]}")
-        if status != 202:
-            stack.failures.append(f"webhook for {branch} answered {status}")
-        pushes.append(after)
-
-    heading("Deployments")
-
-    def settled(items: list[dict[str, Any]]) -> bool:
-        dev = [i for i in items if i["environment"] == "dev"]
-        return len(dev) >= 2 and all(i["status"] in FINAL for i in dev) and all(
-            i["status"] in FINAL or i["status"] == "waiting_approval" for i in items)
-
-    items = wait_for(stack, "the dev deployments", settled)
-    time.sleep(0)  # the promotions are queued by the worker when dev succeeds; poll for them too
-    items = wait_for(stack, "promotion to test and prod", lambda its: settled(its) and any(
-        i["environment"] == "prod" for i in its), timeout=120)
-    for i in sorted(items, key=lambda i: i["id"]):
-        show_deployment(stack, i["id"])
-    for i in items:
-        if i["status"] == "failed":
-            stack.failures.append(f"{i['id']} failed: {i.get('error')}")
-    if not any(i["environment"] == "prod" and i["status"] == "waiting_approval" for i in items):
-        stack.failures.append("no prod deployment is waiting for approval")
+        second.append((branch, before, after))
+    items = _round(stack, repo, repo_url,
+                   "A merge to main and a publish from ADF Studio: only the change is deployed", second)
+    older = {after for _, _, after in first}
+    if not all(i["status"] == "superseded" for i in items
+               if i["environment"] == "prod" and i["commit"] in older):
+        stack.failures.append("the older prod deployments waiting for approval were not superseded")
 
     heading("Deployment history (dataops audit list)")
     subprocess.run([sys.executable, "-m", "shared.cli", "--config", CONFIG, "audit", "list", "--limit", "20"],
                    cwd=ROOT, env=stack.env, check=False)
     heading("DORA metrics (GET /api/metrics/dora?environment=dev&days=30)")
     status, body = _call(f"{stack.api}/metrics/dora?environment=dev&days=30")
+    if status != 200:
+        stack.failures.append(f"GET /api/metrics/dora answered {status}")
     say(json.dumps(body, indent=2)[:3000])
     heading("Explore")
     say(f"  dashboard:   http://localhost:{HOST_PORT}/api/dashboard")

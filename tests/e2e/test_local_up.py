@@ -27,14 +27,18 @@ def test_local_up_once_deploys_promotes_and_waits_for_prod_approval() -> None:
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-4000:]
     assert "every step succeeded" in text
-    # Both webhooks accepted, as GitHub would see it.
-    assert len(re.findall(r"POST /api/hooks/github: 202", text)) == 2
+    # Four webhooks accepted (first push of both branches, then a change on each), as GitHub sees it.
+    assert len(re.findall(r"POST /api/hooks/github: 202 queued", text)) == 4
     # Notebooks and factory objects deployed to dev and promoted to test ...
     for env in ("dev", "test"):
         assert re.search(rf"-{env}-notebooks-\w+\s+{env}/notebooks\s+succeeded", text), env
         assert re.search(rf"-{env}-adf-\w+\s+{env}/adf\s+succeeded", text), env
     assert "succeeded  notebook: /Shared/dev/data-platform/ingestion/load_sales" in text
     assert "succeeded  pipeline: pl_daily_load" in text
+    # The change is deployed incrementally: one notebook, one trigger stopped and restarted.
+    assert "plan: unchanged 11, update 1" in text
+    assert "update    succeeded  notebook: /Shared/dev/data-platform/transform/clean_sales" in text
+    assert "stop      succeeded  trigger: tr_daily_0600" in text
     # ... and prod waits for a person.
     assert re.search(r"prod/adf\s+waiting_approval", text)
     assert re.search(r"prod/notebooks\s+waiting_approval", text)
