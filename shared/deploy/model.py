@@ -98,6 +98,7 @@ class StepRecorder:
         self.ledger, self.deployment_id, self.clock = ledger, deployment_id, clock
         self._seq = 0
         self.steps: list[StepRecord] = []
+        self._recorded: set[int] = set()  # ids of results already recorded (deployers record per phase)
 
     @contextlib.contextmanager
     def step(self, name: str, **details: Any) -> Iterator[StepRecord]:
@@ -122,8 +123,11 @@ class StepRecorder:
                     self.ledger.record_step(rec)
 
     def objects(self, results: list[ObjectResult], phase: str = "") -> None:
-        if self.ledger and self.deployment_id and results:
-            self.ledger.record_objects(self.deployment_id, results, phase)
+        """Record per-object results; a result already recorded (e.g. in its phase) is not recorded again."""
+        fresh = [r for r in results if id(r) not in self._recorded]
+        self._recorded.update(id(r) for r in fresh)
+        if self.ledger and self.deployment_id and fresh:
+            self.ledger.record_objects(self.deployment_id, fresh, phase)
 
 
 @dataclass

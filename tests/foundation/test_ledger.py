@@ -139,3 +139,16 @@ def test_unknown_ids_and_bad_tokens_are_caller_errors(ledger: AuditLedger) -> No
         ledger.list_deployments("dev", continuation="%%%")
     with pytest.raises(BadRequest):
         ledger.list_deployments("dev", limit=0)
+
+
+def test_step_recorder_records_each_result_once(ledger: AuditLedger, clock: FakeClock) -> None:
+    from shared.deploy.model import StepRecorder
+
+    rec = new(ledger, clock)
+    steps = StepRecorder(ledger, rec.id, clock)
+    stop = ObjectResult("trigger", "t1", "stop", "succeeded")
+    start = ObjectResult("trigger", "t1", "start", "succeeded")
+    steps.objects([stop], "stop_triggers")
+    steps.objects([start], "start_triggers")
+    steps.objects([stop, start])  # the orchestrator's final pass adds nothing
+    assert sorted(o.action for o in ledger.objects(rec.id)) == ["start", "stop"]
