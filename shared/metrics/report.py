@@ -7,7 +7,9 @@ order) the raw ledger ranges give, so the keys are the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import gc
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 
 from ..audit import AuditLedger, DeploymentRecord, keys
@@ -84,6 +86,25 @@ def dora_report(ledger: AuditLedger, environment: str, now: datetime, days: int,
     ``use_rollup=False`` reads every deployment raw from the ledger (the reference the rollup is
     tested and benchmarked against); the keys are the same either way.
     """
+    with _gc_paused():
+        return _dora_report(ledger, environment, now, days, by_developer, use_rollup)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """A report allocates a few hundred thousand small objects that all live until it returns:
+    generational collections over them free nothing and cost a tenth of a long report."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _dora_report(ledger: AuditLedger, environment: str, now: datetime, days: int, by_developer: bool,
+                 use_rollup: bool) -> DoraReport:
     window = Window.last_days(now, days)
     read = rollup_reader(ledger, environment, now) if use_rollup else raw_reader(ledger, environment)
     deployments = history_for(ledger, environment, window, read)
