@@ -15,7 +15,8 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.errors import BadRequest, DataOpsError, unreachable
+from shared.errors import DataOpsError, unreachable
+from shared.validation import json_object
 
 log = logging.getLogger("dataops.http")
 
@@ -58,18 +59,7 @@ def handle(fn: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[fun
 
 
 def json_body(req: func.HttpRequest, *, required: bool = True) -> dict[str, Any]:
-    raw = req.get_body() or b""
-    if not raw.strip():
-        if required:
-            raise BadRequest("a JSON object body is required", code="invalid_json")
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("body is not valid JSON", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object", code="invalid_json")
-    return body
+    return json_object(req.get_body() or b"", required=required)
 
 
 def caller_identity(req: func.HttpRequest, body: dict[str, Any] | None = None) -> str | None:

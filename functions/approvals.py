@@ -7,34 +7,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import azure.functions as func
 
 from functions._http import caller_identity, handle, json_body, json_response
-from shared import app
-from shared.deploy.queue import DeploymentQueue
-from shared.errors import BadRequest
-from shared.release import after_end_hooks, decide, request_rollback
 
 bp = func.Blueprint()
 
 
-def _text(body: dict[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise BadRequest(f"'{name}' must be a string", code=f"invalid_{name}")
-    return value
-
-
 def _decide(req: func.HttpRequest, approve: bool) -> func.HttpResponse:
+    from shared import app
+    from shared.deploy.queue import DeploymentQueue
+    from shared.release import after_end_hooks, decide
+    from shared.validation import optional_text
+
     ctx = app.current()
     body = json_body(req, required=False)
     queue = DeploymentQueue(ctx.storage)
     rec = decide(ctx.ledger, queue, ctx.config, req.route_params.get("id", ""), approve=approve,
-                 actor=caller_identity(req, body), reason=_text(body, "reason"),
+                 actor=caller_identity(req, body), reason=optional_text(body, "reason"),
                  after_end=after_end_hooks(ctx.config, ctx.storage, ctx.ledger, ctx.settings, ctx.clock, queue))
     return json_response(rec.to_json(include_plan=False))
 
@@ -57,12 +47,18 @@ def reject_deployment(req: func.HttpRequest) -> func.HttpResponse:
 @handle
 def rollback_deployment(req: func.HttpRequest) -> func.HttpResponse:
     """Queue a redeployment of the last good commit before this deployment (or ``to``): 202."""
+    from shared import app
+    from shared.deploy.queue import DeploymentQueue
+    from shared.errors import BadRequest
+    from shared.release import request_rollback
+    from shared.validation import optional_text
+
     ctx = app.current()
     body = json_body(req, required=False)
     force = body.get("force", False)
     if not isinstance(force, bool):
         raise BadRequest("'force' must be true or false", code="invalid_force")
     rec = request_rollback(ctx.ledger, DeploymentQueue(ctx.storage), ctx.config, req.route_params.get("id", ""),
-                           actor=caller_identity(req, body), to=_text(body, "to"), reason=_text(body, "reason"),
+                           actor=caller_identity(req, body), to=optional_text(body, "to"), reason=optional_text(body, "reason"),
                            force=force)
     return json_response(rec.to_json(include_plan=False), 202)

@@ -5,10 +5,6 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions._http import handle
-from shared import app
-from shared.audit.queries import check_environment, parse_int, reject_unknown
-from shared.metrics.dashboard import render_dashboard
-from shared.metrics.report import dora_report
 
 bp = func.Blueprint()
 
@@ -20,6 +16,11 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'n
 @handle
 def dashboard(req: func.HttpRequest) -> func.HttpResponse:
     """Per environment (all, or ``environment``) over ``days`` (default 30): charts, keys and tiers."""
+    from shared import app
+    from shared.audit.queries import check_environment, parse_int, reject_unknown
+    from shared.metrics.dashboard import render_dashboard
+    from shared.metrics.report import dora_report
+
     ctx = app.current()
     params = dict(req.params)
     reject_unknown(params, frozenset({"environment", "days", "code"}))

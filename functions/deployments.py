@@ -8,8 +8,6 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions._http import handle, json_response
-from shared import app
-from shared.audit.queries import HistoryQuery, deployment_detail, list_history
 
 bp = func.Blueprint()
 
@@ -18,6 +16,9 @@ bp = func.Blueprint()
 @handle
 def list_deployments(req: func.HttpRequest) -> func.HttpResponse:
     """History newest first; filters environment, component, status, since, until, actor, commit."""
+    from shared import app
+    from shared.audit.queries import HistoryQuery, list_history
+
     ctx = app.current()
     query = HistoryQuery.parse(dict(req.params), list(ctx.config.environments))
     page = list_history(ctx.ledger, query)
@@ -29,5 +30,8 @@ def list_deployments(req: func.HttpRequest) -> func.HttpResponse:
 @handle
 def get_deployment(req: func.HttpRequest) -> func.HttpResponse:
     """One deployment with its plan, steps, per-object results and status history."""
+    from shared import app
+    from shared.audit.queries import deployment_detail
+
     ctx = app.current()
     return json_response(deployment_detail(ctx.ledger, req.route_params.get("id", "")))

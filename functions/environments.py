@@ -16,13 +16,13 @@ from typing import Any
 import azure.functions as func
 
 from functions._http import caller_identity, handle, json_body, json_response
-from shared import app
-from shared.errors import BadRequest
 
 bp = func.Blueprint()
 
 
 def _reason(body: dict[str, Any]) -> str | None:
+    from shared.errors import BadRequest
+
     reason = body.get("reason")
     if reason is None:
         return None
@@ -36,6 +36,7 @@ def _answer(result: Any) -> func.HttpResponse:
 
 
 def _toggle_environment(req: func.HttpRequest, action: str) -> func.HttpResponse:
+    from shared import app
     from shared.schedules.service import environment_control, parse_flag
 
     body = json_body(req, required=False)
@@ -64,12 +65,14 @@ def stop_environment(req: func.HttpRequest) -> func.HttpResponse:
 @handle
 def environment_status(req: func.HttpRequest) -> func.HttpResponse:
     """What is running, what a stop is holding back, the schedule and the last deployments."""
+    from shared import app
     from shared.schedules.service import environment_control
 
     return json_response(environment_control(app.current(), req.route_params.get("env", "")).status())
 
 
 def _toggle_trigger(req: func.HttpRequest, action: str) -> func.HttpResponse:
+    from shared import app
     from shared.schedules.service import environment_control, parse_flag
 
     body = json_body(req, required=False)

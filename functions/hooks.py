@@ -5,13 +5,14 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions._http import handle, json_response
-from shared import app as app_context
-from shared.ingest.intake import Intake
 
 bp = func.Blueprint()
 
 
 def _receive(source: str, req: func.HttpRequest) -> func.HttpResponse:
+    from shared import app as app_context
+    from shared.ingest.intake import Intake
+
     ctx = app_context.current()
     intake = Intake(ctx.config, ctx.storage, ctx.ledger, ctx.settings, ctx.clock)
     result = intake.receive(source, dict(req.headers.items()), req.get_body() or b"")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions._http import caller_identity, handle, json_body, json_response
-from shared import app
-from shared.metrics.params import IncidentOpening, ResolutionRequest
 
 bp = func.Blueprint()
 
@@ -15,6 +13,9 @@ bp = func.Blueprint()
 @handle
 def open_incident(req: func.HttpRequest) -> func.HttpResponse:
     """Record an incident or data-quality issue; 201 when new, 200 when the same one was recorded."""
+    from shared import app
+    from shared.metrics.params import IncidentOpening
+
     ctx = app.current()
     body = json_body(req)
     opening = IncidentOpening.parse(body, list(ctx.config.environments))
@@ -26,6 +27,9 @@ def open_incident(req: func.HttpRequest) -> func.HttpResponse:
 @handle
 def resolve_incident(req: func.HttpRequest) -> func.HttpResponse:
     """Mark an incident resolved (at ``resolved_at``, default now); resolving twice changes nothing."""
+    from shared import app
+    from shared.metrics.params import ResolutionRequest
+
     ctx = app.current()
     body = json_body(req, required=False)
     resolution = ResolutionRequest.parse(body)

@@ -13,8 +13,6 @@ import logging
 
 import azure.functions as func
 
-from shared import app
-
 bp = func.Blueprint()
 log = logging.getLogger("dataops.schedules")
 
@@ -22,6 +20,7 @@ log = logging.getLogger("dataops.schedules")
 @bp.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=False, use_monitor=False)
 def schedule_tick(timer: func.TimerRequest) -> None:
     """Run the due environment schedule actions (claimed, so overlapping runs act once)."""
+    from shared import app
     from shared.schedules.service import schedule_timer
 
     report = schedule_timer(app.current()).run_once()

@@ -6,11 +6,6 @@ import logging
 
 import azure.functions as func
 
-from shared import app as app_context
-from shared.deploy.orchestrator import record_poisoned
-from shared.deploy.request import DeploymentRequest
-from shared.errors import BadRequest
-
 bp = func.Blueprint()
 log = logging.getLogger("dataops.worker")
 
@@ -18,6 +13,10 @@ log = logging.getLogger("dataops.worker")
 @bp.queue_trigger(arg_name="msg", queue_name="%DATAOPS_DEPLOY_QUEUE%", connection="AzureWebJobsStorage")
 def deployment_worker(msg: func.QueueMessage) -> None:
     """Run one deployment request. A lock held elsewhere puts it back with a delay (it waits, not fails)."""
+    from shared import app as app_context
+    from shared.deploy.request import DeploymentRequest
+    from shared.errors import BadRequest
+
     try:
         request = DeploymentRequest.from_bytes(msg.get_body())
     except BadRequest as err:
@@ -34,6 +33,9 @@ def deployment_worker(msg: func.QueueMessage) -> None:
 @bp.queue_trigger(arg_name="msg", queue_name="%DATAOPS_DEPLOY_QUEUE%-poison", connection="AzureWebJobsStorage")
 def deployment_poison(msg: func.QueueMessage) -> None:
     """A request that failed ``maxDequeueCount`` times: its deployment is recorded ``failed``."""
+    from shared import app as app_context
+    from shared.deploy.orchestrator import record_poisoned
+
     ctx = app_context.current()
     did = record_poisoned(ctx.ledger, msg.get_body(),
                           "the deployment request failed repeatedly and was moved to the poison queue")

@@ -18,7 +18,6 @@ so the retry is not mistaken for a duplicate.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,9 +32,10 @@ from ..clock import Clock
 from ..config import PlatformConfig
 from ..deploy.queue import DeploymentQueue
 from ..deploy.request import DeploymentRequest
-from ..errors import BadRequest, DataOpsError, NotFound, PayloadTooLarge, Unavailable
+from ..errors import DataOpsError, NotFound, PayloadTooLarge, Unavailable
 from ..settings import Settings
 from ..storage import StorageAccount
+from ..validation import json_object
 from .push import Push
 from .routing import route_push
 from .sources import SOURCES, lower_headers
@@ -76,7 +76,7 @@ class Intake:
         with telemetry.span(f"dataops.webhook {source_name}", {"dataops.webhook.provider": source_name},
                             kind=telemetry.trace.SpanKind.SERVER) as span:
             source.verify(h, body, self.settings)
-            payload = _json(body)
+            payload = json_object(body)
             event = source.classify(h, payload)
             if event.kind == "ping":
                 return IntakeResult(200, {"status": "pong", "provider": source_name})
@@ -162,16 +162,6 @@ class Intake:
             self.ledger.record_activity(act)
         except AzureError as exc:
             raise Unavailable(f"audit storage is unreachable: {type(exc).__name__}") from exc
-
-
-def _json(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("body is not valid JSON", code="invalid_json") from None
-    if not isinstance(payload, dict):
-        raise BadRequest("body must be a JSON object", code="invalid_json")
-    return payload
 
 
 def _digest(body: bytes) -> str:

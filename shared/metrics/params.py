@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..audit.queries import check_environment, parse_int, parse_time, reject_unknown
 from ..errors import BadRequest
+from ..validation import optional_text
 from .incidents import INCIDENT_KINDS, Incident, IncidentBook
 
 if TYPE_CHECKING:
@@ -42,17 +43,8 @@ def book(ctx: AppContext) -> IncidentBook:
     return IncidentBook(ctx.ledger, ctx.clock, attribution_days=ctx.config.metrics.incident_attribution_days)
 
 
-def _text(body: Mapping[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise BadRequest(f"{name} must be a string", code=f"invalid_{name}")
-    return value.strip() or None
-
-
 def _time(body: Mapping[str, Any], name: str) -> datetime | None:
-    value = _text(body, name)
+    value = optional_text(body, name)
     return parse_time(name, value) if value else None
 
 
@@ -73,17 +65,17 @@ class IncidentOpening:
         unknown = sorted(set(body) - cls.FIELDS)
         if unknown:
             raise BadRequest(f"unknown field(s): {', '.join(unknown)}", code="unknown_field")
-        env = _text(body, "environment")
+        env = optional_text(body, "environment")
         if not env:
             raise BadRequest("environment is required", code="invalid_environment")
         check_environment(env, known)
-        kind = _text(body, "kind") or "incident"
+        kind = optional_text(body, "kind") or "incident"
         if kind not in INCIDENT_KINDS:
             raise BadRequest(f"kind must be one of {', '.join(INCIDENT_KINDS)}, not {kind!r}", code="invalid_kind")
-        title = _text(body, "title")
+        title = optional_text(body, "title")
         if not title:
             raise BadRequest("title is required", code="invalid_title")
-        return cls(env, kind, title, _text(body, "caused_by"), _time(body, "opened_at"), _text(body, "key"))
+        return cls(env, kind, title, optional_text(body, "caused_by"), _time(body, "opened_at"), optional_text(body, "key"))
 
     def open(self, ctx: AppContext, *, actor: str | None = None, dry_run: bool = False) -> tuple[Incident, bool]:
         return book(ctx).open(self.environment, self.kind, self.title, caused_by=self.caused_by,
@@ -103,7 +95,7 @@ class ResolutionRequest:
         unknown = sorted(set(body) - cls.FIELDS)
         if unknown:
             raise BadRequest(f"unknown field(s): {', '.join(unknown)}", code="unknown_field")
-        return cls(_time(body, "resolved_at"), _text(body, "note"))
+        return cls(_time(body, "resolved_at"), optional_text(body, "note"))
 
     def resolve(self, ctx: AppContext, incident_id: str, *, actor: str | None = None,
                 dry_run: bool = False) -> tuple[Incident, bool]:
