@@ -80,6 +80,11 @@ class StorageNames:
     def lock_container(self) -> str:
         return f"{self.prefix}dataops-locks"
 
+    @property
+    def state_container(self) -> str:
+        """Sync state kept next to the targets (the notebook inventory per environment)."""
+        return f"{self.prefix}dataops-state"
+
     def tables(self) -> list[str]:
         return [self.deployments_table, self.details_table, self.activity_table, self.state_table]
 
@@ -87,7 +92,7 @@ class StorageNames:
         return [self.deploy_queue, self.poison_queue]
 
     def containers(self) -> list[str]:
-        return [self.payload_container, self.lock_container]
+        return [self.payload_container, self.lock_container, self.state_container]
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ class StateEntry:
 
 
 def container_name(storage: StorageAccount) -> str:
-    return f"{storage.names.prefix}dataops-state"
+    return storage.names.state_container
 
 
 def state_blob(environment: str, host: str, target_dir: str) -> str:
