@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from shared.audit import AuditLedger
@@ -131,14 +129,15 @@ def test_429_storm_completes_with_every_notebook(make_ctx: ContextFactory,
                                                 databricks_standin: DatabricksStandIn) -> None:
     databricks_standin.faults.add(r"^workspace\.import$", rate_per_s=20, burst=3)
     files = _many(40)
-    started = time.monotonic()
     plan, result = deploy(make_ctx(files, max_parallel=16))
-    elapsed = time.monotonic() - started
     assert result.status == "succeeded", result.error
-    assert databricks_standin.counters.count("workspace.import", 429) > 0
+    throttled = databricks_standin.counters.count("workspace.import", 429)
+    assert throttled > 0
     assert databricks_standin.counters.count("workspace.import", 200) == 40
     assert all(databricks_standin.exists(a.name) for a in plan.of("create") if a.object_type == "notebook")
-    assert elapsed < 20  # 40 imports at 20/s: the pacer must not stall for long
+    # The pacer learns the limit instead of hammering it: fewer 429s than notebooks.
+    # (How fast it goes is measured by bench/bench_notebooks.py, not asserted here.)
+    assert throttled < len(files)
 
 
 def test_5xx_are_retried(make_ctx: ContextFactory, databricks_standin: DatabricksStandIn) -> None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from shared.audit import AuditLedger
@@ -19,32 +16,10 @@ from shared.release import after_end_hooks, gates
 from shared.release.notify import Notifier
 from shared.settings import Settings
 from shared.storage import StorageAccount
+from tests.deploy.helpers import LocalRepo
 
-GIT_ENV = {"GIT_AUTHOR_NAME": "Ada Dev", "GIT_AUTHOR_EMAIL": "ada@example.com",
-           "GIT_COMMITTER_NAME": "Ada Dev", "GIT_COMMITTER_EMAIL": "ada@example.com"}
-
-
-class GitRepo:
-    """A throwaway git repository on ``main``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.mkdir(parents=True, exist_ok=True)
-        self.git("init", "-q", "-b", "main")
-
-    def git(self, *args: str) -> str:
-        out = subprocess.run(["git", "-C", str(self.path), *args], check=True, capture_output=True,
-                             env={**os.environ, **GIT_ENV})
-        return out.stdout.decode().strip()
-
-    def commit(self, files: dict[str, str], message: str = "change") -> str:
-        for name, text in files.items():
-            p = self.path / name
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(text)
-            self.git("add", name)
-        self.git("commit", "-q", "-m", message)
-        return self.git("rev-parse", "HEAD")
+# One throwaway git repository helper for all suites.
+GitRepo = LocalRepo
 
 
 @dataclass

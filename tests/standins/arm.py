@@ -37,7 +37,7 @@ from urllib.parse import unquote
 from .arm_deploy import DeploymentEngine, fetch_url
 from .arm_state import EVENT_TRIGGER_TYPES, KINDS, AdfError, DataFactory, FactoryStore
 from .faults import FaultInjector
-from .httpbase import Request, Response, StandInServer, json_response
+from .httpbase import Request, Response, ServedStandIn, StandInServer, json_response
 
 __all__ = ["ArmStandIn", "main"]
 
@@ -65,7 +65,7 @@ def _fault_code(code: str, status: int) -> str:
     return {429: "TooManyRequests", 503: "ServiceUnavailable", 500: "InternalServerError"}.get(status, code)
 
 
-class ArmStandIn:
+class ArmStandIn(ServedStandIn):
     """The stand-in: an HTTPS :class:`StandInServer` over a :class:`FactoryStore` and deployments.
 
     ``transition_s``: event subscription Provisioning/Deprovisioning time; ``deploy_delay_s``:
@@ -87,26 +87,6 @@ class ArmStandIn:
         self.server = _ArmServer(self, name="arm-standin", host=host, port=port, ssl_context=ssl_context,
                                  faults=faults, error_body=arm_error_body, authenticate=self._authenticate)
         self._register()
-
-    # -- lifecycle / properties ------------------------------------------------------------------
-    def start(self) -> ArmStandIn:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def faults(self) -> FaultInjector:
-        return self.server.faults
-
-    @property
-    def counters(self) -> Any:
-        return self.server.counters
 
     # -- auth ----------------------------------------------------------------------------------------
     def _authenticate(self, req: Request) -> Response | None:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .databricks_compute import ComputeState
 from .databricks_workspace import ImportRequest, WorkspaceError, WorkspaceObject, WorkspaceTree, decode_base64
 from .faults import FaultInjector
-from .httpbase import HttpError, Request, Response, StandInServer, json_response
+from .httpbase import HttpError, Request, Response, ServedStandIn, StandInServer, json_response
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -68,7 +68,7 @@ def _parse_multipart(req: Request) -> dict[str, Any]:
     return fields
 
 
-class DatabricksStandIn:
+class DatabricksStandIn(ServedStandIn):
     """The stand-in: state, HTTP routes, seed helpers and a product-ready client config.
 
     ``delay_s`` is how long transitional states (PENDING, TERMINATING, STARTING, STOPPING)
@@ -86,32 +86,6 @@ class DatabricksStandIn:
                                     faults=faults or FaultInjector(seed), error_body=databricks_error_body,
                                     authenticate=self._authenticate)
         self._register()
-
-    # -- lifecycle / plumbing ---------------------------------------------------------------
-    def start(self) -> DatabricksStandIn:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> DatabricksStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def faults(self) -> FaultInjector:
-        return self.server.faults
-
-    @property
-    def counters(self) -> Any:
-        return self.server.counters
 
     def _authenticate(self, req: Request) -> Response | None:
         if req.route == "well-known":

@@ -312,3 +312,34 @@ class StandInServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ServedStandIn:
+    """Lifecycle and fault/counter accessors shared by the stand-ins (each holds a ``server``)."""
+
+    server: StandInServer
+
+    def start(self) -> Any:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def faults(self) -> Any:
+        return self.server.faults
+
+    @property
+    def counters(self) -> Any:
+        return self.server.counters
