@@ -119,7 +119,8 @@ class _HttpSource:
     def _headers(self) -> dict[str, str]:
         return {}
 
-    def _get(self, url: str, *, params: dict[str, Any] | None = None, what: str = "") -> Any:
+    def _get(self, url: str, *, params: dict[str, Any] | None = None, what: str = "",
+             missing: tuple[int, ...] = (404,)) -> Any:
         import requests
 
         try:
@@ -129,7 +130,7 @@ class _HttpSource:
         if resp.status_code in (401, 403):
             raise Unavailable(f"git host refused the credentials ({resp.status_code}) for {what}",
                               code="git_unauthorized")
-        if resp.status_code == 404:
+        if resp.status_code in missing:
             raise NotFound(f"{what} not found on the git host", code="unknown_ref")
         if resp.status_code >= 400:
             raise Unavailable(f"git host answered {resp.status_code} for {what}", code="git_unavailable")
@@ -289,8 +290,9 @@ class GitLabSource(_HttpSource):
                               message=c.get("message"))
 
     def is_ancestor(self, older: str, newer: str) -> bool:
+        # GitLab answers an unknown ref here with 400 "Could not find ref: ...", not 404.
         data = self._get(f"{self.api}/repository/merge_base", params={"refs[]": [older, newer]},
-                         what=f"merge base of {older} and {newer}").json()
+                         what=f"merge base of {older} and {newer}", missing=(400, 404)).json()
         return data.get("id") == older
 
 

@@ -1,16 +1,23 @@
-"""Webhook sources: signatures, and payloads of the three providers parsed into one Push."""
+"""Webhook sources (signatures, payloads of the three providers parsed into one Push) and the GitLab git source."""
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
-from shared.errors import BadRequest, Unauthorized
+from shared.errors import BadRequest, NotFound, Unauthorized, Unavailable
+from shared.git.sources import GitLabSource
 from shared.ingest.routing import normalize_repository, route_push
 from shared.ingest.sources import SOURCES, lower_headers, sign_github, verify_github
 from shared.settings import Settings
+from tests.deploy.helpers import LocalRepo
+from tests.standins.githost import GitHostStandIn
 
 from .helpers import (
     SECRETS,
@@ -136,3 +143,93 @@ def test_own_payloads_of_each_provider_parse():
 ])
 def test_repository_names_normalize(a: str, b: str):
     assert normalize_repository(a) == normalize_repository(b)
+
+
+# ------------------------------------------------- GitLab git source against the git host stand-in
+GITLAB_TOKEN = "glpat-test-token"
+
+
+@pytest.fixture
+def gitlab_history(repo: LocalRepo) -> dict[str, str]:
+    a = repo.commit({"notebooks/a.py": "# Databricks notebook source\nprint(1)", "README.md": "hi"}, "first")
+    repo.commit({"notebooks/b.sql": "-- Databricks notebook source\nselect 1"}, "second")
+    p = repo.commit({"adf/ARMTemplateForFactory.json": "{}"}, "publish", branch="adf_publish")
+    repo.git("checkout", "-q", "main")
+    c = repo.commit({"notebooks/a.py": "# Databricks notebook source\nprint(3)"}, "third")
+    return {"a": a, "c": c, "p": p}
+
+
+@pytest.fixture
+def gitlab_host(repo: LocalRepo) -> Iterator[GitHostStandIn]:
+    host = GitHostStandIn(token=GITLAB_TOKEN).start()
+    host.add_repo("contoso/data/platform", str(repo.path))  # a project in a subgroup
+    yield host
+    host.stop()
+
+
+def _gitlab(host: GitHostStandIn, token: str | None = GITLAB_TOKEN) -> GitLabSource:
+    return GitLabSource("https://gitlab.com/contoso/data/platform.git", token, f"{host.url}/api/v4")
+
+
+def test_gitlab_source_snapshots_files_at_a_commit(gitlab_host: GitHostStandIn, gitlab_history):
+    src = _gitlab(gitlab_host)
+    snap = src.snapshot("main")
+    assert snap.sha == gitlab_history["c"] and snap.message == "third" and snap.timestamp is not None
+    assert snap.author == "ada@example.com"  # GitLab's author_email
+    assert set(snap.files) == {"notebooks/a.py", "notebooks/b.sql", "README.md"}
+    assert snap.files["notebooks/a.py"].endswith(b"print(3)")
+    old = src.snapshot(gitlab_history["a"])
+    assert old.sha == gitlab_history["a"] and set(old.files) == {"notebooks/a.py", "README.md"}
+    assert old.files["notebooks/a.py"].endswith(b"print(1)")
+    assert src.resolve("adf_publish") == gitlab_history["p"]
+    assert gitlab_host.server.counters.count("gl.archive") == 2
+
+
+def test_gitlab_archive_has_the_real_top_folder_and_needs_the_token(gitlab_host: GitHostStandIn, gitlab_history):
+    sha = gitlab_history["c"]
+    base = f"{gitlab_host.url}/api/v4/projects/contoso%2Fdata%2Fplatform/repository"
+    resp = requests.get(f"{base}/archive.tar.gz", params={"sha": sha}, timeout=10,
+                        headers={"PRIVATE-TOKEN": GITLAB_TOKEN})
+    assert resp.status_code == 200
+    with tarfile.open(fileobj=io.BytesIO(resp.content), mode="r:gz") as tar:
+        tops = {m.name.split("/", 1)[0] for m in tar.getmembers()}
+    assert tops == {f"platform-{sha}-{sha}"}
+    denied = requests.get(f"{base}/archive.tar.gz", params={"sha": sha}, timeout=10)
+    assert (denied.status_code, denied.json()) == (401, {"message": "401 Unauthorized"})
+    missing = requests.get(f"{base}/archive.tar.gz", params={"sha": "f" * 40}, timeout=10,
+                           headers={"PRIVATE-TOKEN": GITLAB_TOKEN})
+    assert (missing.status_code, missing.json()) == (404, {"message": "404 Not found"})
+    mb = requests.get(f"{base}/merge_base", params={"refs[]": ["main", "adf_publish"]}, timeout=10,
+                      headers={"PRIVATE-TOKEN": GITLAB_TOKEN})
+    fork_point = requests.get(f"{base}/commits/main~1", timeout=10, headers={"PRIVATE-TOKEN": GITLAB_TOKEN})
+    assert mb.status_code == 200 and mb.json()["id"] == fork_point.json()["id"] != sha
+    bad = requests.get(f"{base}/merge_base", params={"refs[]": ["main", "nope"]}, timeout=10,
+                       headers={"PRIVATE-TOKEN": GITLAB_TOKEN})
+    assert (bad.status_code, bad.json()) == (400, {"message": "Could not find ref: nope"})
+
+
+def test_gitlab_source_ancestry(gitlab_host: GitHostStandIn, gitlab_history):
+    src, h = _gitlab(gitlab_host), gitlab_history
+    assert src.is_ancestor(h["a"], h["c"])
+    assert src.is_ancestor(h["c"], h["c"])
+    assert not src.is_ancestor(h["c"], h["a"])
+    assert not src.is_ancestor(h["p"], h["c"])  # diverged branches
+    assert gitlab_host.server.counters.count("gl.merge_base") == 4
+
+
+def test_gitlab_source_bad_token_is_unavailable(gitlab_host: GitHostStandIn, gitlab_history):
+    for token in ("wrong", None):
+        with pytest.raises(Unavailable, match="credentials"):
+            _gitlab(gitlab_host, token).snapshot("main")
+    with pytest.raises(Unavailable):
+        GitLabSource("https://gitlab.com/contoso/data/platform", GITLAB_TOKEN, "http://127.0.0.1:9/api/v4").resolve("main")
+
+
+def test_gitlab_source_unknown_ref_or_project_is_not_found(gitlab_host: GitHostStandIn, gitlab_history):
+    src = _gitlab(gitlab_host)
+    with pytest.raises(NotFound):
+        src.snapshot("no-such-branch")
+    with pytest.raises(NotFound):
+        src.is_ancestor("no-such-branch", gitlab_history["c"])
+    with pytest.raises(NotFound):
+        GitLabSource("https://gitlab.com/contoso/elsewhere", GITLAB_TOKEN, f"{gitlab_host.url}/api/v4").resolve("main")

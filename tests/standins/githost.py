@@ -1,4 +1,4 @@
-"""A Git host API stand-in: GitHub and Azure DevOps download/compare APIs served from local git repositories.
+"""A Git host API stand-in: GitHub, Azure DevOps and GitLab download/compare APIs served from local git repositories.
 
 GitHub (``/repos/{owner}/{repo}/...``): ``commits/{ref}``, ``tarball/{ref}``
 (a gzipped tar with one ``owner-repo-sha/`` top folder, as GitHub sends),
@@ -7,9 +7,16 @@ GitHub (``/repos/{owner}/{repo}/...``): ``commits/{ref}``, ``tarball/{ref}``
 Azure DevOps (``/{org}/{project}/_apis/git/repositories/{repo}/...``): ``refs``,
 ``commits/{id}``, ``items`` with ``$format=zip``, ``commits/{id}/mergebases``.
 
-Repositories are registered by name (``owner/repo`` or ``org/project/repo``)
-and read with the ``git`` CLI. ``token`` (optional) is required as a bearer
-token (GitHub) or basic-auth password (Azure DevOps).
+GitLab REST v4 (``/api/v4/projects/{id}/repository/...``, ``id`` the URL-encoded
+project path such as ``group%2Frepo``): ``commits/{ref}``, ``archive.tar.gz?sha=``
+(top folder ``repo-sha-sha/``), ``merge_base?refs[]=a&refs[]=b`` (a commit, or
+400 ``Could not find refs: ...`` for unknown refs, as GitLab answers). Errors
+are GitLab's ``{"message": "404 ... Not Found"}`` / ``{"message": "401 Unauthorized"}``.
+
+Repositories are registered by name (``owner/repo``, ``org/project/repo`` or a
+GitLab ``group/subgroup/repo``) and read with the ``git`` CLI. ``token``
+(optional) is required as a bearer token (GitHub), basic-auth password (Azure
+DevOps) or ``PRIVATE-TOKEN`` header (GitLab).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import gzip
 import io
 import subprocess
 import zipfile
+from urllib.parse import unquote
 
 from .httpbase import HttpError, Request, Response, StandInServer, json_response
 
@@ -42,6 +50,10 @@ class GitHostStandIn:
         s.add_route("GET", ado + r"/commits/(?P<c>[0-9a-f]{40})/mergebases", self.ado_mergebases, "ado.mergebases")
         s.add_route("GET", ado + r"/commits/(?P<c>[^/]+)", self.ado_commit, "ado.commit")
         s.add_route("GET", ado + r"/items", self.ado_items, "ado.items")
+        gl = r"/api/v4/projects/(?P<id>[^/]+)/repository"
+        s.add_route("GET", gl + r"/commits/(?P<ref>[^/]+)", self.gl_commit, "gl.commit")
+        s.add_route("GET", gl + r"/archive\.tar\.gz", self.gl_archive, "gl.archive")
+        s.add_route("GET", gl + r"/merge_base", self.gl_merge_base, "gl.merge_base")
 
     # ----------------------------------------------------------------- setup
     def add_repo(self, name: str, path: str) -> None:
@@ -62,6 +74,11 @@ class GitHostStandIn:
         if self.token is None:
             return None
         auth = req.header("authorization") or ""
+        if req.route.startswith("gl."):
+            # GitLab takes a personal access token as PRIVATE-TOKEN (or as an OAuth-style bearer).
+            if req.header("private-token") == self.token or auth == f"Bearer {self.token}":
+                return None
+            return json_response({"message": "401 Unauthorized"}, 401)
         if auth == f"Bearer {self.token}" or auth == f"token {self.token}":
             return None
         if auth.startswith("Basic "):
@@ -164,3 +181,65 @@ class GitHostStandIn:
         out = _git(path, "merge-base", a, b).stdout.decode().strip()
         return json_response({"value": [{"commitId": out}] if out else [], "count": 1 if out else 0})
 
+
+    # ---------------------------------------------------------------- GitLab
+    @staticmethod
+    def _gl_404(what: str) -> HttpError:
+        return HttpError(404, "NotFound", f"404 {what}", body={"message": f"404 {what}"})
+
+    def _gl_repo(self, req: Request) -> tuple[str, str]:
+        """(registered path, repository name) of the project id (a URL-encoded ``group/repo`` path)."""
+        name = unquote(req.match["id"])
+        path = self.repos.get(name)
+        if path is None:
+            raise self._gl_404("Project Not Found")
+        return path, name.rsplit("/", 1)[-1]
+
+    def _gl_resolve(self, path: str, ref: str, what: str = "Commit Not Found") -> str:
+        p = _git(path, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") if ref and not ref.startswith("-") \
+            else None
+        if p is None or p.returncode != 0:
+            raise self._gl_404(what)
+        return p.stdout.decode().strip()
+
+    def _gl_commit_entity(self, path: str, sha: str) -> dict[str, object]:
+        m = self._meta(path, sha)
+        parents = _git(path, "rev-list", "--parents", "-n", "1", sha).stdout.decode().split()[1:]
+        return {"id": sha, "short_id": sha[:8], "title": m["message"].splitlines()[0] if m["message"] else "",
+                "message": m["message"], "parent_ids": parents, "created_at": m["date"],
+                "author_name": m["name"], "author_email": m["email"], "authored_date": m["date"],
+                "committer_name": m["name"], "committer_email": m["email"], "committed_date": m["date"]}
+
+    def gl_commit(self, req: Request) -> Response:
+        path, _ = self._gl_repo(req)
+        sha = self._gl_resolve(path, unquote(req.match["ref"]))
+        return json_response(self._gl_commit_entity(path, sha))
+
+    def gl_archive(self, req: Request) -> Response:
+        path, repo = self._gl_repo(req)
+        ref = req.arg("sha") or "HEAD"  # GitLab archives the default branch when sha is omitted
+        sha = self._gl_resolve(path, ref, "Not found")
+        top = f"{repo}-{ref if ref != 'HEAD' else sha}-{sha}"
+        data = gzip.compress(self._archive(path, sha, f"{top}/", "tar"), compresslevel=1)
+        return Response(200, data, "application/octet-stream",
+                        {"Content-Disposition": f'attachment; filename="{top}.tar.gz"'})
+
+    def gl_merge_base(self, req: Request) -> Response:
+        path, _ = self._gl_repo(req)
+        refs = req.query.get("refs[]", [])
+        if len(refs) < 2:
+            return json_response({"message": "Provide at least 2 refs"}, 400)
+        shas: list[str] = []
+        unknown: list[str] = []
+        for ref in refs:
+            try:
+                shas.append(self._gl_resolve(path, ref))
+            except HttpError:
+                unknown.append(ref)
+        if unknown:
+            noun = "ref" if len(unknown) == 1 else "refs"
+            return json_response({"message": f"Could not find {noun}: {', '.join(unknown)}"}, 400)
+        out = _git(path, "merge-base", *shas).stdout.decode().strip()
+        if not out:
+            raise self._gl_404("Merge Base Not Found")
+        return json_response(self._gl_commit_entity(path, out))
