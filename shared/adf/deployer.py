@@ -5,7 +5,8 @@ tumbling window triggers that must be replaced -> Incremental ARM deployment
 named after the environment and short commit -> delete removed objects in
 dependency order -> start triggers in dependency order. On a failure at any
 step, every trigger this deployment stopped is started again (replaced ones
-recreated first) and the result is ``failed`` with the step and ARM's error.
+recreated first), in the same dependency-ordered waves as the start step, and
+the result is ``failed`` with the step and ARM's error.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..errors import BadRequest, DataOpsError
 from .client import FactoryClient, error_details
 from .loader import FactoryTemplate, load_factory
 from .parameters import ResolvedParameters, rendering_values, resolve_parameters
-from .plan import LiveFactory, PlanOptions, build_plan
+from .plan import LiveFactory, PlanOptions, build_plan, start_waves
 from .template import render_objects
 from .waves import run_wave
 
@@ -285,8 +286,25 @@ class _ApplyRun:
                 for wave in reversed(self.data.get("replace_waves") or [list(self.replaced_defs)]):
                     self._wave("restore_triggers", "recreate", "trigger",
                                [n for n in wave if n in self.replaced_defs], recreate)
-                existing = [n for n in todo if self.client.get_trigger(n) is not None]
-                failed = self._wave("restore_triggers", "start", "trigger", existing, self._start_one)
+                # the definitions as they are now (the failed deployment may have changed some): they say
+                # which tumbling window trigger must wait for which (ADF may refuse to start it earlier)
+                live: dict[str, dict[str, Any]] = {}
+
+                def read(name: str) -> None:
+                    cur = self.client.get_trigger(name)
+                    if cur is not None:
+                        with self._lock:
+                            live[name] = cur.get("properties") or {}
+
+                for n, exc in run_wave(todo, read, self.par):
+                    if exc is not None:  # unreadable, not missing: still try to start it (recorded if it fails)
+                        log.warning("restore: could not read trigger %s: %s", n, exc)
+                        live[n] = {}
+                # the same dependency-ordered waves as the start step; a failure does not stop later waves
+                waves, _ = start_waves([n for n in todo if n in live], live)
+                failed: list[str] = []
+                for wave in waves:
+                    failed += self._wave("restore_triggers", "start", "trigger", wave, self._start_one)
                 if failed:
                     raise StepFailed(f"could not restart triggers: {', '.join(failed)}")
         except Exception:  # the original failure is what the caller gets; this one is in the audit

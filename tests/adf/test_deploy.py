@@ -115,6 +115,50 @@ def test_failed_arm_deployment_restores_triggers(arm_standin: Any, arm_factory_n
     assert any(s.name == "restore_triggers" for s in ctx.steps.steps)
 
 
+@pytest.mark.parametrize("replace", [False, True], ids=["stopped", "replaced"])
+def test_failed_deployment_restarts_tumbling_dependencies_first(arm_standin: Any, arm_factory_name: str,
+                                                                ledger: AuditLedger, replace: bool) -> None:
+    arm_standin.create_factory(arm_factory_name)
+
+    def tumbling(frequency: str = "Hour", interval: int = 1, concurrency: int = 1) -> list[dict[str, Any]]:
+        tw_a = tumbling_trigger("pl_child", frequency=frequency, interval=interval)
+        tw_b = tumbling_trigger("pl_child", depends_on=["tw_a"])
+        for t in (tw_a, tw_b):
+            t["typeProperties"]["maxConcurrency"] = concurrency
+        return [*base_resources(),
+                res("triggers", "tw_b", tw_b, ["[concat(variables('factoryId'), '/triggers/tw_a')]"]),
+                res("triggers", "tw_a", tw_a)]
+
+    _, r1 = _deploy(_ctx(arm_standin, arm_factory_name, snapshot_of(template(tumbling()))))
+    assert r1.status == "succeeded", (r1.error, r1.error_details)
+    # ADF may refuse to start a tumbling window trigger whose dependency is not started: record, for
+    # every start of tw_b, whether tw_a was running. tw_a's start is slowed so that starting both in
+    # one parallel wave would reach tw_b's start while tw_a is still stopped.
+    tw_a_state_at_tw_b_start: list[str] = []
+
+    def watch(request: Any) -> bool:
+        tw_a_state_at_tw_b_start.append(arm_standin.trigger_state(arm_factory_name, "tw_a"))
+        return False  # observe only, never fail
+
+    arm_standin.faults.add(r"/triggers/tw_b/start", fail_when=watch)
+    arm_standin.faults.add(r"/triggers/tw_a/start", latency_s=0.3)
+    new = tumbling(frequency="Minute", interval=15) if replace else tumbling(concurrency=2)
+    arm_standin.fail_deployment("test-bbbbbbbb", code="DeploymentFailed", message="Injected: quota exceeded")
+    ctx = _ctx(arm_standin, arm_factory_name, snapshot_of(template(new), sha="b" * 40), ledger=ledger)
+    plan, result = _deploy(ctx)
+    assert plan.data["stop_waves"] == [["tw_b"], ["tw_a"]]
+    assert plan.data["replace"] == (["tw_a", "tw_b"] if replace else [])
+    assert result.status == "failed" and result.failed_step == "arm_deployment"
+    assert arm_standin.trigger_state(arm_factory_name, "tw_a") == "Started"
+    assert arm_standin.trigger_state(arm_factory_name, "tw_b") == "Started"
+    assert tw_a_state_at_tw_b_start == ["Started"]
+    restarted = [o.name for o in ledger.objects("dep-bbbbbbbb") if o.action == "start" and o.status == "succeeded"]
+    assert restarted == ["tw_a", "tw_b"]
+    if replace:  # recreated with the definition they had (the failed deployment changed nothing)
+        live = arm_standin.get_object(arm_factory_name, "triggers", "tw_a")
+        assert live["properties"]["typeProperties"]["frequency"] == "Hour"
+
+
 def test_delete_blocked_by_reference_is_ordered(arm_standin: Any, arm_factory_name: str) -> None:
     arm_standin.create_factory(arm_factory_name)
     _, r1 = _deploy(_ctx(arm_standin, arm_factory_name, snapshot_of(template(base_resources()))))
