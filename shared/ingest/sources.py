@@ -105,13 +105,19 @@ def _delivery(headers: Headers, name: str) -> str:
     return value
 
 
+def _configured(settings: Settings, provider: str, *names: str) -> list[str]:
+    """The secrets a source verifies with; a source whose secrets are unset accepts nothing (401)."""
+    values = [settings.secret(n) for n in names]
+    if not all(values):
+        raise Unauthorized(f"{provider} webhooks are not configured ({', '.join(names)} not set)",
+                           code="webhook_not_configured")
+    return [v for v in values if v]
+
+
 # --------------------------------------------------------------------- GitHub
 def verify_github(headers: Headers, body: bytes, settings: Settings) -> None:
     """``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>``."""
-    secret = settings.secret("GITHUB_WEBHOOK_SECRET")
-    if not secret:
-        raise Unauthorized("GitHub webhooks are not configured (GITHUB_WEBHOOK_SECRET is not set)",
-                           code="webhook_not_configured")
+    (secret,) = _configured(settings, "GitHub", "GITHUB_WEBHOOK_SECRET")
     sent = headers.get("x-hub-signature-256", "")
     if not sent.startswith("sha256="):
         raise Unauthorized("missing X-Hub-Signature-256 signature", code="invalid_signature")
@@ -159,11 +165,7 @@ def parse_github(headers: Headers, p: dict[str, Any]) -> Push:
 # --------------------------------------------------------------- Azure DevOps
 def verify_azure_devops(headers: Headers, body: bytes, settings: Settings) -> None:
     """HTTP basic auth with the user and password configured on the service hook."""
-    user = settings.secret("AZDO_WEBHOOK_USER")
-    password = settings.secret("AZDO_WEBHOOK_PASSWORD")
-    if not user or not password:
-        raise Unauthorized("Azure DevOps webhooks are not configured (AZDO_WEBHOOK_USER/PASSWORD)",
-                           code="webhook_not_configured")
+    user, password = _configured(settings, "Azure DevOps", "AZDO_WEBHOOK_USER", "AZDO_WEBHOOK_PASSWORD")
     auth = headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "basic" or not token:
@@ -220,10 +222,7 @@ def parse_azure_devops(headers: Headers, p: dict[str, Any]) -> Push:
 # --------------------------------------------------------------------- GitLab
 def verify_gitlab(headers: Headers, body: bytes, settings: Settings) -> None:
     """``X-Gitlab-Token`` equals the secret token configured on the hook."""
-    secret = settings.secret("GITLAB_WEBHOOK_TOKEN")
-    if not secret:
-        raise Unauthorized("GitLab webhooks are not configured (GITLAB_WEBHOOK_TOKEN is not set)",
-                           code="webhook_not_configured")
+    (secret,) = _configured(settings, "GitLab", "GITLAB_WEBHOOK_TOKEN")
     sent = headers.get("x-gitlab-token", "")
     if not sent or not hmac.compare_digest(secret.encode(), sent.encode("utf-8", "replace")):
         raise Unauthorized("missing or wrong X-Gitlab-Token", code="invalid_token")
