@@ -33,16 +33,16 @@ def _trigger(i: int) -> dict[str, Any]:
 def bench_trigger_waves() -> dict[str, Any]:
     import trustme
 
-    from shared.adf.client import FactoryClient
-    from shared.adf.waves import run_wave
-    from shared.config import DataFactoryTarget
-    from shared.settings import Settings
-    from tests.standins.arm import (
+    from devhost.standins.arm import (
         DEFAULT_RESOURCE_GROUP,
         DEFAULT_SUBSCRIPTION,
         ArmStandIn,
         server_ssl_context,
     )
+    from shared.adf.client import FactoryClient
+    from shared.adf.waves import run_wave
+    from shared.config import DataFactoryTarget
+    from shared.settings import Settings
 
     ca = trustme.CA()
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,6 +24,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from devhost.azurite import start_azurite  # noqa: E402
+from devhost.standins.databricks import DatabricksStandIn  # noqa: E402
 from shared.audit import AuditLedger  # noqa: E402
 from shared.clock import SystemClock  # noqa: E402
 from shared.config import DatabricksSource, Environment, PlatformConfig, Repository  # noqa: E402
@@ -32,7 +33,6 @@ from shared.git.snapshot import CommitSnapshot  # noqa: E402
 from shared.notebooks.deployer import NotebookDeployer  # noqa: E402
 from shared.settings import StorageNames  # noqa: E402
 from shared.storage import StorageAccount  # noqa: E402
-from tests.standins.databricks import DatabricksStandIn  # noqa: E402
 
 N = 500
 LATENCY_S = 0.05

@@ -34,6 +34,13 @@ def run() -> list[dict[str, Any]]:
     import trustme
 
     from devhost.azurite import start_azurite
+    from devhost.standins.arm import (
+        DEFAULT_RESOURCE_GROUP,
+        DEFAULT_SUBSCRIPTION,
+        ArmStandIn,
+        server_ssl_context,
+    )
+    from devhost.standins.databricks import DatabricksStandIn
     from shared.audit import AuditLedger
     from shared.clock import SystemClock
     from shared.config import DatabricksTarget, DataFactoryTarget, Environment, Schedule
@@ -41,13 +48,6 @@ def run() -> list[dict[str, Any]]:
     from shared.schedules.targets import EnvironmentTargets
     from shared.settings import Settings, StorageNames
     from shared.storage import StorageAccount
-    from tests.standins.arm import (
-        DEFAULT_RESOURCE_GROUP,
-        DEFAULT_SUBSCRIPTION,
-        ArmStandIn,
-        server_ssl_context,
-    )
-    from tests.standins.databricks import DatabricksStandIn
 
     ca = trustme.CA()
     az = start_azurite()

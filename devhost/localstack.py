@@ -227,10 +227,10 @@ def start(stack: Stack) -> None:
                  "REQUESTS_CA_BUNDLE": str(certs / "ca.pem"), "PYTHONUNBUFFERED": "1",
                  "AZURE_CORE_ONLY_SHOW_ERRORS": "1"}
     py = sys.executable
-    _spawn(stack, "Databricks stand-in", [py, "-m", "tests.standins.databricks", "--host", "127.0.0.1",
+    _spawn(stack, "Databricks stand-in", [py, "-m", "devhost.standins.databricks", "--host", "127.0.0.1",
                                           "--port", str(DATABRICKS_PORT), "--token", dbx_token],
            logs / "databricks.log")
-    _spawn(stack, "ARM / Data Factory stand-in", [py, "-m", "tests.standins.arm", "--host", "127.0.0.1",
+    _spawn(stack, "ARM / Data Factory stand-in", [py, "-m", "devhost.standins.arm", "--host", "127.0.0.1",
                                                    "--port", str(ARM_PORT), "--token", arm_token,
                                                    "--cert-dir", str(certs)], logs / "arm.log")
     deadline = time.monotonic() + 60

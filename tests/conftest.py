@@ -15,7 +15,7 @@ from shared.clock import FakeClock
 from shared.settings import StorageNames
 from shared.storage import StorageAccount
 
-pytest_plugins = ["tests.standins.databricks_fixtures", "tests.standins.arm_fixtures"]
+pytest_plugins = ["tests.fixtures.databricks", "tests.fixtures.arm"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = (ROOT.parent / "shared" / "corpus").resolve()

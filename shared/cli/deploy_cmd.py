@@ -20,7 +20,7 @@ from ..deploy.model import DeployContext, Plan, get_deployer
 from ..deploy.orchestrator import Outcome, rollback_target
 from ..deploy.request import DeploymentRequest
 from ..errors import BadRequest, NotFound
-from ..git.sources import GitSource, source_for
+from ..git.hosts import GitSource, source_for
 from ._common import add_dry_run, add_json, context, print_json, print_table
 
 

@@ -27,8 +27,8 @@ from ..audit.records import ACTIVE_STATUSES, CommitInfo, DeploymentRecord
 from ..clock import Clock
 from ..config import PlatformConfig
 from ..errors import DataOpsError, NotFound
+from ..git.hosts import GitSource, source_for
 from ..git.snapshot import CommitSnapshot
-from ..git.sources import GitSource, source_for
 from ..settings import Settings
 from ..storage import StorageAccount
 from .lock import LeaseLock

@@ -38,7 +38,7 @@ from ..storage import StorageAccount
 from ..validation import json_object
 from .push import Push
 from .routing import route_push
-from .sources import SOURCES, lower_headers
+from .webhook_sources import SOURCES, lower_headers
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from devhost.standins.githost import GitHostStandIn
 from shared.errors import NotFound, Unavailable
-from shared.git.sources import AzureDevOpsSource, GitHubSource, LocalGitSource, source_for
+from shared.git.hosts import AzureDevOpsSource, GitHubSource, LocalGitSource, source_for
 from shared.settings import Settings
-from tests.standins.githost import GitHostStandIn
 
 from .helpers import LocalRepo, make_config
 

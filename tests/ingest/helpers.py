@@ -14,7 +14,7 @@ from functions import hooks, worker
 from shared.app import AppContext
 from shared.clock import Clock
 from shared.config import PlatformConfig, parse_config
-from shared.ingest.sources import sign_github
+from shared.ingest.webhook_sources import sign_github
 from shared.settings import Settings
 from shared.storage import StorageAccount
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from devhost.standins.githost import GitHostStandIn
 from shared.errors import BadRequest, NotFound, Unauthorized, Unavailable
-from shared.git.sources import GitLabSource
+from shared.git.hosts import GitLabSource
 from shared.ingest.routing import normalize_repository, route_push
-from shared.ingest.sources import SOURCES, lower_headers, sign_github, verify_github
+from shared.ingest.webhook_sources import SOURCES, lower_headers, sign_github, verify_github
 from shared.settings import Settings
 from tests.deploy.helpers import LocalRepo
-from tests.standins.githost import GitHostStandIn
 
 from .helpers import (
     SECRETS,

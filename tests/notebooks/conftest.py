@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
+from devhost.standins.databricks import DatabricksStandIn
 from shared.audit import AuditLedger
 from shared.clock import SystemClock
 from shared.config import DatabricksSource, Environment, PlatformConfig, Repository
 from shared.deploy.model import DeployContext
 from shared.git.snapshot import CommitSnapshot
 from shared.storage import StorageAccount
-from tests.standins.databricks import DatabricksStandIn
 
 TARGET = "/Shared/dataops"
 HEADER = {"PYTHON": "# Databricks notebook source\n", "SQL": "-- Databricks notebook source\n",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from devhost.standins.databricks import DatabricksStandIn
 from shared.notebooks.deployer import NotebookDeployer
 from shared.notebooks.discovery import discover
-from tests.standins.databricks import DatabricksStandIn
 
 from .conftest import TARGET, ContextFactory
 

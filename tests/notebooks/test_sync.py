@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from devhost.standins.databricks import DatabricksStandIn
+from devhost.standins.faults import RequestInfo
 from shared.audit import AuditLedger
 from shared.deploy.model import ApplyResult, DeployContext, Plan
 from shared.errors import BadRequest
 from shared.notebooks.deployer import NotebookDeployer
-from tests.standins.databricks import DatabricksStandIn
-from tests.standins.faults import RequestInfo
 
 from .conftest import TARGET, ContextFactory, notebook
 

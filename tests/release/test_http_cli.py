@@ -97,7 +97,7 @@ def test_rollback_route(client, flow, repo):
 
 
 def test_cli_approve_and_reject(flow, repo, azurite, tmp_path, monkeypatch, capsys):
-    from shared.release import cli
+    from shared.cli import release_cmd as cli
 
     first = _waiting(flow, repo)
     raw = {"repository": {"provider": "local", "url": str(repo.path)},

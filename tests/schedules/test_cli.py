@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
+from devhost.standins.databricks import DatabricksStandIn
 from shared.storage import StorageAccount
+from tests.fixtures.arm import ArmStandInHandle
 from tests.schedules.test_http import PIPELINE, trigger_body
-from tests.standins.arm_fixtures import ArmStandInHandle
-from tests.standins.databricks import DatabricksStandIn
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from devhost.standins.databricks import DatabricksStandIn
 from shared.config import Environment, Schedule
 from shared.deploy.lock import LeaseLock, LockBusy
 from shared.storage import StorageAccount
 from tests.schedules.conftest import MakeControl
-from tests.standins.databricks import DatabricksStandIn
 
 
 def wait_until(predicate: Any, timeout: float = 5.0) -> None:

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
+from devhost.standins.databricks import DatabricksStandIn
 from shared.app import AppContext, set_current
 from shared.audit import AuditLedger
 from shared.clock import FakeClock
 from shared.config import Environment, PlatformConfig, Repository, Schedule
 from shared.settings import Settings
 from shared.storage import StorageAccount
-from tests.standins.arm_fixtures import ArmStandInHandle
-from tests.standins.databricks import DatabricksStandIn
+from tests.fixtures.arm import ArmStandInHandle
 
 PIPELINE = {"activities": [{"name": "wait", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 1}}]}
 

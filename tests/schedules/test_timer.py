@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from devhost.standins.databricks import DatabricksStandIn
 from shared.audit import AuditLedger
 from shared.clock import FakeClock
 from shared.config import Environment, PlatformConfig, Repository, Schedule
 from shared.schedules.timer import ScheduleTimer
 from shared.storage import StorageAccount
-from tests.standins.databricks import DatabricksStandIn
 
 
 def config_for(dbx: DatabricksStandIn, **schedule: Any) -> PlatformConfig:

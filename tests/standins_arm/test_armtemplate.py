@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.standins.armtemplate import TemplateContext, TemplateError, evaluate
+from devhost.standins.armtemplate import TemplateContext, TemplateError, evaluate
 
 TEMPLATE: dict[str, Any] = {
     "parameters": {"factoryName": {"type": "string"},

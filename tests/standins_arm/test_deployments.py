@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from tests.standins.arm_fixtures import ArmStandInHandle
+from tests.fixtures.arm import ArmStandInHandle
 
 FACTORY_ID = "[concat('Microsoft.DataFactory/factories/', parameters('factoryName'))]"
 

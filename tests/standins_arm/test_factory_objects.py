@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 
-from tests.standins.arm_fixtures import ArmStandInHandle
+from tests.fixtures.arm import ArmStandInHandle
 
 LS = {"type": "AzureBlobStorage", "typeProperties": {"connectionString": "DefaultEndpointsProtocol=https"}}
 

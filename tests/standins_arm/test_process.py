@@ -1,4 +1,4 @@
-"""``python -m tests.standins.arm`` runs on its own and serves HTTPS with the CA it writes."""
+"""``python -m devhost.standins.arm`` runs on its own and serves HTTPS with the CA it writes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_runs_as_a_process(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.standins.arm", "--port", "0", "--token", "tok",
+    proc = subprocess.Popen([sys.executable, "-m", "devhost.standins.arm", "--port", "0", "--token", "tok",
                              "--cert-dir", str(tmp_path), "--factory", "adf-proc", "--latency-ms", "1"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -12,7 +12,7 @@ from databricks.sdk.service.compute import ClusterSource, State
 from databricks.sdk.service.jobs import CronSchedule, JobSettings, PauseStatus
 from databricks.sdk.service.sql import State as WarehouseState
 
-from tests.standins.databricks import DatabricksStandIn
+from devhost.standins.databricks import DatabricksStandIn
 
 
 def eventually(check: Callable[[], bool], deadline_s: float = 5.0) -> None:

@@ -8,8 +8,8 @@ import pytest
 from databricks.sdk.errors.platform import InternalError, RequestLimitExceeded
 from databricks.sdk.service.workspace import ImportFormat, Language
 
-from tests.standins.databricks import DatabricksStandIn
-from tests.standins.faults import FaultInjector, RequestInfo
+from devhost.standins.databricks import DatabricksStandIn
+from devhost.standins.faults import FaultInjector, RequestInfo
 
 
 def info(path: str = "/api/2.0/workspace/import", route: str = "workspace.import", body: bytes = b"") -> RequestInfo:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.standins.httpbase import HttpError, Request, Response, StandInServer, json_response
+from devhost.standins.httpbase import HttpError, Request, Response, StandInServer, json_response
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,7 +58,7 @@ def test_https_with_local_ca() -> None:
 
 def test_runs_as_a_process() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "tests.standins.databricks", "--port", "0", "--token", "tok",
+    proc = subprocess.Popen([sys.executable, "-m", "devhost.standins.databricks", "--port", "0", "--token", "tok",
                              "--rate-limit", "100", "--latency-ms", "1", "--seed", "3"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     try:

@@ -10,7 +10,7 @@ from databricks.sdk.errors import NotFound, PermissionDenied, ResourceAlreadyExi
 from databricks.sdk.errors.platform import BadRequest, InvalidParameterValue
 from databricks.sdk.service.workspace import ExportFormat, ImportFormat, Language, ObjectType
 
-from tests.standins.databricks import DatabricksStandIn
+from devhost.standins.databricks import DatabricksStandIn
 
 HEADER = b"# Databricks notebook source\n"
 

@@ -17,7 +17,7 @@ Usage::
 * Handlers return a :class:`Response` or raise :class:`HttpError`; any other exception becomes a
   500 rendered by ``error_body`` (the stand-in's own error shape), never a hang.
 * ``authenticate`` (optional) runs before each handler and may return an error Response.
-* Every routed request goes through the :class:`~tests.standins.faults.FaultInjector`
+* Every routed request goes through the :class:`~devhost.standins.faults.FaultInjector`
   (``server.faults``) and is counted in ``server.counters`` under its route name; requests that
   match no route are counted as ``"unrouted"`` and answered 404.
 """

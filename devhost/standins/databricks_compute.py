@@ -2,7 +2,7 @@
 
 States move lazily: a transition records when it completes (``now + delay_s``) and every
 read settles whatever is due, so there are no background threads. Errors are
-:class:`~tests.standins.databricks_workspace.WorkspaceError` with the real error codes.
+:class:`~devhost.standins.databricks_workspace.WorkspaceError` with the real error codes.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ import argparse
 import getpass
 from typing import Any
 
-from ..cli import _common
 from ..deploy.queue import DeploymentQueue
-from . import after_end_hooks, decide
+from ..release import after_end_hooks, decide
+from . import _common
 
 
 def _actor(args: argparse.Namespace) -> str:

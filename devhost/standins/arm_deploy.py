@@ -5,7 +5,7 @@ expressions are evaluated (``parameters()``, ``variables()``, ``concat()``, ...)
 bound, ``dependsOn`` resolved. Errors there are a 400 ``InvalidTemplate``. The accepted
 deployment is ``Running`` until ``deploy_delay_s`` has passed; the next request after that
 (``settle``) applies it: resources in dependency order, each through the same
-:class:`~tests.standins.arm_state.FactoryStore` rules as the REST API, resources whose
+:class:`~devhost.standins.arm_state.FactoryStore` rules as the REST API, resources whose
 dependencies failed skipped. Any resource failure makes the deployment ``Failed`` with ARM's
 ``DeploymentFailed`` error and the per-resource errors in ``details``.
 

@@ -4,16 +4,16 @@ Serves, over HTTP on 127.0.0.1 (port 0 by default):
 
 * ``GET /.well-known/databricks-config`` (unauthenticated, as the SDK probes it at start-up);
 * Workspace API 2.0: ``import`` (JSON base64 or multipart), ``export``, ``mkdirs``,
-  ``get-status``, ``list``, ``delete`` (see :mod:`tests.standins.databricks_workspace`);
+  ``get-status``, ``list``, ``delete`` (see :mod:`devhost.standins.databricks_workspace`);
 * Clusters 2.0/2.1 ``list/get/start/delete``, SQL warehouses 2.0 ``list/get/start/stop``,
-  Jobs 2.0-2.2 ``list/get/update/reset`` (see :mod:`tests.standins.databricks_compute`).
+  Jobs 2.0-2.2 ``list/get/update/reset`` (see :mod:`devhost.standins.databricks_compute`).
 
 Every other request needs ``Authorization: Bearer <token>``: none gets 401, a wrong token 403,
 in Databricks' ``{"error_code": ..., "message": ...}`` shape. Faults and counters come from
-:class:`~tests.standins.httpbase.StandInServer`; route names are ``workspace.import``,
+:class:`~devhost.standins.httpbase.StandInServer`; route names are ``workspace.import``,
 ``workspace.export``, ``clusters.start``, ``warehouses.stop``, ``jobs.update`` and so on.
 
-Run alone: ``python -m tests.standins.databricks --host 127.0.0.2 --port 80 --token T``.
+Run alone: ``python -m devhost.standins.databricks --host 127.0.0.2 --port 80 --token T``.
 """
 
 from __future__ import annotations
@@ -321,7 +321,7 @@ class DatabricksStandIn(ServedStandIn):
 
 def main(argv: list[str] | None = None) -> None:
     """Run the stand-in in the foreground (benchmarks, ``dataops local up``)."""
-    p = argparse.ArgumentParser(prog="python -m tests.standins.databricks", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m devhost.standins.databricks", description=__doc__.split("\n")[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--token", default=None, help="bearer token clients must send (default: random, printed)")

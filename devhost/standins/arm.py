@@ -5,7 +5,7 @@ Speaks the REST paths ``azure-mgmt-resource-deployments`` (template deployments)
 against it; see ``docs/standin-arm.md`` for the reference.
 
 * HTTPS only when ``ssl_context`` is given (the Azure SDKs refuse bearer tokens over plain
-  HTTP); the fixture and ``python -m tests.standins.arm`` use a ``trustme`` certificate authority.
+  HTTP); the fixture and ``python -m devhost.standins.arm`` use a ``trustme`` certificate authority.
 * ``Authorization: Bearer <token>`` is required: missing → 401 ``AuthenticationFailed``,
   wrong → 401 ``InvalidAuthenticationToken``; ``api-version`` is required (400
   ``MissingApiVersionParameter``). Every answer carries ``x-ms-request-id`` and
@@ -14,11 +14,11 @@ against it; see ``docs/standin-arm.md`` for the reference.
   SDK pollers poll fast (azure-core honours it) instead of their 30 s default.
 * Time moves lazily: deployments and event subscriptions advance when a request arrives after
   their delay; there is no background thread.
-* Faults and per-route counters come from :mod:`tests.standins.faults` (``.faults``, ``.counters``).
+* Faults and per-route counters come from :mod:`devhost.standins.faults` (``.faults``, ``.counters``).
 
 Run as a process::
 
-    python -m tests.standins.arm --host 127.0.0.1 --port 8443 --token T --cert-dir DIR
+    python -m devhost.standins.arm --host 127.0.0.1 --port 8443 --token T --cert-dir DIR
 """
 
 from __future__ import annotations
@@ -389,12 +389,12 @@ def server_ssl_context(ca: Any, hosts: list[str]) -> ssl.SSLContext:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tests.standins.arm``: serve until interrupted; prints the URL and CA path."""
+    """``python -m devhost.standins.arm``: serve until interrupted; prints the URL and CA path."""
     import trustme
 
     from .faults import FaultInjector
 
-    p = argparse.ArgumentParser(prog="python -m tests.standins.arm", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m devhost.standins.arm", description=__doc__.split("\n")[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--token", required=True, help="the bearer token clients must send")
