@@ -35,8 +35,10 @@ def deployment_poison(msg: func.QueueMessage) -> None:
     """A request that failed ``maxDequeueCount`` times: its deployment is recorded ``failed``."""
     from shared import app as app_context
     from shared.deploy.orchestrator import record_poisoned
+    from shared.release import after_end_hooks
 
     ctx = app_context.current()
     did = record_poisoned(ctx.ledger, msg.get_body(),
-                          "the deployment request failed repeatedly and was moved to the poison queue")
+                          "the deployment request failed repeatedly and was moved to the poison queue",
+                          hooks=after_end_hooks(ctx.config, ctx.storage, ctx.ledger, ctx.settings, ctx.clock))
     log.error("deployment request poisoned: %s", did)

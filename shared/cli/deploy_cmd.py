@@ -15,10 +15,11 @@ import getpass
 from typing import Any
 
 from ..app import AppContext
+from ..audit.records import DeploymentRecord
 from ..config import PlatformConfig
+from ..deploy.lifecycle import Opening, open_deployment, request_for
 from ..deploy.model import DeployContext, Plan, get_deployer
 from ..deploy.orchestrator import Outcome, rollback_target
-from ..deploy.request import DeploymentRequest
 from ..errors import BadRequest, NotFound
 from ..git.hosts import GitSource, source_for
 from ._common import add_dry_run, add_json, context, print_json, print_table
@@ -114,19 +115,19 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run_inline(app: AppContext, source: GitSource, *, env: str, component: str, sha: str, ref: str,
-                trigger: str, actor: str | None, force: bool, rollback_of: str | None = None) -> Outcome:
-    from ..audit.records import DeploymentRecord
+                trigger: str, actor: str | None, force: bool) -> Outcome:
+    """Open the deployment (recorded, not queued) and run it here through the worker's orchestrator."""
+    rec = open_deployment(app.ledger, None, Opening(
+        environment=env, component=component, commit=sha, trigger=trigger, ref=ref, repository=source.url,
+        actor=actor, force=force))
+    return _run_opened(app, source, rec)
 
-    ledger = app.ledger
-    did = ledger.new_deployment_id(env, component, f"{trigger}:{sha}:{app.clock.now().isoformat()}")
-    rec = DeploymentRecord(id=did, environment=env, component=component, commit=sha, ref=ref,
-                           repository=source.url, actor=actor, trigger=trigger, forced=force,
-                           rollback_of=rollback_of)
-    ledger.create_deployment(rec)
+
+def _run_opened(app: AppContext, source: GitSource, rec: DeploymentRecord) -> Outcome:
     from ..release import release_orchestrator
 
-    orch = release_orchestrator(app, source=source, holder=f"cli:{actor}")
-    return orch.run(DeploymentRequest(did, env, component, sha, ref, trigger, {}, force))
+    orch = release_orchestrator(app, source=source, holder=f"cli:{rec.actor}")
+    return orch.run(request_for(rec))
 
 
 def _report(app: AppContext, outcomes: list[Outcome], as_json: bool) -> int:
@@ -158,27 +159,30 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
+    from ..release import request_rollback
+
     app = context(args)
     app.config.environment(args.env)
     source = _source(app, args.repo)
     current = app.ledger.latest(args.env, component=args.component, status="succeeded")
-    if args.to:
-        sha = source.resolve(args.to)
-    else:
-        target = rollback_target(app.ledger, args.env, args.component)
-        if target is None:
+    if current is None:
+        raise NotFound(f"no successful {args.component} deployment of {args.env} to roll back",
+                       code="nothing_to_roll_back")
+    to = source.resolve(args.to) if args.to else None
+    if args.dry_run:
+        target = rollback_target(app.ledger, args.env, args.component, before=current)
+        sha = to or (target.commit if target else None)
+        if sha is None:
             raise NotFound(f"no successful {args.component} deployment of {args.env} before the current one",
                            code="nothing_to_roll_back")
-        sha = target.commit
-    if args.dry_run:
         plan = _plan_one(app, source, args.env, args.component, sha)
         if args.json:
-            print_json({"rollback_to": sha, "current": current.id if current else None, "plan": plan.to_json()})
+            print_json({"rollback_to": sha, "current": current.id, "plan": plan.to_json()})
         else:
             print(f"would roll {args.env}/{args.component} back to {sha[:12]}")
             print_plan(plan)
         return 0
-    outcome = _run_inline(app, source, env=args.env, component=args.component, sha=sha, ref=sha,
-                          trigger="rollback", actor=args.actor or getpass.getuser(), force=True,
-                          rollback_of=current.id if current else None)
-    return _report(app, [outcome], args.json)
+    # The same entry point as POST /api/deployments/{id}/rollback: the same checks and records.
+    rec = request_rollback(app.ledger, None, app.config, current.id, actor=args.actor or getpass.getuser(),
+                           to=to, reason=getattr(args, "reason", None))
+    return _report(app, [_run_opened(app, source, rec)], args.json)

@@ -31,6 +31,7 @@ from ..git.hosts import GitSource, source_for
 from ..git.snapshot import CommitSnapshot
 from ..settings import Settings
 from ..storage import StorageAccount
+from .lifecycle import AfterEnd, Opening, finish_deployment, open_deployment
 from .lock import LeaseLock
 from .model import DeployContext, Plan, get_deployer
 from .queue import DeploymentQueue
@@ -57,10 +58,10 @@ class GateInput:
     plan: Plan
     config: PlatformConfig
     ledger: AuditLedger
+    after_end: Sequence[AfterEnd] = ()  # what a gate that ends another deployment finishes it with
 
 
 Gate = Callable[[GateInput], Hold | None]
-AfterEnd = Callable[[DeploymentRecord], None]
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ class Orchestrator:
             if plan.refused and not request.force:
                 return self._end(rec, "failed", error=f"plan refused: {plan.refused}", plan=plan)
             for gate in self.gates:
-                hold = gate(GateInput(rec, request, plan, self.config, self.ledger))
+                hold = gate(GateInput(rec, request, plan, self.config, self.ledger, self.after_end))
                 if hold is not None:
                     return self._hold(rec, request, hold, plan)
             self.ledger.transition(rec.id, "running")
@@ -252,19 +253,12 @@ class Orchestrator:
         return Outcome(rec.id, hold.status, requeued_after=hold.recheck_after, plan=plan)
 
     def _end(self, rec: DeploymentRecord, status: str, *, plan: Plan | None = None, **changes: Any) -> Outcome:
-        changes = {k: v for k, v in changes.items() if v is not None}
-        if "error" in changes:
-            changes["error"] = telemetry.redact(str(changes["error"]), [])[:4000]
-        final = self.ledger.transition(rec.id, status, **changes)
-        for hook in self.after_end:
-            try:
-                hook(final)
-            except Exception:
-                log.exception("after-end hook %r failed for %s", hook, rec.id)
+        finish_deployment(self.ledger, rec, status, hooks=self.after_end, **changes)
         return Outcome(rec.id, status, plan=plan)
 
 
-def record_poisoned(ledger: AuditLedger, raw: bytes | str, reason: str) -> str | None:
+def record_poisoned(ledger: AuditLedger, raw: bytes | str, reason: str,
+                    hooks: Sequence[AfterEnd] = ()) -> str | None:
     """A request that failed ``maxDequeueCount`` times: its deployment ends ``failed`` with the reason."""
     try:
         request = DeploymentRequest.from_bytes(raw)
@@ -277,24 +271,19 @@ def record_poisoned(ledger: AuditLedger, raw: bytes | str, reason: str) -> str |
         return None
     if rec.final:
         return rec.id
-    ledger.transition(rec.id, "failed", error=reason)
+    finish_deployment(ledger, rec, "failed", hooks=hooks, error=reason)
     return rec.id
 
 
-def submit(ledger: AuditLedger, queue: DeploymentQueue, *, environment: str, component: str, commit: str,
+def submit(ledger: AuditLedger, queue: DeploymentQueue | None, *, environment: str, component: str, commit: str,
            ref: str = "", repository: str = "", trigger: str = "manual", actor: str | None = None,
            seed: str | None = None, force: bool = False, rollback_of: str | None = None,
            commit_time: Any = None, extra: dict[str, Any] | None = None) -> DeploymentRecord:
-    """Create a ``queued`` deployment record, then queue its request (promotion, rollback, manual)."""
-    did = ledger.new_deployment_id(environment, component, seed or f"{trigger}:{commit}:{ledger.clock.now()}")
-    rec = DeploymentRecord(id=did, environment=environment, component=component, commit=commit, ref=ref,
-                           repository=telemetry.scrub_url(repository), actor=actor, trigger=trigger,
-                           rollback_of=rollback_of, forced=force, commit_time=commit_time,
-                           trace_id=telemetry.current_trace_id(), extra=dict(extra or {}))
-    rec, _ = ledger.create_deployment(rec)
-    queue.send(DeploymentRequest(rec.id, environment, component, commit, ref, trigger,
-                                 telemetry.inject_context(), force))
-    return rec
+    """Open a deployment (promotion, rollback, manual): :func:`~shared.deploy.lifecycle.open_deployment`."""
+    return open_deployment(ledger, queue, Opening(
+        environment=environment, component=component, commit=commit, trigger=trigger, ref=ref,
+        repository=repository, actor=actor, commit_time=commit_time, force=force, rollback_of=rollback_of,
+        extra=dict(extra or {}), seed=seed))
 
 
 def rollback_target(ledger: AuditLedger, environment: str, component: str, *,

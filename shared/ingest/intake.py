@@ -26,12 +26,12 @@ from typing import Any
 
 from .. import telemetry
 from ..audit.ledger import AuditLedger
-from ..audit.records import Activity, DeploymentRecord
+from ..audit.records import Activity
 from ..claims import Claims
 from ..clock import Clock
 from ..config import PlatformConfig
+from ..deploy.lifecycle import Opening, open_deployments
 from ..deploy.queue import DeploymentQueue
-from ..deploy.request import DeploymentRequest
 from ..errors import DataOpsError, NotFound, PayloadTooLarge, Unavailable
 from ..settings import Settings
 from ..storage import StorageAccount
@@ -116,27 +116,17 @@ class Intake:
             # no-op) and only those still ``queued`` are sent again: a request sent twice is harmless,
             # the worker skips a deployment that ended or runs elsewhere (the lock).
             ids = dict(data.get("deployments") or ids)
-        carrier = telemetry.inject_context()
         trace_id = telemetry.current_trace_id()
-        pending = set(ids)
+        openings = []
+        for target, deployment_id in ids.items():
+            env, _, comp = target.partition("/")
+            openings.append(Opening(
+                environment=env, component=comp, commit=push.after, trigger="push", ref=push.ref,
+                repository=push.repository, actor=push.pusher, commits=push.commits, commit_time=push.head_time,
+                delivery_id=push.delivery_id, deployment_id=deployment_id,
+                extra={"provider": push.provider, "before": push.before, "forced": push.forced}))
         try:
-            for target, deployment_id in ids.items():
-                env, _, comp = target.partition("/")
-                rec = DeploymentRecord(
-                    id=deployment_id, environment=env, component=comp, commit=push.after, ref=push.ref,
-                    repository=telemetry.scrub_url(push.repository), actor=push.pusher, trigger="push",
-                    status="queued", queued_at=now, commit_time=push.head_time, commits=list(push.commits),
-                    trace_id=trace_id, delivery_id=push.delivery_id,
-                    extra={"provider": push.provider, "before": push.before, "forced": push.forced})
-                stored, created = self.ledger.create_deployment(rec)
-                if not created and stored.status != "queued":
-                    pending.discard(target)
-            queue = DeploymentQueue(self.storage)
-            for target, deployment_id in ids.items():
-                if target not in pending:
-                    continue
-                env, _, comp = target.partition("/")
-                queue.send(DeploymentRequest(deployment_id, env, comp, push.after, push.ref, "push", carrier))
+            open_deployments(self.ledger, DeploymentQueue(self.storage), openings, when=now)
         except (AzureError, Unavailable) as exc:
             try:
                 claims.release(CLAIM_SCOPE, key)  # so the provider's retry is not taken for a duplicate

@@ -20,7 +20,6 @@ from ..clock import Clock
 from ..config import PlatformConfig
 from ..deploy.orchestrator import AfterEnd, Gate, GateInput, Hold, Orchestrator
 from ..deploy.queue import DeploymentQueue
-from ..metrics.rollup import rollup_hook
 from ..settings import Settings
 from ..storage import StorageAccount
 from .approvals import approval_gate, decide
@@ -65,12 +64,15 @@ def notify_hook(notifier: Notifier) -> AfterEnd:
 def after_end_hooks(config: PlatformConfig, storage: StorageAccount, ledger: AuditLedger, settings: Settings,
                     clock: Clock, queue: DeploymentQueue | None = None, *,
                     notifier: Notifier | None = None) -> list[AfterEnd]:
-    """Hooks run once a deployment ended: mark what a rollback undid, notify, promote, roll back."""
+    """Hooks run once a deployment ended: mark what a rollback undid, notify, promote, roll back.
+
+    (The metrics rollup is kept by :func:`~shared.deploy.lifecycle.finish_deployment` itself.)
+    """
     q = queue or DeploymentQueue(storage)
     n = notifier or Notifier(config, settings, clock, ledger)
     hooks: list[Callable[[DeploymentRecord], None]] = [
         mark_rolled_back_hook(ledger, n), notify_hook(n), promotion_hook(config, ledger, q),
-        auto_rollback_hook(config, ledger, q), rollup_hook(ledger)]
+        auto_rollback_hook(config, ledger, q)]
     return hooks
 
 

@@ -17,15 +17,14 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from .. import telemetry
 from ..audit.ledger import AuditLedger
 from ..audit.records import Activity, DeploymentRecord
 from ..claims import Claims
 from ..config import PlatformConfig
+from ..deploy.lifecycle import AfterEnd, finish_deployment, request_for
 from ..deploy.model import Plan
-from ..deploy.orchestrator import AfterEnd, Gate, GateInput, Hold
+from ..deploy.orchestrator import Gate, GateInput, Hold
 from ..deploy.queue import DeploymentQueue
-from ..deploy.request import DeploymentRequest
 from ..errors import BadRequest, Conflict, Forbidden, Unauthorized
 from .notify import Notifier
 
@@ -74,7 +73,7 @@ def approval_gate(notifier: Notifier | None = None) -> Gate:
         if not reasons:
             return None
         if rec.trigger != "rollback":
-            newer = _supersede_older(g.ledger, rec, notifier)
+            newer = _supersede_older(g.ledger, rec, g.after_end)
             if newer is not None:
                 return Hold("superseded", f"a newer commit {newer.commit[:12]} (deployment {newer.id}) "
                                           "already waits for approval")
@@ -87,7 +86,7 @@ def approval_gate(notifier: Notifier | None = None) -> Gate:
 
 
 def _supersede_older(ledger: AuditLedger, rec: DeploymentRecord,
-                     notifier: Notifier | None) -> DeploymentRecord | None:
+                     after_end: Sequence[AfterEnd]) -> DeploymentRecord | None:
     """End older deployments waiting for approval; return a newer waiting one if there is one."""
     page = ledger.list_deployments(rec.environment, component=rec.component, status="waiting_approval",
                                    limit=100)
@@ -104,12 +103,9 @@ def _supersede_older(ledger: AuditLedger, rec: DeploymentRecord,
                               at=ledger.clock.now())
         if not won:
             continue  # a person decided it meanwhile
-        ended = ledger.transition(other.id, "superseded",
-                                  error=f"superseded by {rec.commit[:12]} (deployment {rec.id}) "
-                                        "while waiting for approval",
-                                  extra={**other.extra, "superseded_by": rec.id})
-        if notifier is not None:
-            notifier.notify(ended, "superseded", ended.error)
+        finish_deployment(ledger, other, "superseded", hooks=after_end,
+                          error=f"superseded by {rec.commit[:12]} (deployment {rec.id}) while waiting for approval",
+                          extra={**other.extra, "superseded_by": rec.id})
     return newer
 
 
@@ -152,15 +148,14 @@ def decide(ledger: AuditLedger, queue: DeploymentQueue, config: PlatformConfig, 
         if approve:
             final = ledger.transition(rec.id, "queued", extra=extra)
             try:
-                queue.send(DeploymentRequest(rec.id, rec.environment, rec.component, rec.commit, rec.ref,
-                                             rec.trigger, telemetry.inject_context(), rec.forced))
+                queue.send(request_for(final))
             except Exception:
                 # Not queued: it must keep waiting, or it would sit ``queued`` with no request.
                 ledger.transition(rec.id, "waiting_approval", extra=rec.extra)
                 raise
         else:
             text = f"rejected by {actor}" + (f": {reason}" if reason else "")
-            final = ledger.transition(rec.id, "rejected", error=text, extra=extra)
+            final = finish_deployment(ledger, rec, "rejected", hooks=after_end, error=text, extra=extra)
     except Exception:
         # Nothing was decided: let a retry decide again.
         try:
@@ -175,10 +170,4 @@ def decide(ledger: AuditLedger, queue: DeploymentQueue, config: PlatformConfig, 
                 + (f": {reason}" if reason else ""),
         data={"reason": reason, "pusher": rec.actor, "commit": rec.commit, "component": rec.component,
               "waiting_reason": rec.extra.get("waiting_reason")}))
-    if not approve:
-        for hook in after_end:
-            try:
-                hook(final)
-            except Exception:
-                log.exception("after-end hook %r failed for %s", hook, rec.id)
     return final

@@ -19,7 +19,8 @@ from ..audit.ledger import AuditLedger
 from ..audit.records import Activity, DeploymentRecord
 from ..claims import Claims
 from ..config import PlatformConfig
-from ..deploy.orchestrator import AfterEnd, rollback_target, submit
+from ..deploy.lifecycle import AfterEnd
+from ..deploy.orchestrator import rollback_target, submit
 from ..deploy.queue import DeploymentQueue
 from ..errors import BadRequest, Conflict, DataOpsError
 from ..metrics.rollup import record_deployment
@@ -31,10 +32,12 @@ SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
 AUTO_ACTOR = "dataops:auto-rollback"
 
 
-def request_rollback(ledger: AuditLedger, queue: DeploymentQueue, config: PlatformConfig, deployment_id: str, *,
+def request_rollback(ledger: AuditLedger, queue: DeploymentQueue | None, config: PlatformConfig, deployment_id: str, *,
                      actor: str | None, to: str | None = None, reason: str | None = None, force: bool = False,
                      automatic: bool = False) -> DeploymentRecord:
     """Queue a rollback of ``deployment_id`` to ``to`` (a SHA) or to the last success before it.
+
+    ``queue=None`` records it without queueing (the CLI runs it in-process, through the same checks).
 
     Raises NotFound (unknown deployment), BadRequest (``to`` is not a SHA), Conflict (the deployment
     has not ended yet, or there is no earlier successful deployment to go back to).
