@@ -177,14 +177,15 @@ def test_no_deployments_at_all(ledger: AuditLedger) -> None:
     assert keys["deployments"] == 0 and keys["lead_time"]["median_seconds"] is None
 
 
-def test_the_release_hooks_keep_the_rollup(storage: Any, ledger: AuditLedger, clock: FakeClock) -> None:
-    from shared.release import after_end_hooks
-    from shared.settings import Settings
+def test_every_ending_keeps_the_rollup(ledger: AuditLedger) -> None:
+    """finish_deployment (every ending, whatever the hooks) records the day in the rollup."""
+    from shared.deploy.lifecycle import Opening, finish_deployment, open_deployment
 
-    from .conftest import platform_config
-
-    hooks = after_end_hooks(platform_config(), storage, ledger, Settings({}), clock)
-    assert any(getattr(h, "__qualname__", "").startswith("rollup_hook") for h in hooks)
+    assert _rows(ledger) == []
+    rec = open_deployment(ledger, None, Opening(environment=ENV, component="adf", commit="e" * 40,
+                                                trigger="push", seed="rollup"))
+    finish_deployment(ledger, rec, "failed", error="boom")
+    assert _rows(ledger)
 
 
 def test_day_of_uses_the_ledger_row_time() -> None:
