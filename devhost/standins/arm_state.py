@@ -346,8 +346,7 @@ def _check_tumbling_window_update(old: Any, new: Any) -> None:
         raise AdfError(400, "TumblingWindowTriggerStartTimeUpdateNotAllowed",
                        "Start time cannot be updated for Tumbling Window Trigger.")
     if before.get("frequency") != after.get("frequency") or before.get("interval") != after.get("interval"):
-        # Assumed code: the service's exact code for this case was not found in public sources.
-        raise AdfError(400, "TumblingWindowTriggerFrequencyUpdateNotAllowed",
+        raise AdfError(400, "TumblingWindowTriggerFrequencyOrIntervalUpdateNotAllowed",
                        "Frequency and interval cannot be updated for Tumbling Window Trigger.")
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ from ..errors import BadRequest, DataOpsError
 from .client import FactoryClient, error_details
 from .loader import FactoryTemplate, load_factory
 from .parameters import ResolvedParameters, rendering_values, resolve_parameters
-from .plan import LiveFactory, PlanOptions, build_plan, start_waves
+from .plan import ApplySchedule, LiveFactory, PlanOptions, build_plan, start_waves
 from .template import render_objects
 from .waves import run_wave
 
@@ -94,14 +94,14 @@ class DataFactoryDeployer:
         live = LiveFactory(listed)
         options = PlanOptions(prep.target.stop_triggers, prep.target.start_triggers, prep.target.delete_removed,
                               ctx.force)
-        data = {"deployment_name": deployment_name(ctx.environment, ctx.snapshot.sha),
-                "factory": prep.target.factory_name, "resource_group": prep.target.resource_group,
+        data = {"factory": prep.target.factory_name, "resource_group": prep.target.resource_group,
                 "template": {"folder": prep.factory.folder or "/", "source": prep.factory.source,
                              "layout": prep.factory.layout, "files": prep.factory.files,
                              "resources": len(prep.factory.resources)},
                 "parameters": prep.params.redacted(), "parameter_sources": prep.params.sources}
         plan = build_plan(environment=ctx.environment, commit=ctx.snapshot.sha, desired=desired, live=live,
-                          options=options, data=data)
+                          options=options, data=data,
+                          deployment_name=deployment_name(ctx.environment, ctx.snapshot.sha))
         if prep.params.warnings:
             plan = Plan(plan.component, plan.environment, plan.commit, plan.actions,
                         plan.warnings + tuple(prep.params.warnings), plan.refused, plan.data)
@@ -119,32 +119,34 @@ class DataFactoryDeployer:
             return ApplyResult("failed", error=f"plan is for {plan.commit[:12]}, snapshot is {ctx.snapshot.sha[:12]}",
                                failed_step="plan", error_details={"code": "plan_mismatch"})
         try:
+            schedule = ApplySchedule.of_plan(plan)
             prep = self._prepare(ctx)
             client = self._client_factory(prep.target, ctx.settings)
         except DataOpsError as exc:
             return ApplyResult("failed", error=exc.message, failed_step="prepare",
                                error_details={"code": exc.code})
-        run = _ApplyRun(ctx, plan, prep, client)
+        run = _ApplyRun(ctx, plan, schedule, prep, client)
         return run.execute()
 
 
 class _ApplyRun:
     """One application of a plan, with what it stopped so that a failure can put it back."""
 
-    def __init__(self, ctx: DeployContext, plan: Plan, prep: Prepared, client: FactoryClient) -> None:
+    def __init__(self, ctx: DeployContext, plan: Plan, schedule: ApplySchedule, prep: Prepared,
+                 client: FactoryClient) -> None:
         self.ctx, self.plan, self.prep, self.client = ctx, plan, prep, client
         self.par = prep.target.max_parallel
-        self.data = plan.data
+        self.sched = schedule
         self.results: list[ObjectResult] = []
         self.stopped: list[str] = []
         self.started: set[str] = set()
         self.deleted: set[tuple[str, str]] = set()
         self.replaced_defs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
-        self.types = {r["name"]: r.get("type") for r in self.data.get("triggers", [])}
+        self.types = schedule.trigger_types()
 
     # each wave's per-object outcome goes to the results and the audit
-    def _wave(self, phase: str, action: str, object_type: str, names: list[str],
+    def _wave(self, phase: str, action: str, object_type: str, names: Sequence[str],
               fn: Callable[[str], None]) -> list[str]:
         outcome = run_wave(names, fn, self.par)
         batch = [ObjectResult(object_type, n, action, "failed" if e else "succeeded",
@@ -159,14 +161,14 @@ class _ApplyRun:
     def execute(self) -> ApplyResult:
         step_name = "stop_triggers"
         try:
-            with self.ctx.steps.step("stop_triggers", count=sum(len(w) for w in self.data.get("stop_waves", []))):
+            with self.ctx.steps.step("stop_triggers", count=self.sched.stop_count):
                 self._stop()
-            if self.data.get("replace"):
+            if self.sched.replace:
                 step_name = "replace_triggers"
-                with self.ctx.steps.step("replace_triggers", count=len(self.data["replace"])):
+                with self.ctx.steps.step("replace_triggers", count=len(self.sched.replace)):
                     self._replace()
             step_name = "arm_deployment"
-            name = str(self.data.get("deployment_name") or deployment_name(self.ctx.environment, self.plan.commit))
+            name = self.sched.deployment_name
             with self.ctx.steps.step("arm_deployment", deployment=name) as rec:
                 out = self.client.deploy_template(name, self.prep.factory.template,
                                                   self.prep.params.arm_parameters())
@@ -176,7 +178,7 @@ class _ApplyRun:
             with self.ctx.steps.step("delete_removed", count=len(self.plan.deletes)):
                 self._delete()
             step_name = "start_triggers"
-            with self.ctx.steps.step("start_triggers", count=sum(len(w) for w in self.data.get("start_waves", []))):
+            with self.ctx.steps.step("start_triggers", count=self.sched.start_count):
                 self._start()
         except Exception as exc:  # any failure: put the triggers back, then report
             details = self._details(exc)
@@ -202,7 +204,7 @@ class _ApplyRun:
 
     # ------------------------------------------------------------------ steps
     def _stop(self) -> None:
-        unsub = list(self.data.get("unsubscribe", []))
+        unsub = list(self.sched.unsubscribe)
 
         def unsubscribe(name: str) -> None:
             self.client.unsubscribe_trigger(name)
@@ -217,14 +219,14 @@ class _ApplyRun:
             with self._lock:
                 self.stopped.append(name)
 
-        for wave in self.data.get("stop_waves", []):
+        for wave in self.sched.stop_waves:
             failed = self._wave("stop_triggers", "stop", "trigger", list(wave), stop)
             if failed:
                 raise StepFailed(f"could not stop triggers: {', '.join(failed)}",
                                  {"code": "stop_failed", "triggers": failed})
 
     def _replace(self) -> None:
-        names = list(self.data["replace"])
+        names = list(self.sched.replace)
         for n in names:
             cur = self.client.get_object("trigger", n)
             if cur is not None:
@@ -234,17 +236,17 @@ class _ApplyRun:
         def delete(name: str) -> None:
             self.client.delete_object("trigger", name)
 
-        for wave in self.data.get("replace_waves") or [names]:
+        for wave in self.sched.replace_waves or (tuple(names),):
             failed = self._wave("replace_triggers", "delete", "trigger", list(wave), delete)
             if failed:
                 raise StepFailed(f"could not delete triggers to replace: {', '.join(failed)}",
                                  {"code": "replace_failed", "triggers": failed})
 
     def _delete(self) -> None:
-        for wave in self.data.get("delete_waves", []):
+        for wave in self.sched.delete_waves:
             by_type: dict[str, list[str]] = {}
             for item in wave:
-                by_type.setdefault(item["object_type"], []).append(item["name"])
+                by_type.setdefault(item.object_type, []).append(item.name)
             for otype, names in by_type.items():
                 def delete(name: str, otype: str = otype) -> None:
                     self.client.delete_object(otype, name)
@@ -266,7 +268,7 @@ class _ApplyRun:
             self.client.subscribe_trigger(name)
 
     def _start(self) -> None:
-        for wave in self.data.get("start_waves", []):
+        for wave in self.sched.start_waves:
             failed = self._wave("start_triggers", "start", "trigger", list(wave), self._start_one)
             if failed:
                 raise StepFailed(f"could not start triggers: {', '.join(failed)}",
@@ -283,7 +285,7 @@ class _ApplyRun:
                         self.client.put_object("trigger", name, self.replaced_defs[name])
 
                 # what others depend on first: the reverse of the delete waves
-                for wave in reversed(self.data.get("replace_waves") or [list(self.replaced_defs)]):
+                for wave in reversed(self.sched.replace_waves or (tuple(self.replaced_defs),)):
                     self._wave("restore_triggers", "recreate", "trigger",
                                [n for n in wave if n in self.replaced_defs], recreate)
                 # the definitions as they are now (the failed deployment may have changed some): they say
@@ -303,8 +305,8 @@ class _ApplyRun:
                 # the same dependency-ordered waves as the start step; a failure does not stop later waves
                 waves, _ = start_waves([n for n in todo if n in live], live)
                 failed: list[str] = []
-                for wave in waves:
-                    failed += self._wave("restore_triggers", "start", "trigger", wave, self._start_one)
+                for names in waves:
+                    failed += self._wave("restore_triggers", "start", "trigger", names, self._start_one)
                 if failed:
                     raise StepFailed(f"could not restart triggers: {', '.join(failed)}")
         except Exception:  # the original failure is what the caller gets; this one is in the audit

@@ -138,3 +138,12 @@ def snapshot_of(tpl: dict[str, Any], sha: str = "1" * 40, folder: str = "",
         files[f"{prefix}ARMTemplateParametersForFactory.json"] = json.dumps(params_file).encode()
     files.update(extra or {})
     return CommitSnapshot(sha, files, ref="refs/heads/adf_publish")
+
+
+def sched(plan: Any) -> dict[str, Any]:
+    """The plan's apply schedule as JSON, checked to read back into the same typed schedule."""
+    from shared.adf.plan import ApplySchedule
+
+    data = plan.data["schedule"]
+    assert ApplySchedule.from_json(json.loads(json.dumps(data))).to_json() == data
+    return data

@@ -22,6 +22,7 @@ from .helpers import (
     blob_event_trigger,
     corpus_snapshot,
     res,
+    sched,
     schedule_trigger,
     snapshot_of,
     template,
@@ -88,7 +89,7 @@ def test_update_changes_two_triggers_and_removes_pipeline_and_dataset(arm_standi
     assert r2.status == "succeeded", r2.error
     assert sorted(a.name for a in plan.of("update")) == ["tr_daily", "tr_hourly"]
     assert sorted(a.name for a in plan.deletes) == ["ds_old", "pl_old"]
-    assert plan.data["stop_waves"] == [["tr_daily", "tr_hourly"]]
+    assert sched(plan)["stop_waves"] == [["tr_daily", "tr_hourly"]]
     assert "pl_old" not in arm_standin.names(arm_factory_name, "pipelines")
     assert "ds_old" not in arm_standin.names(arm_factory_name, "datasets")
     live = arm_standin.get_object(arm_factory_name, "triggers", "tr_hourly")
@@ -106,7 +107,7 @@ def test_failed_arm_deployment_restores_triggers(arm_standin: Any, arm_factory_n
     arm_standin.fail_deployment("test-44444444", code="DeploymentFailed", message="Injected: quota exceeded")
     ctx = _ctx(arm_standin, arm_factory_name, snapshot_of(template(new), sha="4" * 40), ledger=ledger)
     plan, result = _deploy(ctx)
-    assert plan.data["stop_waves"] == [["tr_hourly"]]
+    assert sched(plan)["stop_waves"] == [["tr_hourly"]]
     assert result.status == "failed" and result.failed_step == "arm_deployment"
     assert result.error_details and result.error_details.get("correlation_id")
     assert "quota" in json.dumps(result.error_details)
@@ -146,8 +147,8 @@ def test_failed_deployment_restarts_tumbling_dependencies_first(arm_standin: Any
     arm_standin.fail_deployment("test-bbbbbbbb", code="DeploymentFailed", message="Injected: quota exceeded")
     ctx = _ctx(arm_standin, arm_factory_name, snapshot_of(template(new), sha="b" * 40), ledger=ledger)
     plan, result = _deploy(ctx)
-    assert plan.data["stop_waves"] == [["tw_b"], ["tw_a"]]
-    assert plan.data["replace"] == (["tw_a", "tw_b"] if replace else [])
+    assert sched(plan)["stop_waves"] == [["tw_b"], ["tw_a"]]
+    assert sched(plan)["replace"] == (["tw_a", "tw_b"] if replace else [])
     assert result.status == "failed" and result.failed_step == "arm_deployment"
     assert arm_standin.trigger_state(arm_factory_name, "tw_a") == "Started"
     assert arm_standin.trigger_state(arm_factory_name, "tw_b") == "Started"
@@ -166,7 +167,7 @@ def test_delete_blocked_by_reference_is_ordered(arm_standin: Any, arm_factory_na
     keep = base_resources()[:2]  # only the linked services stay
     plan, r2 = _deploy(_ctx(arm_standin, arm_factory_name, snapshot_of(template(keep), sha="5" * 40)))
     assert r2.status == "succeeded", (r2.error, r2.error_details)
-    names = [i["name"] for w in plan.data["delete_waves"] for i in w]
+    names = [i["name"] for w in sched(plan)["delete_waves"] for i in w]
     assert names.index("pl_parent") < names.index("pl_child") < names.index("ds_raw")
     assert arm_standin.names(arm_factory_name, "pipelines") == []
     assert arm_standin.names(arm_factory_name, "triggers") == []
@@ -182,7 +183,7 @@ def test_event_triggers_unsubscribed_and_restarted(arm_standin: Any, arm_factory
                                                               "annotations": ["v2"]})]
     plan, r2 = _deploy(_ctx(arm_standin, arm_factory_name, snapshot_of(template(changed), sha="6" * 40)))
     assert r2.status == "succeeded", r2.error
-    assert plan.data["unsubscribe"] == ["tr_blob"]
+    assert sched(plan)["unsubscribe"] == ["tr_blob"]
     assert [o.action for o in r2.objects if o.name == "tr_blob"][:2] == ["unsubscribe", "stop"]
     assert arm_standin.trigger_state(arm_factory_name, "tr_blob") == "Started"
 
@@ -201,7 +202,7 @@ def test_tumbling_window_dependencies_start_in_order_and_replace(arm_standin: An
     plan2, r2 = _deploy(_ctx(arm_standin, arm_factory_name, snapshot_of(template(resources), sha="7" * 40)))
     assert r2.status == "succeeded", (r2.error, r2.error_details)
     # tw_b depends on tw_a: it blocks tw_a's delete, so it is replaced too, and started after it
-    assert plan2.data["replace"] == ["tw_a", "tw_b"] and plan2.data["replace_waves"] == [["tw_b"], ["tw_a"]]
+    assert sched(plan2)["replace"] == ["tw_a", "tw_b"] and sched(plan2)["replace_waves"] == [["tw_b"], ["tw_a"]]
     starts2 = [o.name for o in r2.objects if o.action == "start"]
     assert starts2 == ["tw_a", "tw_b"]
     live = arm_standin.get_object(arm_factory_name, "triggers", "tw_a")

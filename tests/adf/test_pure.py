@@ -20,6 +20,7 @@ from .helpers import (
     corpus_snapshot,
     execute_pipeline,
     res,
+    sched,
     schedule_trigger,
     snapshot_of,
     template,
@@ -100,7 +101,7 @@ def test_first_plan_creates_everything_and_starts_source_started() -> None:
     plan = build_plan(environment="test", commit="a" * 40, desired=desired, live=LiveFactory(),
                       options=PlanOptions())
     assert plan.counts()["create"] == 8
-    assert plan.data["start_waves"] == [["tr_daily", "tr_hourly"]]
+    assert sched(plan)["start_waves"] == [["tr_daily", "tr_hourly"]]
     assert plan.refused is None
 
 
@@ -116,10 +117,10 @@ def test_redeploy_is_noop_and_changes_detected_in_nested_arrays() -> None:
     plan2 = build_plan(environment="t", commit="c" * 40, desired=_desired(template(resources)), live=live,
                        options=PlanOptions())
     assert [a.name for a in plan2.of("update")] == ["tr_daily"]
-    assert plan2.data["stop_waves"] == [["tr_daily"]] and plan2.data["start_waves"] == [["tr_daily"]]
+    assert sched(plan2)["stop_waves"] == [["tr_daily"]] and sched(plan2)["start_waves"] == [["tr_daily"]]
     all_plan = build_plan(environment="t", commit="c" * 40, desired=_desired(template(resources)), live=live,
                           options=PlanOptions(stop_triggers="all"))
-    assert sorted(all_plan.data["stop_waves"][0]) == ["tr_daily", "tr_hourly"]
+    assert sorted(sched(all_plan)["stop_waves"][0]) == ["tr_daily", "tr_hourly"]
 
 
 def test_time_zone_forms_of_the_same_instant_are_equal() -> None:
@@ -137,7 +138,7 @@ def test_delete_order_callers_first_key_vault_last() -> None:
     live = _live_from(desired, started={"tr_hourly"})
     plan = build_plan(environment="t", commit="d" * 40, desired=[*desired[:0], desired[0]], live=live,
                       options=PlanOptions())
-    waves = [[(i["object_type"], i["name"]) for i in w] for w in plan.data["delete_waves"]]
+    waves = [[(i["object_type"], i["name"]) for i in w] for w in sched(plan)["delete_waves"]]
     flat = [k for w in waves for k in w]
     assert flat.index(("trigger", "tr_hourly")) < flat.index(("pipeline", "pl_parent")) \
         < flat.index(("pipeline", "pl_child")) < flat.index(("dataset", "ds_raw")) \
@@ -156,17 +157,17 @@ def test_tumbling_window_dependencies_and_replace() -> None:
     resources = [*base_resources(), res("triggers", "tw_c", tumbling_trigger("pl_child", depends_on=["tw_b"])), res("triggers", "tw_b", tumbling_trigger("pl_child", depends_on=["tw_a"])), res("triggers", "tw_a", tumbling_trigger("pl_child"))]
     desired = _desired(template(resources))
     plan = build_plan(environment="t", commit="e" * 40, desired=desired, live=LiveFactory(), options=PlanOptions())
-    waves = plan.data["start_waves"]
+    waves = sched(plan)["start_waves"]
     pos = {n: i for i, w in enumerate(waves) for n in w}
     assert pos["tw_a"] < pos["tw_b"] < pos["tw_c"]
     live = _live_from(desired, started={"tw_a", "tw_b", "tw_c", "tr_hourly", "tr_daily"})
     resources[-1] = res("triggers", "tw_a", tumbling_trigger("pl_child", frequency="Minute", interval=30))
     plan2 = build_plan(environment="t", commit="f" * 40, desired=_desired(template(resources)), live=live,
                        options=PlanOptions())
-    assert plan2.data["replace"] == ["tw_a", "tw_b", "tw_c"]
+    assert sched(plan2)["replace"] == ["tw_a", "tw_b", "tw_c"]
     assert [a.name for a in plan2.of("replace")] == ["tw_a", "tw_b", "tw_c"]
-    assert plan2.data["replace_waves"] == [["tw_c"], ["tw_b"], ["tw_a"]]
-    assert plan2.data["start_waves"] == [["tw_a"], ["tw_b"], ["tw_c"]]
+    assert sched(plan2)["replace_waves"] == [["tw_c"], ["tw_b"], ["tw_a"]]
+    assert sched(plan2)["start_waves"] == [["tw_a"], ["tw_b"], ["tw_c"]]
 
 
 def test_pipeline_cycle_callers_before_callees() -> None:
@@ -176,7 +177,7 @@ def test_pipeline_cycle_callers_before_callees() -> None:
     live = _live_from(desired)
     plan = build_plan(environment="t", commit="0" * 40, desired=[d for d in desired if d.name == "keep"],
                       live=live, options=PlanOptions())
-    assert [[i["name"] for i in w] for w in plan.data["delete_waves"]] == [["a"], ["b"], ["c"]]
+    assert [[i["name"] for i in w] for w in sched(plan)["delete_waves"]] == [["a"], ["b"], ["c"]]
 
 
 def test_loader_refuses_over_limits_and_names_other_factories() -> None:

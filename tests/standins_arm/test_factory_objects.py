@@ -285,7 +285,7 @@ def test_tumbling_window_recurrence_cannot_change_in_place(arm_standin: ArmStand
     changed["typeProperties"]["maxConcurrency"] = 4
     client.triggers.create_or_update(rg, seeded, "TW", {"properties": changed})
     for props, code in [(tumbling("2024-02-01T00:00:00Z", 1), "TumblingWindowTriggerStartTimeUpdateNotAllowed"),
-                        (tumbling("2024-01-01T00:00:00Z", 2), "TumblingWindowTriggerFrequencyUpdateNotAllowed")]:
+                        (tumbling("2024-01-01T00:00:00Z", 2), "TumblingWindowTriggerFrequencyOrIntervalUpdateNotAllowed")]:
         with pytest.raises(HttpResponseError) as err:
             client.triggers.create_or_update(rg, seeded, "TW", {"properties": props})
         assert err.value.error.code == code
