@@ -141,16 +141,20 @@ def test_trigger_start_stop_and_enabled_cannot_update(arm_standin: ArmStandInHan
 def test_event_subscription_moves_over_time(arm_standin: ArmStandInHandle, seeded: str) -> None:
     client = arm_standin.factory_client(seeded)
     rg = arm_standin.resource_group
+    now = [0.0]  # the stand-in's clock, moved by the test (no dependence on how fast this machine is)
+    arm_standin.store.clock = lambda: now[0]
     arm_standin.put_object(seeded, "triggers", "TR_Blob", _event_trigger("PL_Parent"))
     assert client.triggers.get_event_subscription_status(rg, seeded, "TR_Blob").status == "Disabled"
 
     poller = client.triggers.begin_subscribe_to_events(rg, seeded, "TR_Blob")
     assert client.triggers.get_event_subscription_status(rg, seeded, "TR_Blob").status == "Provisioning"
+    now[0] += 1.0
     assert poller.result().status == "Enabled"
     assert client.triggers.get_event_subscription_status(rg, seeded, "TR_Blob").status == "Enabled"
 
     poller = client.triggers.begin_unsubscribe_from_events(rg, seeded, "TR_Blob")
     assert client.triggers.get_event_subscription_status(rg, seeded, "TR_Blob").status == "Deprovisioning"
+    now[0] += 1.0
     assert poller.result().status == "Disabled"
     assert arm_standin.counters.count("triggers.subscriptionOperation") >= 2
 
