@@ -1,0 +1,342 @@
+"""Build what ADF's Publish writes from the factory JSON of one commit.
+
+Output (:class:`BuildResult`): ``ARMTemplateForFactory.json``,
+``ARMTemplateParametersForFactory.json``, ``linkedTemplates/`` (``ArmTemplate_master.json``,
+``ArmTemplateParameters_master.json`` and ``ArmTemplate_<i>.json`` children of at most
+:data:`LINKED_CHUNK` resources, chained one after the other) and, when the factory document
+exists, ``globalParameters/<factory>_GlobalParameters.json``. Pure: bytes in, documents out.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import normalize
+from .params import (
+    DEFAULT_DEFINITION,
+    PREFIX,
+    T_FACTORY,
+    Parameter,
+    Parameterizer,
+    Parameters,
+    check_definition,
+    definition_for,
+    escape,
+)
+from .secrets import apply_secrets
+from .source import (
+    MPE_KIND,
+    FactoryObject,
+    FactorySource,
+    FactoryValidationError,
+    Problem,
+    iter_references,
+    read_source,
+)
+
+API_VERSION = "2018-06-01"
+DEPLOYMENTS_API_VERSION = "2024-03-01"  # what ADF writes today (older publishes: 2018-02-01)
+TEMPLATE_SCHEMA = "http://schema.management.azure.com/schemas/2015-01-01/deploymentTemplate.json#"
+PARAMETERS_SCHEMA = "https://schema.management.azure.com/schemas/2015-01-01/deploymentParameters.json#"
+FACTORY_DEP = "[variables('factoryId')]"
+FACTORY_ID = "[concat('Microsoft.DataFactory/factories/', parameters('factoryName'))]"
+LINKED_CHUNK = 20
+FULL_TEMPLATE = "ARMTemplateForFactory.json"
+FULL_PARAMETERS = "ARMTemplateParametersForFactory.json"
+LINKED_DIR = "linkedTemplates"
+# ADF's order of resource types in the full template
+KIND_ORDER = ("pipelines", "datasets", "linkedServices", "triggers", "integrationRuntimes", "dataflows",
+              "credentials", "adfcdcs", "managedVirtualNetworks", MPE_KIND)
+# ARM limits (a single template)
+MAX_PARAMETERS, MAX_RESOURCES, MAX_TEMPLATE_BYTES = 256, 800, 4 * 1024 * 1024
+
+
+@dataclass
+class BuildResult:
+    factory_name: str
+    template: dict[str, Any]
+    parameters: dict[str, Any]  # the parameters file
+    linked: dict[str, dict[str, Any]]  # file name in linkedTemplates/ -> document
+    global_parameters: dict[str, Any] | None  # None: ADF writes no globalParameters/ file
+    counts: dict[str, int]
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def needs_linked(self) -> bool:
+        """True when the full template is over an ARM limit, so only the linked templates can deploy."""
+        return bool(self.over_limits())
+
+    def over_limits(self) -> list[str]:
+        out = []
+        if len(self.template["parameters"]) > MAX_PARAMETERS:
+            out.append(f"{len(self.template['parameters'])} parameters > {MAX_PARAMETERS}")
+        if len(self.template["resources"]) > MAX_RESOURCES:
+            out.append(f"{len(self.template['resources'])} resources > {MAX_RESOURCES}")
+        size = len(json.dumps(self.template, separators=(",", ":")).encode())
+        if size > MAX_TEMPLATE_BYTES:
+            out.append(f"{size / 1048576:.1f} MB > 4 MB")
+        return out
+
+    def files(self) -> dict[str, dict[str, Any]]:
+        """Relative output path -> JSON document, as ADF lays them out in the publish branch."""
+        out = {FULL_TEMPLATE: self.template, FULL_PARAMETERS: self.parameters}
+        for name, doc in self.linked.items():
+            out[f"{LINKED_DIR}/{name}"] = doc
+        if self.global_parameters is not None:
+            out[f"globalParameters/{self.factory_name}_GlobalParameters.json"] = self.global_parameters
+        return out
+
+    def summary(self) -> str:
+        objects = ", ".join(f"{n} {k}" for k, n in sorted(self.counts.items())) or "no objects"
+        children = len(self.linked) - 2
+        linked = (f"linked templates needed ({'; '.join(self.over_limits())})" if self.needs_linked
+                  else "linked templates not needed")
+        return (f"factory {self.factory_name or '(unnamed)'}: {objects}; {len(self.template['parameters'])} "
+                f"parameters, {len(self.template['resources'])} resources, {children} linked "
+                f"template{'s' if children != 1 else ''}; {linked}")
+
+
+def _resource_name(obj: FactoryObject) -> str:
+    seg = f"{obj.vnet}/{obj.name}" if obj.kind == MPE_KIND else obj.name
+    return "[concat(parameters('factoryName'), '/" + seg.replace("'", "''") + "')]"
+
+
+def _dep(kind: str, name: str) -> str:
+    return "[concat(variables('factoryId'), '/" + kind + "/" + name.replace("'", "''") + "')]"
+
+
+def _depends_on(obj: FactoryObject, index: dict[tuple[str, str], FactoryObject]) -> list[str]:
+    out: list[str] = []
+    if obj.kind == MPE_KIND:
+        vnet = index.get(("managedVirtualNetworks", obj.vnet.lower()))
+        out.append(_dep("managedVirtualNetworks", vnet.name if vnet else obj.vnet))
+    for kind, name, _ in iter_references(obj.properties):
+        target = index.get((kind, name.lower()))
+        if target is None or target is obj:
+            continue
+        d = _dep(kind, target.name)
+        if d not in out:
+            out.append(d)
+    return out
+
+
+def _sort_key(o: FactoryObject) -> tuple[int, str, str]:
+    kind = KIND_ORDER.index(o.kind) if o.kind in KIND_ORDER else len(KIND_ORDER)
+    return (kind, o.vnet, o.name)
+
+
+def _definition(src: FactorySource) -> tuple[dict[str, Any], list[Problem]]:
+    if src.definition is None:
+        return DEFAULT_DEFINITION, []
+    return src.definition, check_definition(src.definition, src.definition_file)
+
+
+def build_source(src: FactorySource, factory_name: str | None = None) -> BuildResult:
+    """Build from a parsed source; raises :class:`FactoryValidationError` listing every problem."""
+    definition, def_problems = _definition(src)
+    problems = list(src.problems) + def_problems
+    if problems:
+        raise _invalid(problems)
+    name = factory_name or (src.factory.name if src.factory else "")
+    config = src.publish_config
+    include_factory = bool(config.get("includeFactoryTemplate")) and src.factory is not None
+    include_globals = bool(config.get("includeGlobalParamsTemplate"))
+    params = Parameters()
+    params.add(Parameter("factoryName", "string", name, bool(name), "Data Factory name"), "", "$")
+
+    index = src.by_key()
+    resources: list[dict[str, Any]] = []
+    for obj in sorted(src.objects, key=_sort_key):
+        props = escape(copy.deepcopy(obj.properties))
+        if obj.kind == "linkedServices":
+            apply_secrets(obj.name, props, params, obj.file)
+        elif obj.kind == "pipelines":
+            normalize.pipeline(props)
+        elif obj.kind == "datasets":
+            normalize.dataset(props)
+        elif obj.kind == "dataflows":
+            normalize.dataflow(props)
+        res: dict[str, Any] = {"name": _resource_name(obj), "type": PREFIX + obj.kind, "apiVersion": API_VERSION,
+                               "properties": props}
+        tree = definition_for(definition, PREFIX + obj.kind, str(props.get("type") or ""))
+        if tree is not None:
+            Parameterizer(params, obj.name, obj.file).apply(tree, res, [])
+        deps = _depends_on(obj, index)
+        res["dependsOn"] = (["[variables('factoryId')]"] if include_factory else []) + deps
+        resources.append(res)
+
+    globals_doc = _global_parameters(src)
+    if include_globals and globals_doc:
+        res = {"name": "[concat(parameters('factoryName'), '/default')]", "type": PREFIX + "globalparameters",
+               "apiVersion": API_VERSION, "properties": escape(copy.deepcopy(globals_doc))}
+        tree = definition_for(definition, PREFIX + "globalparameters", None)
+        if tree is not None:
+            Parameterizer(params, "default", src.factory.file if src.factory else "", ).apply(tree, res, [])
+        res["dependsOn"] = ["[variables('factoryId')]"] if include_factory else []
+        resources.append(res)
+    if include_factory and src.factory is not None:
+        resources.append(_factory_resource(src.factory, definition, params, embed_globals=not include_globals))
+
+    if params.problems:
+        raise _invalid(params.problems)
+    arm_params = {p.name: p.arm() for p in params.ordered()}
+    template = {"$schema": TEMPLATE_SCHEMA, "contentVersion": "1.0.0.0", "parameters": arm_params,
+                "variables": {"factoryId": FACTORY_ID}, "resources": resources}
+    parameters_file = parameters_document(arm_params)
+    linked = linked_templates(template, name)
+    return BuildResult(name, template, parameters_file, linked,
+                       globals_doc if src.factory is not None else None, src.counts(), list(src.warnings))
+
+
+def _global_parameters(src: FactorySource) -> dict[str, Any]:
+    if src.factory is not None:
+        gp = (src.factory.doc.get("properties") or {}).get("globalParameters")
+        if isinstance(gp, dict) and gp:
+            return gp
+    return dict(src.global_parameters or {})
+
+
+def _factory_resource(factory: FactoryObject, definition: Mapping[str, Any], params: Parameters,
+                      embed_globals: bool) -> dict[str, Any]:
+    doc = factory.doc
+    props = copy.deepcopy(doc.get("properties") or {})
+    props.pop("repoConfiguration", None)
+    if not embed_globals:
+        props.pop("globalParameters", None)
+    res: dict[str, Any] = {"name": "[parameters('factoryName')]", "type": T_FACTORY, "apiVersion": API_VERSION,
+                           "properties": escape(props), "dependsOn": []}
+    if "location" in doc:
+        res["location"] = doc["location"]
+    identity = doc.get("identity")
+    if isinstance(identity, dict):
+        res["identity"] = {k: v for k, v in identity.items() if k not in ("principalId", "tenantId")}
+    tree = definition_for(definition, T_FACTORY, None)
+    if tree is not None:
+        Parameterizer(params, "dataFactory", factory.file).apply(tree, res, [])
+    return res
+
+
+def parameters_document(arm_params: Mapping[str, Any]) -> dict[str, Any]:
+    values = {k: {"value": p.get("defaultValue", "")} for k, p in arm_params.items()}
+    return {"$schema": PARAMETERS_SCHEMA, "contentVersion": "1.0.0.0", "parameters": values}
+
+
+def _levels(resources: list[dict[str, Any]]) -> list[int]:
+    """Each resource's depth in the dependsOn graph (0: depends on nothing in the template)."""
+    by_dep = {}
+    for i, r in enumerate(resources):
+        by_dep[_self_ref(r)] = i
+    level: dict[int, int] = {}
+
+    def depth(i: int, stack: frozenset[int]) -> int:
+        if i in level:
+            return level[i]
+        best = 0
+        for d in resources[i].get("dependsOn") or []:
+            j = by_dep.get(d) if d != FACTORY_DEP else None
+            if j is not None and j not in stack and j != i:
+                best = max(best, depth(j, stack | {i}) + 1)
+        level[i] = best
+        return best
+
+    return [depth(i, frozenset()) for i in range(len(resources))]
+
+
+def _self_ref(r: dict[str, Any]) -> str:
+    kind = r["type"][len(PREFIX):] if r["type"].startswith(PREFIX) else ""
+    if r["type"] == T_FACTORY:
+        return "[variables('factoryId')]"
+    name = r["name"][len("[concat(parameters('factoryName'), '/"):-len("')]")]
+    if kind == MPE_KIND:
+        return "[concat(variables('factoryId'), '/" + kind.split("/")[0] + "/" + name + "')]"
+    return "[concat(variables('factoryId'), '/" + kind + "/" + name + "')]"
+
+
+def _uses(value: Any, names: set[str], found: set[str]) -> None:
+    if isinstance(value, str):
+        if "parameters('" in value:
+            for n in names:
+                if "parameters('" + n.replace("'", "''") + "')" in value:
+                    found.add(n)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _uses(v, names, found)
+    elif isinstance(value, list):
+        for v in value:
+            _uses(v, names, found)
+
+
+def linked_templates(template: dict[str, Any], factory_name: str) -> dict[str, dict[str, Any]]:
+    """ADF's linked templates: resources in dependency levels, chunks of LINKED_CHUNK, chained in order."""
+    resources = template["resources"]
+    levels = _levels(resources)
+    order = sorted(range(len(resources)), key=lambda i: (levels[i], i))
+    chunks = [order[i:i + LINKED_CHUNK] for i in range(0, len(order), LINKED_CHUNK)]
+    all_params = template["parameters"]
+    names = set(all_params) - {"factoryName"}
+    out: dict[str, dict[str, Any]] = {}
+    deployments = []
+    for n, chunk in enumerate(chunks):
+        refs = {_self_ref(resources[i]) for i in chunk}
+        child_res = []
+        for i in chunk:
+            r = copy.deepcopy(resources[i])
+            # earlier children are deployed before (chained); the factory is not a dependency inside a child
+            r["dependsOn"] = [d for d in r.get("dependsOn") or [] if d in refs and d != FACTORY_DEP]
+            child_res.append(r)
+        used: set[str] = set()
+        _uses(child_res, names, used)
+        child_params = {k: v for k, v in all_params.items() if k == "factoryName" or k in used}
+        out[f"ArmTemplate_{n}.json"] = {"$schema": TEMPLATE_SCHEMA, "contentVersion": "1.0.0.0",
+                                         "parameters": child_params, "variables": {"factoryId": FACTORY_ID},
+                                         "resources": child_res}
+        dep_name = f"{factory_name}_ArmTemplate_{n}"
+        deployments.append({
+            "name": dep_name, "type": "Microsoft.Resources/deployments", "apiVersion": DEPLOYMENTS_API_VERSION,
+            "properties": {
+                "mode": "incremental",
+                "templateLink": {"uri": f"[concat(parameters('containerUri'), '/ArmTemplate_{n}.json', "
+                                        "parameters('containerSasToken'))]", "contentVersion": "1.0.0.0"},
+                "parameters": {k: {"value": f"[parameters('{k.replace(chr(39), chr(39) * 2)}')]"}
+                               for k in child_params},
+            },
+            "dependsOn": ([f"[resourceId('Microsoft.Resources/deployments', '{factory_name}_ArmTemplate_{n - 1}')]"]
+                          if n else []),
+        })
+    master_params = dict(all_params)
+    master_params["containerUri"] = {"type": "string", "metadata": "URI to storage account containing linked "
+                                                                   "ARM templates"}
+    master_params["containerSasToken"] = {"type": "string", "metadata": "Sas token to storage account containing "
+                                                                        "linked ARM templates"}
+    out["ArmTemplate_master.json"] = {"$schema": TEMPLATE_SCHEMA, "contentVersion": "1.0.0.0",
+                                      "parameters": master_params, "variables": {"factoryId": FACTORY_ID},
+                                      "resources": deployments}
+    out["ArmTemplateParameters_master.json"] = parameters_document(master_params)
+    return out
+
+
+def _invalid(problems: list[Problem]) -> FactoryValidationError:
+    lines = [str(p) for p in problems]
+    head = f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in the factory JSON"
+    return FactoryValidationError(head + ": " + "; ".join(lines[:20]) + ("; ..." if len(lines) > 20 else ""),
+                                  details=[p.to_json() for p in problems])
+
+
+def build_factory(files: Mapping[str, bytes], root: str = "", factory_name: str | None = None) -> BuildResult:
+    """Validate and build the factory below ``root`` in ``files`` (repository-relative path -> bytes)."""
+    src = read_source(files, root, factory_name)
+    return build_source(src, factory_name)
+
+
+def validate_factory(files: Mapping[str, bytes], root: str = "", factory_name: str | None = None) -> list[Problem]:
+    """Every problem ``build_factory`` would refuse (empty: it builds)."""
+    src = read_source(files, root, factory_name)
+    try:
+        build_source(src, factory_name)
+    except FactoryValidationError as exc:
+        return [Problem(d["file"], d["path"], d["message"], d["code"]) for d in exc.details]
+    return []
