@@ -126,6 +126,10 @@ class DatabricksTarget(_Model):
     target_dir: str
     delete_removed: bool = True
     max_parallel: int = Field(default=16, ge=1, le=64)
+    # reliability: deletes may remove at most this share of what is under target_dir (force overrides);
+    # Workspace API 429s are waited out (Retry-After) for at most throttle_budget_s per operation.
+    max_delete_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
+    throttle_budget_s: float = Field(default=600.0, gt=0, le=86400)
 
     _setting = field_validator("token_setting")(_check_setting)
 
@@ -137,9 +141,9 @@ class DatabricksTarget(_Model):
     @field_validator("target_dir")
     @classmethod
     def _target(cls, v: str) -> str:
-        if not v.startswith("/") or v.rstrip("/") == "" or ".." in v.split("/"):
-            raise ValueError(f"{v!r} must be an absolute workspace folder such as /Shared/data-platform")
-        return v.rstrip("/")
+        from .notebooks.limits import normalize_target_dir
+
+        return normalize_target_dir(v)
 
 
 class Schedule(_Model):

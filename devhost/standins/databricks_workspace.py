@@ -104,6 +104,9 @@ def normalize_path(path: Any) -> str:
         path = path.rstrip("/")
     if "//" in path or any(part in (".", "..") for part in path.split("/")):
         raise _invalid(f"Path ({path}) is invalid.")
+    # The /Workspace file system's limits: 255 bytes per name, 4096 per path.
+    if len(path.encode("utf-8")) > 4096 or any(len(p.encode("utf-8")) > 255 for p in path.split("/")):
+        raise _invalid(f"Path ({path[:100]}...) is too long.")
     return path
 
 

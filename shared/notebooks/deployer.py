@@ -13,7 +13,8 @@ from ..audit.records import Activity, ObjectResult
 from ..deploy.model import ApplyResult, DeployContext, Plan
 from ..errors import BadRequest
 from .discovery import Discovery, discover
-from .plan import RemoteObject, deletes_everything, fingerprint, plan_actions
+from .limits import path_problem
+from .plan import RemoteObject, deleted_share, deletes_everything, fingerprint, plan_actions
 from .state import NotebookState, StateEntry, state_blob
 from .sync import NotebookSync, _parallel
 from .throttle import AdaptivePacer, WorkspaceCallError
@@ -119,10 +120,24 @@ class NotebookDeployer:
             else:
                 refused = (f"the plan deletes everything under {target.target_dir} ({n} objects) and keeps "
                            "nothing; check databricks.source_dir, or force it")
+        removed, there = deleted_share(actions, obs.remote, target.target_dir)
+        if refused is None and removed and removed > target.max_delete_ratio * there:
+            what = (f"the plan deletes {removed} of the {there} objects under {target.target_dir} "
+                    f"(more than max_delete_ratio {target.max_delete_ratio:g})")
+            if ctx.force:
+                warnings.append(f"forced: {what}")
+            else:
+                refused = f"{what}; check databricks.target_dir and source_dir, or force it"
+        too_long = [(a.name, p) for a in actions if a.action != "delete" and (p := path_problem(a.name))]
+        if too_long:
+            name, problem = too_long[0]
+            refused = (f"{len(too_long)} workspace path(s) exceed the workspace's limits, e.g. {name[:120]!r}: "
+                       f"{problem}")
         data: dict[str, Any] = {
             "host": target.host, "target_dir": target.target_dir, "delete_removed": target.delete_removed,
             "notebooks": len(obs.discovery.notebooks), "not_notebooks": list(obs.discovery.skipped[:50]),
             "remote_objects": len(obs.remote), "state_entries": len(obs.state),
+            "deletes": {"objects": removed, "of": there, "max_ratio": target.max_delete_ratio},
             "drift_check": {"listing": "modified_at+object_id", "exports": obs.exports},
         }
         return Plan(COMPONENT, ctx.environment, ctx.snapshot.sha, tuple(actions), tuple(warnings), refused, data)

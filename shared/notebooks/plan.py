@@ -146,3 +146,18 @@ def deletes_everything(actions: Sequence[PlannedAction], remote: Mapping[str, Re
     if any(a.action in ("update", "unchanged", "drifted") for a in notebooks):
         return False
     return not notebooks or any(a.details.get("deployed_by_us") for a in deletes)
+
+
+def deleted_share(actions: Sequence[PlannedAction], remote: Mapping[str, RemoteObject],
+                  target_dir: str) -> tuple[int, int]:
+    """(objects the plan removes, objects there are) under ``target_dir``, folders not counted.
+
+    A recursive folder delete removes everything inside it, so what is inside counts.
+    """
+    existing = [p for p, o in remote.items() if p != target_dir and o.object_type != DIRECTORY]
+    gone: set[str] = set()
+    for a in actions:
+        if a.action != "delete":
+            continue
+        gone.update(p for p in existing if p == a.name or p.startswith(a.name + "/"))
+    return len(gone), len(existing)

@@ -83,7 +83,8 @@ def test_everything_not_in_git_is_deleted_not_only_ours(make_ctx: ContextFactory
                                                        databricks_standin: DatabricksStandIn) -> None:
     databricks_standin.seed_notebook(f"{TARGET}/scratch/by hand", "print(0)")
     databricks_standin.seed_file(f"{TARGET}/notes.txt", "hello")
-    plan, result = deploy(make_ctx(FILES))
+    # Both objects there go: beyond the default max_delete_ratio (0.5), so this folder allows it.
+    plan, result = deploy(make_ctx(FILES, max_delete_ratio=1.0))
     assert result.status == "succeeded", result.error_details
     deleted = {a.name: a.reason for a in plan.deletes}
     assert deleted == {f"{TARGET}/scratch": "not in Git (not deployed by us)",
