@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from .audit.keys import safe_key
+from .audit.keys import fit_key, safe_key
 from .errors import Unavailable
 from .storage import StorageAccount
 
@@ -28,7 +28,7 @@ class Claims:
             ServiceResponseError,
         )
 
-        entity = {"PartitionKey": f"claim-{safe_key(scope)}", "RowKey": safe_key(key)[:1000],
+        entity = {"PartitionKey": f"claim-{safe_key(scope)}", "RowKey": fit_key(key),
                   "data": json.dumps(data or {}, default=str)}
         if at is not None:
             entity["at"] = at.isoformat()
@@ -45,10 +45,10 @@ class Claims:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            e = self.table.get_entity(f"claim-{safe_key(scope)}", safe_key(key)[:1000])
+            e = self.table.get_entity(f"claim-{safe_key(scope)}", fit_key(key))
         except ResourceNotFoundError:
             return None
         return json.loads(e.get("data") or "{}")
 
     def release(self, scope: str, key: str) -> None:
-        self.table.delete_entity(f"claim-{safe_key(scope)}", safe_key(key)[:1000])
+        self.table.delete_entity(f"claim-{safe_key(scope)}", fit_key(key))

@@ -82,5 +82,29 @@ def safe_key(text: str) -> str:
     return _FORBIDDEN.sub(lambda m: quote(m.group(0), safe=""), text)
 
 
+MAX_KEY = 512  # Table storage: PartitionKey and RowKey are at most 1 KiB (512 UTF-16 characters)
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def fit_key(text: str, limit: int = MAX_KEY) -> str:
+    """``safe_key(text)``, or when that is longer than ``limit`` (UTF-16 units, as Table storage counts):
+    its start + ``~`` + a sha256 of the text.
+
+    Distinct texts stay distinct keys (the hash), and a long key keeps a readable prefix that
+    sorts where the text would. Not reversible once hashed.
+    """
+    key = safe_key(text)
+    if _utf16_len(key) <= limit:
+        return key
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    head = key[:limit - len(digest) - 1]
+    while _utf16_len(head) > limit - len(digest) - 1:
+        head = head[:-1]
+    return head + "~" + digest
+
+
 def unsafe_key(text: str) -> str:
     return unquote(text)

@@ -234,8 +234,8 @@ class AuditLedger:
     def _append_detail(self, deployment_id: str, row: str, data: dict[str, Any]) -> None:
         from azure.core.exceptions import ResourceExistsError
 
-        inline, blob = self._offload(deployment_id, keys.safe_key(row), data)
-        entity: dict[str, Any] = {"PartitionKey": deployment_id, "RowKey": keys.safe_key(row)}
+        inline, blob = self._offload(deployment_id, keys.fit_key(row), data)
+        entity: dict[str, Any] = {"PartitionKey": deployment_id, "RowKey": keys.fit_key(row)}
         entity["data" if inline is not None else "data_blob"] = inline if inline is not None else blob
         try:
             self._details.create_entity(entity)
@@ -260,7 +260,7 @@ class AuditLedger:
 
         rows: dict[str, dict[str, Any]] = {}
         for r in results:
-            row = keys.safe_key(f"obj-{phase}{r.object_type}-{r.name}")[:1000]
+            row = keys.fit_key(f"obj-{phase}{r.object_type}-{r.name}")
             rows[row] = {"PartitionKey": deployment_id, "RowKey": row,
                          "data": json.dumps({"kind": "object", **r.to_json()}, default=str)[:INLINE_LIMIT]}
         items = list(rows.values())

@@ -38,7 +38,7 @@ from ..storage import StorageAccount
 from ..validation import json_object
 from .push import Push
 from .routing import route_push
-from .webhook_sources import SOURCES, lower_headers
+from .webhook_sources import MAX_DELIVERY, SOURCES, lower_headers
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,9 @@ class Intake:
                 return IntakeResult(200, {"status": "pong", "provider": source_name})
             if event.kind == "ignored":
                 delivery = h.get(source.delivery_header or "", "") or str(payload.get("id") or "")
-                self._record_ignored(source_name, delivery or _digest(body), event.reason, None)
+                if len(delivery) > MAX_DELIVERY:  # kept only as a label: a long one is named by its digest
+                    delivery = ""
+                self._record_ignored(source_name, delivery or _digest(body), event.reason[:2000], None)
                 return IntakeResult(202, {"status": "ignored", "reason": event.reason})
             push = source.parse(h, payload)
             span.set_attributes({telemetry.VCS_REF: push.ref, telemetry.VCS_REVISION: push.after,

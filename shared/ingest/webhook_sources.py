@@ -11,10 +11,12 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..audit.records import CommitInfo
 from ..errors import BadRequest, Unauthorized
@@ -46,12 +48,62 @@ def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in headers.items()}
 
 
-def _text(value: Any, what: str, *, required: bool = True) -> str:
+# Limits of what a push may carry into the audit (Table storage: 32K characters a property, 512 a key).
+MAX_REF = 1024
+MAX_URL = 2048
+MAX_NAME = 256
+MAX_DELIVERY = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _text(value: Any, what: str, *, required: bool = True, limit: int = MAX_REF) -> str:
     if isinstance(value, str) and value:
+        if len(value) > limit:
+            raise BadRequest(f"payload field {what} is {len(value)} characters long; the limit is {limit}",
+                             code="field_too_long")
         return value
     if value is None and not required:
         return ""
     raise BadRequest(f"payload field {what} is missing or not a string", code="invalid_payload")
+
+
+def _url(value: Any, what: str) -> str:
+    """A repository URL as the provider names it: bounded, printable, and parseable."""
+    text = _text(value, what, limit=MAX_URL)
+    if _CONTROL.search(text):
+        raise BadRequest(f"payload field {what} has control characters", code="invalid_url")
+    try:
+        parts = urlsplit(text)
+        _ = parts.hostname, parts.port  # both raise ValueError for a malformed authority
+    except ValueError as exc:
+        raise BadRequest(f"payload field {what} is not a valid URL ({exc})", code="invalid_url") from None
+    return text
+
+
+def _ref(value: Any, what: str) -> str:
+    text = _text(value, what, limit=MAX_REF)
+    if _CONTROL.search(text):
+        raise BadRequest(f"payload field {what} has control characters", code="invalid_payload")
+    return text
+
+
+def _aliases(obj: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, ...]:
+    """Other names of the repository that parse as URLs (a malformed one is dropped, not fatal)."""
+    out: list[str] = []
+    for k in keys:
+        v = obj.get(k)
+        if not isinstance(v, str) or not v:
+            continue
+        try:
+            out.append(_url(v, k))
+        except BadRequest:
+            continue
+    return tuple(out)
+
+
+def _name(value: Any) -> str | None:
+    """A person's name, login or e-mail: kept when it is a string, cut to MAX_NAME."""
+    return value[:MAX_NAME] if isinstance(value, str) and value else None
 
 
 def _obj(value: Any, what: str) -> dict[str, Any]:
@@ -91,16 +143,16 @@ def _commits(items: list[Any], *, id_key: str, time_key: Callable[[dict[str, Any
     for i, c in enumerate(items):
         c = _obj(c, f"{what}[{i}]")
         a = author(c)
+        message = c.get("message") if isinstance(c.get("message"), str) else \
+            c.get("comment") if isinstance(c.get("comment"), str) else None
         out.append(CommitInfo(_sha(c.get(id_key), f"{what}[{i}].{id_key}"), _time(time_key(c)),
-                              a if isinstance(a, str) else None,
-                              c.get("message") if isinstance(c.get("message"), str) else
-                              c.get("comment") if isinstance(c.get("comment"), str) else None))
+                              _name(a), message[:1000] if message else None))
     return tuple(out)
 
 
 def _delivery(headers: Headers, name: str) -> str:
     value = headers.get(name.lower(), "").strip()
-    if not value or len(value) > 200:
+    if not value or len(value) > MAX_DELIVERY or _CONTROL.search(value):
         raise BadRequest(f"header {name} is missing or too long", code="missing_delivery_id")
     return value
 
@@ -144,9 +196,8 @@ def classify_github(headers: Headers, payload: dict[str, Any]) -> Event:
 
 def parse_github(headers: Headers, p: dict[str, Any]) -> Push:
     repo = _obj(p.get("repository"), "repository")
-    url = _text(repo.get("clone_url") or repo.get("html_url"), "repository.clone_url")
-    aliases = tuple(str(repo[k]) for k in ("html_url", "ssh_url", "git_url", "full_name", "url")
-                    if isinstance(repo.get(k), str))
+    url = _url(repo.get("clone_url") or repo.get("html_url"), "repository.clone_url")
+    aliases = _aliases(repo, ("html_url", "ssh_url", "git_url", "full_name", "url"))
     pusher: dict[str, Any] = p["pusher"] if isinstance(p.get("pusher"), dict) else {}
     sender: dict[str, Any] = p["sender"] if isinstance(p.get("sender"), dict) else {}
     commits = _commits(_list(p.get("commits"), "commits"), id_key="id", time_key=lambda c: c.get("timestamp"),
@@ -155,9 +206,8 @@ def parse_github(headers: Headers, p: dict[str, Any]) -> Push:
                        what="commits")
     after = _sha(p.get("after"), "after")
     return Push(provider="github", delivery_id=_delivery(headers, "X-GitHub-Delivery"), repository=url,
-                ref=_text(p.get("ref"), "ref"), before=_sha(p.get("before"), "before"), after=after,
-                pusher=(sender.get("login") if isinstance(sender.get("login"), str) else None)
-                or (pusher.get("name") if isinstance(pusher.get("name"), str) else None),
+                ref=_ref(p.get("ref"), "ref"), before=_sha(p.get("before"), "before"), after=after,
+                pusher=_name(sender.get("login")) or _name(pusher.get("name")),
                 forced=p.get("forced") is True, deleted=p.get("deleted") is True or after == ZERO_SHA,
                 commits=commits, repository_aliases=aliases)
 
@@ -197,8 +247,8 @@ def parse_azure_devops(headers: Headers, p: dict[str, Any]) -> Push:
     # others, when present, are recorded in extra).
     upd = _obj(updates[0], "resource.refUpdates[0]")
     repo = _obj(res.get("repository"), "resource.repository")
-    url = _text(repo.get("remoteUrl") or repo.get("url"), "resource.repository.remoteUrl")
-    aliases = tuple(str(repo[k]) for k in ("url", "sshUrl", "webUrl", "name") if isinstance(repo.get(k), str))
+    url = _url(repo.get("remoteUrl") or repo.get("url"), "resource.repository.remoteUrl")
+    aliases = _aliases(repo, ("url", "sshUrl", "webUrl", "name"))
     pushed_by: dict[str, Any] = res["pushedBy"] if isinstance(res.get("pushedBy"), dict) else {}
     commits = _commits(_list(res.get("commits"), "resource.commits"), id_key="commitId",
                        time_key=lambda c: (c.get("author") or {}).get("date")
@@ -207,13 +257,13 @@ def parse_azure_devops(headers: Headers, p: dict[str, Any]) -> Push:
                        if isinstance(c.get("author"), dict) else None, what="resource.commits")
     after = _sha(upd.get("newObjectId"), "resource.refUpdates[0].newObjectId")
     delivery = p.get("id") if isinstance(p.get("id"), str) and p.get("id") else None
-    if delivery is None or len(delivery) > 200:
+    if delivery is None or len(delivery) > MAX_DELIVERY or _CONTROL.search(delivery):
         raise BadRequest("payload field id (the notification id) is missing", code="missing_delivery_id")
     pusher = pushed_by.get("uniqueName") or pushed_by.get("displayName")
     return Push(provider="azure-devops", delivery_id=delivery, repository=url,
-                ref=_text(upd.get("name"), "resource.refUpdates[0].name"),
+                ref=_ref(upd.get("name"), "resource.refUpdates[0].name"),
                 before=_sha(upd.get("oldObjectId"), "resource.refUpdates[0].oldObjectId"), after=after,
-                pusher=pusher if isinstance(pusher, str) else None, forced=False, deleted=after == ZERO_SHA,
+                pusher=_name(pusher), forced=False, deleted=after == ZERO_SHA,
                 commits=tuple(reversed(commits)),  # Azure DevOps lists newest first
                 repository_aliases=aliases,
                 extra={"other_ref_updates": len(updates) - 1} if len(updates) > 1 else {})
@@ -240,20 +290,19 @@ def classify_gitlab(headers: Headers, payload: dict[str, Any]) -> Event:
 
 def parse_gitlab(headers: Headers, p: dict[str, Any]) -> Push:
     project = _obj(p.get("project"), "project")
-    url = _text(project.get("git_http_url") or project.get("web_url"), "project.git_http_url")
-    aliases = tuple(str(project[k]) for k in ("web_url", "git_ssh_url", "path_with_namespace")
-                    if isinstance(project.get(k), str))
+    url = _url(project.get("git_http_url") or project.get("web_url"), "project.git_http_url")
+    aliases = _aliases(project, ("web_url", "git_ssh_url", "path_with_namespace"))
     commits = _commits(_list(p.get("commits"), "commits"), id_key="id", time_key=lambda c: c.get("timestamp"),
                        author=lambda c: (c.get("author") or {}).get("email") or (c.get("author") or {}).get("name")
                        if isinstance(c.get("author"), dict) else None, what="commits")
     after = _sha(p.get("after") or p.get("checkout_sha"), "after")
     delivery = headers.get("x-gitlab-event-uuid", "").strip() or headers.get("x-gitlab-webhook-uuid", "").strip()
-    if not delivery or len(delivery) > 200:
-        raise BadRequest("header X-Gitlab-Event-UUID is missing", code="missing_delivery_id")
+    if not delivery or len(delivery) > MAX_DELIVERY or _CONTROL.search(delivery):
+        raise BadRequest("header X-Gitlab-Event-UUID is missing or too long", code="missing_delivery_id")
     pusher = p.get("user_username") or p.get("user_name")
-    return Push(provider="gitlab", delivery_id=delivery, repository=url, ref=_text(p.get("ref"), "ref"),
+    return Push(provider="gitlab", delivery_id=delivery, repository=url, ref=_ref(p.get("ref"), "ref"),
                 before=_sha(p.get("before"), "before"), after=after,
-                pusher=pusher if isinstance(pusher, str) else None, forced=False, deleted=after == ZERO_SHA,
+                pusher=_name(pusher), forced=False, deleted=after == ZERO_SHA,
                 commits=commits, repository_aliases=aliases)
 
 
