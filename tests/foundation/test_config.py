@@ -55,7 +55,7 @@ environments:
   dev:
     deploy_on: [pushed]
     requires: [nope]
-    schedule: {stop: "0 19 * * 1-5", time_zone: Mars/Base}
+    schedule: {stop: "0 0 19 * * 1-7", time_zone: Mars/Base}
   prod:
     databricks: {host: "ftp://x", target_dir: rel}
 """)
