@@ -31,6 +31,7 @@ from ..git.hosts import GitSource, source_for
 from ..git.snapshot import CommitSnapshot
 from ..settings import Settings
 from ..storage import StorageAccount
+from .current import CurrentDeployments, Deployed
 from .lifecycle import AfterEnd, Opening, finish_deployment, open_deployment
 from .lock import LeaseLock
 from .model import DeployContext, Plan, get_deployer
@@ -59,6 +60,8 @@ class GateInput:
     config: PlatformConfig
     ledger: AuditLedger
     after_end: Sequence[AfterEnd] = ()  # what a gate that ends another deployment finishes it with
+    # is_ancestor(older, newer) of the repository: superseding follows the commit graph
+    is_ancestor: Callable[[str, str], bool] | None = None
 
 
 Gate = Callable[[GateInput], Hold | None]
@@ -90,6 +93,7 @@ class Orchestrator:
     def __post_init__(self) -> None:
         if self.queue is None:
             self.queue = DeploymentQueue(self.storage)
+        self.current = CurrentDeployments(self.storage)
 
     # ------------------------------------------------------------------ public
     def git(self) -> GitSource:
@@ -166,12 +170,12 @@ class Orchestrator:
         try:
             snapshot = self._load(rec, request)
             rec = self._with_commit_info(rec, snapshot)
-            if not (request.force or rec.trigger == "rollback"):
-                newer = self._deployed_descendant(rec)
-                if newer is not None:
-                    return self._end(rec, "superseded",
-                                     error=f"{newer.commit[:12]} (deployment {newer.id}) is already deployed "
-                                           f"and contains {rec.commit[:12]}")
+            deployed = self._deployed(rec)
+            if not (request.force or rec.forced or rec.trigger == "rollback"):
+                why = self._superseded_by(rec, deployed)
+                if why is not None:
+                    return self._end(rec, "superseded", error=why,
+                                     extra={**rec.extra, "deployed": deployed.to_json() if deployed else None})
             ctx = DeployContext(config=self.config, environment=rec.environment, snapshot=snapshot,
                                 settings=self.settings, clock=self.clock, storage=self.storage,
                                 ledger=self.ledger, deployment_id=rec.id, force=request.force)
@@ -183,7 +187,8 @@ class Orchestrator:
             if plan.refused and not request.force:
                 return self._end(rec, "failed", error=f"plan refused: {plan.refused}", plan=plan)
             for gate in self.gates:
-                hold = gate(GateInput(rec, request, plan, self.config, self.ledger, self.after_end))
+                hold = gate(GateInput(rec, request, plan, self.config, self.ledger, self.after_end,
+                                      self.git().is_ancestor))
                 if hold is not None:
                     return self._hold(rec, request, hold, plan)
             self.ledger.transition(rec.id, "running")
@@ -198,6 +203,8 @@ class Orchestrator:
             extra = dict(rec.extra)
             if lock.lost:
                 extra["lock_lost"] = True
+            if result.status == "succeeded":
+                self._advance_current(rec, deployed)
             return self._end(rec, "succeeded" if result.status == "succeeded" else "failed",
                              error=result.error, error_details=result.error_details, summary=summary,
                              plan=plan, extra=extra)
@@ -236,12 +243,36 @@ class Orchestrator:
             return rec
         return self.ledger.update_deployment(rec.id, **changes)
 
-    def _deployed_descendant(self, rec: DeploymentRecord) -> DeploymentRecord | None:
-        """The deployment already in place, when it carries a commit that contains ours."""
+    def _deployed(self, rec: DeploymentRecord) -> Deployed | None:
+        """What the environment holds: its current record, else (older ledgers) the latest success."""
+        current = self.current.get(rec.environment, rec.component)
+        if current is not None:
+            return current
         last = self.ledger.latest(rec.environment, component=rec.component, status="succeeded")
-        if last is None or last.commit == rec.commit:
+        if last is None:
             return None
-        return last if self.git().is_ancestor(rec.commit, last.commit) else None
+        return Deployed(rec.environment, rec.component, last.commit, last.id,
+                        last.ended_at or last.queued_at or self.clock.now(), last.trigger)
+
+    def _superseded_by(self, rec: DeploymentRecord, deployed: Deployed | None) -> str | None:
+        """Why ``rec`` must not go over what is deployed (None: its commit descends from it)."""
+        if deployed is None or deployed.commit == rec.commit:
+            return None
+        git = self.git()
+        if git.is_ancestor(deployed.commit, rec.commit):
+            return None
+        if rec.extra.get("forced") and rec.extra.get("before") == deployed.commit:
+            return None  # a force-push that replaced exactly the deployed commit
+        if git.is_ancestor(rec.commit, deployed.commit):
+            return (f"{deployed.commit[:12]} (deployment {deployed.deployment_id}) is already deployed "
+                    f"and contains {rec.commit[:12]}")
+        return (f"{rec.commit[:12]} is not a descendant of the deployed {deployed.commit[:12]} "
+                f"(deployment {deployed.deployment_id}): deploy it deliberately with --force --reason")
+
+    def _advance_current(self, rec: DeploymentRecord, seen: Deployed | None) -> None:
+        mine = Deployed(rec.environment, rec.component, rec.commit, rec.id, self.clock.now(), rec.trigger)
+        self.current.advance(mine, seen=seen if seen is not None and seen.etag else None,
+                             descends=self.git().is_ancestor)
 
     def _hold(self, rec: DeploymentRecord, request: DeploymentRequest, hold: Hold, plan: Plan) -> Outcome:
         if hold.status in ("succeeded", "failed", "superseded", "rejected", "rolled_back"):

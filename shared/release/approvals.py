@@ -73,10 +73,10 @@ def approval_gate(notifier: Notifier | None = None) -> Gate:
         if not reasons:
             return None
         if rec.trigger != "rollback":
-            newer = _supersede_older(g.ledger, rec, g.after_end)
+            newer = _supersede_older(g)
             if newer is not None:
-                return Hold("superseded", f"a newer commit {newer.commit[:12]} (deployment {newer.id}) "
-                                          "already waits for approval")
+                return Hold("superseded", f"{newer.commit[:12]} (deployment {newer.id}), which contains "
+                                          f"{rec.commit[:12]}, already waits for approval")
         reason = "waiting for approval: " + "; ".join(reasons)
         if notifier is not None:
             notifier.notify(dataclasses.replace(rec, status="waiting_approval"), "waiting_approval", reason)
@@ -85,26 +85,34 @@ def approval_gate(notifier: Notifier | None = None) -> Gate:
     return gate
 
 
-def _supersede_older(ledger: AuditLedger, rec: DeploymentRecord,
-                     after_end: Sequence[AfterEnd]) -> DeploymentRecord | None:
-    """End older deployments waiting for approval; return a newer waiting one if there is one."""
+def _supersede_older(g: GateInput) -> DeploymentRecord | None:
+    """End the waiting deployments our commit contains; return a waiting one whose commit contains ours.
+
+    Superseding follows the commit graph, never queue time: an older commit (a manual deploy of an
+    old SHA, a late delivery) never supersedes a newer one, and diverged commits supersede nothing.
+    """
+    ledger, rec = g.ledger, g.record
+    if g.is_ancestor is None:
+        return None
     page = ledger.list_deployments(rec.environment, component=rec.component, status="waiting_approval",
                                    limit=100)
     claims = Claims(ledger.storage)
     newer: DeploymentRecord | None = None
     for other in page.items:
-        if other.id == rec.id or other.trigger == "rollback":
+        if other.id == rec.id or other.trigger == "rollback" or other.commit == rec.commit:
             continue
-        if (other.queued_at or rec.queued_at) and rec.queued_at and other.queued_at and \
-                other.queued_at > rec.queued_at:
+        if g.is_ancestor(rec.commit, other.commit):
             newer = newer or other
             continue
+        if not g.is_ancestor(other.commit, rec.commit):
+            continue  # diverged: neither contains the other
         won, _ = claims.claim(DECISION_SCOPE, other.id, {"decision": "superseded", "by": rec.id},
                               at=ledger.clock.now())
         if not won:
             continue  # a person decided it meanwhile
-        finish_deployment(ledger, other, "superseded", hooks=after_end,
-                          error=f"superseded by {rec.commit[:12]} (deployment {rec.id}) while waiting for approval",
+        finish_deployment(ledger, other, "superseded", hooks=g.after_end,
+                          error=f"superseded by {rec.commit[:12]} (deployment {rec.id}), which contains it, "
+                                "while waiting for approval",
                           extra={**other.extra, "superseded_by": rec.id})
     return newer
 

@@ -136,6 +136,32 @@ def test_a_newer_waiting_commit_supersedes_the_older_one(repo, storage, ledger, 
     assert flow.get(new.id).status == "succeeded" and deployer.applied == [("prod", new.commit)]
 
 
+def test_an_older_commit_never_supersedes_a_newer_waiting_one(repo, storage, ledger, deployer):
+    """Superseding follows the commit graph: an old SHA deployed by hand after a newer one started
+    waiting ends superseded itself, and the newer one still ships."""
+    flow = _flow(repo, storage, ledger)
+    old_sha, new_sha = repo.commit({"n.py": "1"}), repo.commit({"n.py": "2"})
+    new = _waiting_prod(flow, new_sha)
+    old = flow.push(old_sha, env="prod", trigger="manual")
+    flow.drain()
+    assert flow.get(new.id).status == "waiting_approval"
+    got = flow.get(old.id)
+    assert got.status == "superseded" and new.id in (got.error or "")
+    decide(ledger, flow.queue, flow.config, new.id, approve=True, actor="bob")
+    flow.drain()
+    assert flow.get(new.id).status == "succeeded" and deployer.applied == [("prod", new_sha)]
+
+
+def test_diverged_waiting_commits_supersede_nothing(repo, storage, ledger, deployer):
+    flow = _flow(repo, storage, ledger)
+    base = repo.commit({"n.py": "0"})
+    left = repo.commit({"n.py": "1"})
+    repo.git("checkout", "-q", "-b", "other", base)
+    right = repo.commit({"m.py": "1"}, branch="other")
+    a, b = _waiting_prod(flow, left), _waiting_prod(flow, right)
+    assert flow.get(a.id).status == "waiting_approval" and flow.get(b.id).status == "waiting_approval"
+
+
 def test_protected_deletes_wait_even_where_deployment_is_automatic(repo, storage, ledger, deployer):
     envs = {"dev": {"deploy_on": ["push"], "protect_deletes": True}}
     flow = _flow(repo, storage, ledger, envs)
