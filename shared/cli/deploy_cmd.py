@@ -38,7 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         if name == "deploy":
             add_dry_run(p)
             p.add_argument("--force", action="store_true",
-                           help="deploy even an older commit or a refused plan (recorded as forced)")
+                           help="deploy even a commit that is not a descendant of the deployed one, or a "
+                                "refused plan (needs --reason; recorded as forced)")
+            p.add_argument("--reason", help="why (required with --force; recorded)")
             p.add_argument("--actor", help="who deploys (default: the local user)")
             p.set_defaults(handler=_deploy)
         else:
@@ -115,11 +117,11 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run_inline(app: AppContext, source: GitSource, *, env: str, component: str, sha: str, ref: str,
-                trigger: str, actor: str | None, force: bool) -> Outcome:
+                trigger: str, actor: str | None, force: bool, reason: str | None = None) -> Outcome:
     """Open the deployment (recorded, not queued) and run it here through the worker's orchestrator."""
     rec = open_deployment(app.ledger, None, Opening(
         environment=env, component=component, commit=sha, trigger=trigger, ref=ref, repository=source.url,
-        actor=actor, force=force))
+        actor=actor, force=force, extra={"force_reason": reason} if force else {}))
     return _run_opened(app, source, rec)
 
 
@@ -146,6 +148,8 @@ def _report(app: AppContext, outcomes: list[Outcome], as_json: bool) -> int:
 def _deploy(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _plan(args)
+    if args.force and not (args.reason or "").strip():
+        raise BadRequest("--force needs --reason (recorded with the deployment)", code="reason_required")
     app = context(args)
     source = _source(app, args.repo)
     actor = args.actor or getpass.getuser()
@@ -154,7 +158,7 @@ def _deploy(args: argparse.Namespace) -> int:
         ref = args.ref or _default_ref(app.config, component)
         sha = source.resolve(ref)
         outcomes.append(_run_inline(app, source, env=args.env, component=component, sha=sha, ref=ref,
-                                    trigger="manual", actor=actor, force=args.force))
+                                    trigger="manual", actor=actor, force=args.force, reason=args.reason))
     return _report(app, outcomes, args.json)
 
 

@@ -68,3 +68,16 @@ def test_deploy_dry_run_changes_nothing_then_deploy_and_rollback(cli_env, repo, 
     assert rb["status"] == "succeeded" and rb["trigger"] == "rollback" and rb["commit"] == first
     assert rb["rollback_of"] and ledger.get_deployment(rb["rollback_of"]).commit == second
     assert deployers["notebooks"].applied == [first, second, first]
+
+
+def test_force_over_the_deployed_commit_needs_a_reason(cli_env, repo, storage, capsys, deployers):
+    first = repo.commit({"a.py": "1"})
+    repo.commit({"a.py": "2"})
+    assert main(["--config", str(cli_env), "deploy", "--env", "dev", "--actor", "ada"]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(cli_env), "deploy", "--env", "dev", "--ref", first, "--force"]) == 2
+    assert "--reason" in capsys.readouterr().err and len(deployers["notebooks"].applied) == 1
+    assert main(["--config", str(cli_env), "deploy", "--env", "dev", "--ref", first, "--force",
+                 "--reason", "bad release", "--json"]) == 0
+    (rec,) = json.loads(capsys.readouterr().out)
+    assert rec["status"] == "succeeded" and rec["forced"] and rec["extra"]["force_reason"] == "bad release"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -91,7 +92,7 @@ def test_out_of_order_deliveries_with_several_workers_end_on_the_newest(storage,
     assert all(r.final for r in final.values()), [r.status for r in final.values()]
     applied = deployers["notebooks"].applied
     assert applied and applied[-1] == shas[-1], "the newest commit did not end deployed"
-    for before, after in zip(applied, applied[1:], strict=False):
+    for before, after in itertools.pairwise(applied):
         assert _descends(repo, before, after), f"{after[:8]} was deployed over the newer {before[:8]}"
     assert final[shas[-1]].status == "succeeded"
     assert {r.status for r in final.values()} <= {"succeeded", "superseded"}
