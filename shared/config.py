@@ -83,6 +83,11 @@ class Repository(_Model):
 
 class AdfSource(_Model):
     factory_dir: str | None = None
+    # where ADF deploys from: "publish" = the publish branch's ARM templates (ADF's Publish button);
+    # "main" = templates built from the factory JSON on the main branch (shared/adf/build)
+    source: Literal["publish", "main"] = "publish"
+    root_folder: str = "/"  # the repository's ADF root folder (factory JSON), for source: main
+    factory: str | None = None  # which factory/<name>.json, when factory/ holds several
 
 
 class DatabricksSource(_Model):

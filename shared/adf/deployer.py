@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from ..audit.records import ObjectResult
 from ..deploy.model import ApplyResult, DeployContext, Plan
 from ..errors import BadRequest, DataOpsError
+from .build.deploy import load_template
 from .client import FactoryClient, error_details
-from .loader import FactoryTemplate, load_factory
+from .loader import FactoryTemplate
 from .parameters import ResolvedParameters, rendering_values, resolve_parameters
 from .plan import ApplySchedule, LiveFactory, PlanOptions, build_plan, start_waves
 from .template import render_objects
@@ -68,7 +69,7 @@ class DataFactoryDeployer:
         target = ctx.env.data_factory
         if target is None:
             raise BadRequest(f"environment {ctx.environment} has no data_factory target", code="no_target")
-        factory = load_factory(ctx.snapshot, ctx.config.adf.factory_dir)
+        factory = load_template(ctx.snapshot, ctx.config.adf)  # adf.source: publish branch or built from main
         params = resolve_parameters(factory.template, factory.parameter_values, factory_name=target.factory_name,
                                     snapshot=ctx.snapshot, parameters_file=target.parameters_file,
                                     config_values=target.parameters)

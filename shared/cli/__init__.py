@@ -15,7 +15,7 @@ import sys
 from ..errors import ConfigError, DataOpsError, unreachable
 
 # Command-group modules, in help order.
-GROUPS = ("config_cmd", "deploy_cmd", "release_cmd", "env_cmd", "audit_cmd", "local_cmd")
+GROUPS = ("config_cmd", "deploy_cmd", "release_cmd", "env_cmd", "audit_cmd", "local_cmd", "adf_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         p.add_argument("--component", choices=("adf", "notebooks", "all"), default="all")
         p.add_argument("--repo", metavar="PATH_OR_URL", help="a local git repository or the configured remote")
         p.add_argument("--ref", help="branch, tag or commit (default: main branch for notebooks, "
-                                     "publish branch for adf)")
+                                     "publish branch for adf; main branch with adf.source: main)")
         add_json(p)
         if name == "deploy":
             add_dry_run(p)
@@ -68,7 +68,9 @@ def _components(config: PlatformConfig, env: str, choice: str) -> list[str]:
 
 
 def _default_ref(config: PlatformConfig, component: str) -> str:
-    return config.repository.main_branch if component == "notebooks" else config.repository.publish_branch
+    if component == "notebooks" or (component == "adf" and config.adf.source == "main"):
+        return config.repository.main_branch
+    return config.repository.publish_branch
 
 
 def _source(app: AppContext, repo: str | None) -> GitSource:

@@ -26,6 +26,8 @@ class Push:
     deleted: bool = False
     commits: tuple[CommitInfo, ...] = ()
     repository_aliases: tuple[str, ...] = ()  # other names of the same repository (ssh URL, web URL)
+    # files the push added/modified/removed, when the payload lists them all; None = unknown
+    changed_paths: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

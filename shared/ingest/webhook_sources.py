@@ -194,6 +194,22 @@ def classify_github(headers: Headers, payload: dict[str, Any]) -> Event:
     return Event("ignored", event, f"event {event!r} is not handled (push and ping are)")
 
 
+def _changed_paths(items: Any, complete: bool = True) -> tuple[str, ...] | None:
+    """The paths the pushed commits touch (``added``/``modified``/``removed``); None when not all listed."""
+    if not complete or not isinstance(items, list):
+        return None
+    paths: set[str] = set()
+    for c in items:
+        if not isinstance(c, dict):
+            return None
+        for key in ("added", "modified", "removed"):
+            v = c.get(key)
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                return None
+            paths.update(v)
+    return tuple(sorted(paths))
+
+
 def parse_github(headers: Headers, p: dict[str, Any]) -> Push:
     repo = _obj(p.get("repository"), "repository")
     url = _url(repo.get("clone_url") or repo.get("html_url"), "repository.clone_url")
@@ -209,7 +225,8 @@ def parse_github(headers: Headers, p: dict[str, Any]) -> Push:
                 ref=_ref(p.get("ref"), "ref"), before=_sha(p.get("before"), "before"), after=after,
                 pusher=_name(sender.get("login")) or _name(pusher.get("name")),
                 forced=p.get("forced") is True, deleted=p.get("deleted") is True or after == ZERO_SHA,
-                commits=commits, repository_aliases=aliases)
+                commits=commits, repository_aliases=aliases,
+                changed_paths=_changed_paths(p.get("commits"), complete=p.get("forced") is not True))
 
 
 # --------------------------------------------------------------- Azure DevOps
@@ -303,7 +320,9 @@ def parse_gitlab(headers: Headers, p: dict[str, Any]) -> Push:
     return Push(provider="gitlab", delivery_id=delivery, repository=url, ref=_ref(p.get("ref"), "ref"),
                 before=_sha(p.get("before"), "before"), after=after,
                 pusher=_name(pusher), forced=False, deleted=after == ZERO_SHA,
-                commits=commits, repository_aliases=aliases)
+                commits=commits, repository_aliases=aliases,
+                changed_paths=_changed_paths(p.get("commits"), complete=not isinstance(p.get("total_commits_count"), int)
+                                             or p["total_commits_count"] <= len(commits)))
 
 
 SOURCES: dict[str, WebhookSource] = {

@@ -207,3 +207,38 @@ def test_generated_factory_of_1000_objects_links_in_dependency_order() -> None:
     assert result.summary().startswith("factory synthetic-df: 400 datasets, 1 integrationRuntimes, 50 linkedServices")
     small = build_factory(generate_factory(100))
     assert not small.needs_linked and small.summary().endswith("linked templates not needed")
+
+
+def test_cli_build_and_validate_from_a_git_commit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from shared.cli import main
+    from tests.deploy.helpers import LocalRepo
+
+    repo = LocalRepo(tmp_path / "repo")
+    good = {f"ADF/{k}": v.decode() for k, v in _small_factory().items()}
+    good["ADF/factory/f1.json"] = json.dumps({"name": "f1", "location": "westeurope"})
+    good["README.md"] = "not ADF"
+    sha = repo.commit(good)
+    out = tmp_path / "out"
+    assert main(["adf", "build", "--repo", str(repo.path), "--root", "ADF", "--out", str(out)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line == (f"factory f1: 1 datasets, 1 linkedServices, 1 pipelines; 2 parameters, 3 resources, 1 linked "
+                    f"template; linked templates not needed (commit {sha[:12]})")
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.json")) == [
+        "ARMTemplateForFactory.json", "ARMTemplateParametersForFactory.json", "globalParameters/f1_GlobalParameters.json",
+        "linkedTemplates/ArmTemplateParameters_master.json", "linkedTemplates/ArmTemplate_0.json",
+        "linkedTemplates/ArmTemplate_master.json"]
+    built = json.loads((out / "ARMTemplateForFactory.json").read_text())
+    assert built["parameters"]["factoryName"]["defaultValue"] == "f1"
+
+    assert main(["adf", "validate", "--repo", str(repo.path), "--root", "ADF", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["valid"] is True
+    bad = repo.commit({"ADF/dataset/ds2.json": json.dumps({"name": "ds2", "properties": {
+        "type": "Json", "linkedServiceName": {"referenceName": "missing_ls", "type": "LinkedServiceReference"}}})})
+    assert main(["adf", "validate", "--repo", str(repo.path), "--root", "ADF", "--ref", bad]) == 1
+    text = capsys.readouterr().out
+    assert ("ADF/dataset/ds2.json: $.properties.linkedServiceName: dataset 'ds2' references linkedService "
+            "'missing_ls', which does not exist [missing_reference]") in text
+    out2 = tmp_path / "out2"
+    assert main(["adf", "build", "--repo", str(repo.path), "--root", "ADF", "--out", str(out2)]) == 2
+    assert not out2.exists()  # nothing written
+    assert "invalid_factory" in capsys.readouterr().err

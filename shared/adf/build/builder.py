@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +35,6 @@ from .source import (
     FactorySource,
     FactoryValidationError,
     Problem,
-    iter_references,
     read_source,
 )
 
@@ -114,7 +114,7 @@ def _depends_on(obj: FactoryObject, index: dict[tuple[str, str], FactoryObject])
     if obj.kind == MPE_KIND:
         vnet = index.get(("managedVirtualNetworks", obj.vnet.lower()))
         out.append(_dep("managedVirtualNetworks", vnet.name if vnet else obj.vnet))
-    for kind, name, _ in iter_references(obj.properties):
+    for kind, name, _ in obj.references:
         target = index.get((kind, name.lower()))
         if target is None or target is obj:
             continue
@@ -151,7 +151,7 @@ def build_source(src: FactorySource, factory_name: str | None = None) -> BuildRe
     index = src.by_key()
     resources: list[dict[str, Any]] = []
     for obj in sorted(src.objects, key=_sort_key):
-        props = escape(copy.deepcopy(obj.properties))
+        props = escape(obj.properties)  # escape() builds new containers: the source stays untouched
         if obj.kind == "linkedServices":
             apply_secrets(obj.name, props, params, obj.file)
         elif obj.kind == "pipelines":
@@ -172,7 +172,7 @@ def build_source(src: FactorySource, factory_name: str | None = None) -> BuildRe
     globals_doc = _global_parameters(src)
     if include_globals and globals_doc:
         res = {"name": "[concat(parameters('factoryName'), '/default')]", "type": PREFIX + "globalparameters",
-               "apiVersion": API_VERSION, "properties": escape(copy.deepcopy(globals_doc))}
+               "apiVersion": API_VERSION, "properties": escape(globals_doc)}
         tree = definition_for(definition, PREFIX + "globalparameters", None)
         if tree is not None:
             Parameterizer(params, "default", src.factory.file if src.factory else "", ).apply(tree, res, [])
@@ -256,18 +256,19 @@ def _self_ref(r: dict[str, Any]) -> str:
     return "[concat(variables('factoryId'), '/" + kind + "/" + name + "')]"
 
 
-def _uses(value: Any, names: set[str], found: set[str]) -> None:
+_PARAM_USE = re.compile(r"parameters\('((?:[^']|'')*)'\)")
+
+
+def _uses(value: Any, found: set[str]) -> None:
     if isinstance(value, str):
         if "parameters('" in value:
-            for n in names:
-                if "parameters('" + n.replace("'", "''") + "')" in value:
-                    found.add(n)
+            found.update(m.replace("''", "'") for m in _PARAM_USE.findall(value))
     elif isinstance(value, dict):
         for v in value.values():
-            _uses(v, names, found)
+            _uses(v, found)
     elif isinstance(value, list):
         for v in value:
-            _uses(v, names, found)
+            _uses(v, found)
 
 
 def linked_templates(template: dict[str, Any], factory_name: str) -> dict[str, dict[str, Any]]:
@@ -277,19 +278,18 @@ def linked_templates(template: dict[str, Any], factory_name: str) -> dict[str, d
     order = sorted(range(len(resources)), key=lambda i: (levels[i], i))
     chunks = [order[i:i + LINKED_CHUNK] for i in range(0, len(order), LINKED_CHUNK)]
     all_params = template["parameters"]
-    names = set(all_params) - {"factoryName"}
     out: dict[str, dict[str, Any]] = {}
     deployments = []
     for n, chunk in enumerate(chunks):
         refs = {_self_ref(resources[i]) for i in chunk}
         child_res = []
         for i in chunk:
-            r = copy.deepcopy(resources[i])
+            r = dict(resources[i])  # shallow: children share the (read-only) properties with the template
             # earlier children are deployed before (chained); the factory is not a dependency inside a child
             r["dependsOn"] = [d for d in r.get("dependsOn") or [] if d in refs and d != FACTORY_DEP]
             child_res.append(r)
         used: set[str] = set()
-        _uses(child_res, names, used)
+        _uses(child_res, used)
         child_params = {k: v for k, v in all_params.items() if k == "factoryName" or k in used}
         out[f"ArmTemplate_{n}.json"] = {"$schema": TEMPLATE_SCHEMA, "contentVersion": "1.0.0.0",
                                          "parameters": child_params, "variables": {"factoryId": FACTORY_ID},

@@ -23,7 +23,6 @@ name, the global parameters resource's ``default_...``.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -303,8 +302,8 @@ class Parameterizer:
         if is_expression(node) and spec.type not in ("object", "secureObject", "array"):
             # an expression parameterizes as its text; the {"value", "type": "Expression"} wrapper stays
             inner = node["value"]
-            p = Parameter(name, spec.type or infer_type(inner), copy.deepcopy(inner), spec.action == "=")
+            p = Parameter(name, spec.type or infer_type(inner), inner, spec.action == "=")
             return {**node, "value": self.params.add(p, self.file, dpath)}
         ptype = spec.type or infer_type(node)
-        p = Parameter(name, ptype, copy.deepcopy(node), spec.action == "=" and node is not None)
+        p = Parameter(name, ptype, node, spec.action == "=" and node is not None)
         return self.params.add(p, self.file, dpath)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +84,7 @@ class FactoryObject:
     file: str  # path relative to the repository
     doc: dict[str, Any]
     vnet: str = ""  # private endpoints: their managed virtual network
+    _refs: list[tuple[str, str, str]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def properties(self) -> dict[str, Any]:
@@ -93,6 +94,13 @@ class FactoryObject:
     @property
     def key(self) -> tuple[str, str]:
         return (self.kind, self.name.lower())
+
+    @property
+    def references(self) -> list[tuple[str, str, str]]:
+        """(kind, referenceName, JSON path) of every literal reference in the properties (computed once)."""
+        if self._refs is None:
+            self._refs = iter_references(self.properties, "$.properties")
+        return self._refs
 
 
 @dataclass
@@ -259,28 +267,32 @@ def _check_duplicates(src: FactorySource) -> None:
             seen[key] = o
 
 
-def iter_references(node: Any, path: str = "$") -> Iterator[tuple[str, str, str]]:
-    """Every literal reference in ``node``: (kind, referenceName, JSON path of the reference)."""
-    if isinstance(node, dict):
-        ref_type = node.get("type")
-        ref_name = node.get("referenceName")
-        if isinstance(ref_type, str) and isinstance(ref_name, str):
-            kind = REFERENCE_KINDS.get(ref_type.lower())
-            if kind:
-                yield kind, ref_name, path
-        for k, v in node.items():
-            if isinstance(v, (dict, list)):
-                yield from iter_references(v, f"{path}.{k}")
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            if isinstance(v, (dict, list)):
-                yield from iter_references(v, f"{path}[{i}]")
+def iter_references(node: Any, path: str = "$") -> list[tuple[str, str, str]]:
+    """Every literal reference in ``node``: (kind, referenceName, JSON path of the reference), in document order."""
+    out: list[tuple[str, str, str]] = []
+    stack: list[tuple[Any, str]] = [(node, path)]
+    while stack:
+        cur, where = stack.pop()
+        if isinstance(cur, dict):
+            ref_type = cur.get("type")
+            ref_name = cur.get("referenceName")
+            if isinstance(ref_type, str) and isinstance(ref_name, str):
+                kind = REFERENCE_KINDS.get(ref_type.lower())
+                if kind:
+                    out.append((kind, ref_name, where))
+            children = [(v, f"{where}.{k}") for k, v in cur.items() if isinstance(v, (dict, list))]
+        elif isinstance(cur, list):
+            children = [(v, f"{where}[{i}]") for i, v in enumerate(cur) if isinstance(v, (dict, list))]
+        else:
+            continue
+        stack.extend(reversed(children))
+    return out
 
 
 def _check_references(src: FactorySource) -> None:
     known = {o.key for o in src.objects} | BUILT_IN
     for o in src.objects:
-        for kind, name, path in iter_references(o.properties, "$.properties"):
+        for kind, name, path in o.references:
             if (kind, name.lower()) not in known:
                 src.problems.append(Problem(o.file, path, f"{o.kind[:-1] if o.kind.endswith('s') else o.kind} "
                                             f"{o.name!r} references {kind[:-1]} {name!r}, which does not exist",
