@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .invocation import context_kwargs
+
 log = logging.getLogger("devhost")
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,7 +131,7 @@ class FunctionHost:
             req = func.HttpRequest(method.upper(), url, headers=headers,
                                    params=dict(parse_qsl(parts.query)), route_params=params, body=body)
             try:
-                resp = r.fn(**{r.arg: req})
+                resp = r.fn(**{r.arg: req}, **context_kwargs(r.fn, r.name, str(ROOT), headers=headers))
             except Exception:
                 log.exception("function %s failed", r.name)
                 return 500, {"Content-Type": "application/json"}, \
@@ -212,7 +214,8 @@ class FunctionHost:
                                    insertion_time=msg.inserted_on, expiration_time=msg.expires_on,
                                    pop_receipt=msg.pop_receipt)
             try:
-                fn(**{arg: qm})
+                fn(**{arg: qm}, **context_kwargs(fn, function, str(ROOT), attempt=msg.dequeue_count - 1,
+                                                 max_attempts=self.max_dequeue))
             except Exception:
                 log.exception("queue function %s failed (attempt %s)", function, msg.dequeue_count)
                 if msg.dequeue_count >= self.max_dequeue:
@@ -268,7 +271,7 @@ class FunctionHost:
 
     def _run_timer(self, function: str, fn: Any, arg: str, req: Any) -> None:
         try:
-            fn(**{arg: req})
+            fn(**{arg: req}, **context_kwargs(fn, function, str(ROOT)))
         except Exception:
             log.exception("timer function %s failed", function)
 

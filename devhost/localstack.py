@@ -225,7 +225,9 @@ def start(stack: Stack) -> None:
                  "DATAOPS_CONFIG": CONFIG, "GITHUB_WEBHOOK_SECRET": stack.webhook_secret,
                  "LOCAL_ARM_TOKEN": arm_token, "LOCAL_DATABRICKS_TOKEN": dbx_token,
                  "REQUESTS_CA_BUNDLE": str(certs / "ca.pem"), "PYTHONUNBUFFERED": "1",
-                 "AZURE_CORE_ONLY_SHOW_ERRORS": "1"}
+                 "AZURE_CORE_ONLY_SHOW_ERRORS": "1",
+                 # Traces without any cloud: every span as a JSON line (`dataops audit show ID --trace`).
+                 "DATAOPS_TRACE_FILE": str(stack.workdir / "traces.jsonl")}
     py = sys.executable
     _spawn(stack, "Databricks stand-in", [py, "-m", "devhost.standins.databricks", "--host", "127.0.0.1",
                                           "--port", str(DATABRICKS_PORT), "--token", dbx_token],
@@ -247,7 +249,7 @@ def start(stack: Stack) -> None:
     env_file = stack.workdir / "local.env"
     env_file.write_text("".join(f"export {k}='{stack.env[k]}'\n" for k in (
         "AzureWebJobsStorage", "DATAOPS_CONFIG", "LOCAL_ARM_TOKEN", "LOCAL_DATABRICKS_TOKEN",
-        "REQUESTS_CA_BUNDLE")))
+        "REQUESTS_CA_BUNDLE", "DATAOPS_TRACE_FILE")))
     say(f"  Functions app on {stack.api}/  (settings for the CLI: source {env_file.relative_to(ROOT)})")
 
 

@@ -7,6 +7,7 @@ unexpected is logged and answered 500 without a stack trace.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 from collections.abc import Callable
@@ -42,7 +43,15 @@ def handle(fn: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[fun
     """Turn DataOpsError into its 4xx/503 answer and anything else into a logged, traceless 500."""
 
     @functools.wraps(fn)
-    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+    def wrapper(req: func.HttpRequest, context: func.Context | None = None) -> func.HttpResponse:
+        from shared import telemetry
+
+        with telemetry.http_request(req.method, route_of(req), context) as answered:
+            resp = _answer(req)
+            answered(resp.status_code)
+            return resp
+
+    def _answer(req: func.HttpRequest) -> func.HttpResponse:
         try:
             return fn(req)
         except DataOpsError as err:
@@ -55,7 +64,20 @@ def handle(fn: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[fun
             log.exception("unhandled error in %s", fn.__name__)
             return json_response({"error": "internal", "message": "internal error; it has been logged"}, 500)
 
+    # The worker passes the invocation context (its trace context) to a parameter named ``context``.
+    params = list(inspect.signature(fn).parameters.values())
+    wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*params, inspect.Parameter("context", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)])
     return wrapper
+
+
+def route_of(req: func.HttpRequest) -> str:
+    """The route template of a request (``deployments/{id}``): low-cardinality, for spans and metrics."""
+    path = req.url.split("?", 1)[0].split("://", 1)[-1].partition("/")[2]
+    path = path.partition("/")[2] if path.startswith("api/") else path
+    segments = path.strip("/").split("/")
+    names = {v: k for k, v in (req.route_params or {}).items()}
+    return "/".join(f"{{{names[s]}}}" if s in names else s for s in segments)
 
 
 def json_body(req: func.HttpRequest, *, required: bool = True) -> dict[str, Any]:

@@ -18,12 +18,13 @@ log = logging.getLogger("dataops.schedules")
 
 
 @bp.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=False, use_monitor=False)
-def schedule_tick(timer: func.TimerRequest) -> None:
+def schedule_tick(timer: func.TimerRequest, context: func.Context) -> None:
     """Run the due environment schedule actions (claimed, so overlapping runs act once)."""
-    from shared import app
+    from shared import app, telemetry
     from shared.schedules.service import schedule_timer
 
-    report = schedule_timer(app.current()).run_once()
+    with telemetry.invocation(context):
+        report = schedule_timer(app.current()).run_once()
     if report.acted or report.failed:
         log.info("schedule tick: %s", json.dumps(report.to_json(), default=str))
     if report.failed:

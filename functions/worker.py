@@ -11,8 +11,15 @@ log = logging.getLogger("dataops.worker")
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="%DATAOPS_DEPLOY_QUEUE%", connection="AzureWebJobsStorage")
-def deployment_worker(msg: func.QueueMessage) -> None:
+def deployment_worker(msg: func.QueueMessage, context: func.Context) -> None:
     """Run one deployment request. A lock held elsewhere puts it back with a delay (it waits, not fails)."""
+    from shared import telemetry
+
+    with telemetry.invocation(context):
+        _run_request(msg)
+
+
+def _run_request(msg: func.QueueMessage) -> None:
     from shared import app as app_context
     from shared.deploy.request import DeploymentRequest
     from shared.errors import BadRequest
@@ -31,14 +38,16 @@ def deployment_worker(msg: func.QueueMessage) -> None:
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="%DATAOPS_DEPLOY_QUEUE%-poison", connection="AzureWebJobsStorage")
-def deployment_poison(msg: func.QueueMessage) -> None:
+def deployment_poison(msg: func.QueueMessage, context: func.Context) -> None:
     """A request that failed ``maxDequeueCount`` times: its deployment is recorded ``failed``."""
     from shared import app as app_context
+    from shared import telemetry
     from shared.deploy.orchestrator import record_poisoned
     from shared.release import after_end_hooks
 
-    ctx = app_context.current()
-    did = record_poisoned(ctx.ledger, msg.get_body(),
-                          "the deployment request failed repeatedly and was moved to the poison queue",
-                          hooks=after_end_hooks(ctx.config, ctx.storage, ctx.ledger, ctx.settings, ctx.clock))
+    with telemetry.invocation(context):
+        ctx = app_context.current()
+        did = record_poisoned(ctx.ledger, msg.get_body(),
+                              "the deployment request failed repeatedly and was moved to the poison queue",
+                              hooks=after_end_hooks(ctx.config, ctx.storage, ctx.ledger, ctx.settings, ctx.clock))
     log.error("deployment request poisoned: %s", did)

@@ -32,6 +32,9 @@ KNOWN_SETTINGS: dict[str, str] = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "Export telemetry to Azure Monitor when set",
     "OTEL_EXPORTER_OTLP_ENDPOINT": "Export telemetry over OTLP/HTTP when set",
     "OTEL_SERVICE_NAME": "Service name on traces (default dataops-deployer)",
+    "DATAOPS_TRACE_FILE": "Also write every span as a JSON line to this file (make run: .local/traces.jsonl)",
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "Set by the platform when the Python worker configures "
+                                                   "Azure Monitor itself; the app then adds no second exporter",
     "REQUESTS_CA_BUNDLE": "Extra CA bundle for HTTPS targets (the local ARM stand-in's certificate authority)",
 }
 

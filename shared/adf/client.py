@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .. import telemetry
 from ..errors import DataOpsError, Unavailable
 from ..settings import Settings
 from . import arm
@@ -151,11 +152,13 @@ class FactoryClient:
 
     def start_trigger(self, name: str) -> None:
         """Start a trigger and wait (bounded) for the long-running operation."""
-        self._wait(self._call(self.df.triggers.begin_start, self.rg, self.factory, name), f"start {name}")
+        with telemetry.counted("trigger_changes", action="start"):
+            self._wait(self._call(self.df.triggers.begin_start, self.rg, self.factory, name), f"start {name}")
 
     def stop_trigger(self, name: str) -> None:
         """Stop a trigger and wait (bounded) for the long-running operation."""
-        self._wait(self._call(self.df.triggers.begin_stop, self.rg, self.factory, name), f"stop {name}")
+        with telemetry.counted("trigger_changes", action="stop"):
+            self._wait(self._call(self.df.triggers.begin_stop, self.rg, self.factory, name), f"stop {name}")
 
     def event_subscription_status(self, name: str) -> str:
         """Enabled | Provisioning | Deprovisioning | Disabled | Unknown."""

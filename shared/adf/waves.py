@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
+
+from ..telemetry import ContextPool as ThreadPoolExecutor  # tasks stay in the caller's trace
 
 T = TypeVar("T")
 

@@ -72,7 +72,20 @@ def audit_show(args: argparse.Namespace) -> int:
         print("\nobjects")
         print_table([[o["object_type"], o["name"], o["action"], o["status"], o.get("error") or ""]
                      for o in detail["objects"]], ["type", "name", "action", "status", "error"])
+    if getattr(args, "trace", False):
+        _print_trace(detail, args.trace_file)
     return 0
+
+
+def _print_trace(detail: dict[str, Any], trace_file: str | None) -> None:
+    from shared.tracefile import read_trace, tree_lines
+    from shared.tracefile import trace_file as default_file
+
+    path = default_file(trace_file)
+    print(f"\ntrace {detail.get('trace_id') or '(none recorded)'}  ({path})")
+    lines = tree_lines(read_trace(path, detail["trace_id"]), detail["id"]) if detail.get("trace_id") else []
+    for line in lines or ["  no spans of this deployment in the trace file (set DATAOPS_TRACE_FILE)"]:
+        print("  " + line)
 
 
 # ----------------------------------------------------------------- metrics
@@ -168,6 +181,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(handler=audit_list)
     p = audit.add_parser("show", help="one deployment with plan, steps, objects and status history")
     p.add_argument("id", metavar="DEPLOYMENT_ID")
+    p.add_argument("--trace", action="store_true", help="print the span tree of the deployment with durations")
+    p.add_argument("--trace-file", help="spans as JSON lines (default DATAOPS_TRACE_FILE or .local/traces.jsonl)")
     add_json(p)
     p.set_defaults(handler=audit_show)
 

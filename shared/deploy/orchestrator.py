@@ -103,15 +103,15 @@ class Orchestrator:
 
     def run(self, request: DeploymentRequest) -> Outcome:
         """Run one request to an outcome. Raises only when the ledger itself is unreachable (retry)."""
-        with telemetry.attached_context(request.trace):
-            attrs = telemetry.deployment_attributes(
-                environment=request.environment, component=request.component,
-                deployment_id=request.deployment_id, commit=request.commit, ref=request.ref)
-            with telemetry.span(f"dataops.deploy {request.component}", attrs,
-                                kind=telemetry.trace.SpanKind.CONSUMER) as span:
-                outcome = self._run(request)
-                telemetry.set_result(span, outcome.status)
-                return outcome
+        host = telemetry.current_span_context()  # the invocation's own trace: linked, not the parent
+        with telemetry.attached_context(request.trace), telemetry.pipeline_run(
+                action=telemetry.SYNC, pipeline=telemetry.pipeline_name(request.component),
+                environment=request.environment, component=request.component, run_id=request.deployment_id,
+                attributes=telemetry.deployment_attributes(commit=request.commit, ref=request.ref),
+                link_to=host) as finish:
+            outcome = self._run(request)
+            finish(outcome.status)
+            return outcome
 
     # ----------------------------------------------------------------- private
     def _run(self, request: DeploymentRequest) -> Outcome:
@@ -164,6 +164,7 @@ class Orchestrator:
     def _deploy(self, rec: DeploymentRecord, request: DeploymentRequest, lock: LeaseLock) -> Outcome:
         trace_id = telemetry.current_trace_id()
         changes: dict[str, Any] = {"trace_id": trace_id} if not rec.trace_id and trace_id else {}
+        telemetry.run_started(rec, self.clock.now(), self.config.repository.provider)
         self.ledger.transition(rec.id, "planning", **changes)
         ctx: DeployContext | None = None
         applying = False

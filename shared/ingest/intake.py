@@ -73,8 +73,7 @@ class Intake:
         if len(body) > MAX_BODY:
             raise PayloadTooLarge(f"body is {len(body)} bytes; the limit is {MAX_BODY}")
         h = lower_headers(headers)
-        with telemetry.span(f"dataops.webhook {source_name}", {"dataops.webhook.provider": source_name},
-                            kind=telemetry.trace.SpanKind.SERVER) as span:
+        with telemetry.span(f"dataops.webhook {source_name}", {"dataops.webhook.provider": source_name}) as span:
             source.verify(h, body, self.settings)
             payload = json_object(body)
             event = source.classify(h, payload)
@@ -87,8 +86,9 @@ class Intake:
                 self._record_ignored(source_name, delivery or _digest(body), event.reason[:2000], None)
                 return IntakeResult(202, {"status": "ignored", "reason": event.reason})
             push = source.parse(h, payload)
-            span.set_attributes({telemetry.VCS_REF: push.ref, telemetry.VCS_REVISION: push.after,
-                                 telemetry.VCS_URL: telemetry.scrub_url(push.repository)})
+            span.set_attributes(telemetry.deployment_attributes(
+                commit=push.after, ref=push.ref, repository=push.repository,
+                provider=telemetry.PROVIDERS.get(push.provider, push.provider)))
             route = route_push(self.config, push)
             if route.ignored:
                 self._record_ignored(source_name, push.delivery_id, route.ignored, push)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from ..audit.records import ObjectResult
 from ..deploy.model import PlannedAction
+from ..telemetry import ContextPool as ThreadPoolExecutor  # tasks stay in the caller's trace
 from .discovery import NotebookSource
 from .plan import RemoteObject, fingerprint
 from .state import StateEntry

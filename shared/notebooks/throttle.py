@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from .. import telemetry
+
 T = TypeVar("T")
 
 
@@ -141,6 +143,7 @@ class AdaptivePacer:
             except WorkspaceCallError as exc:
                 self._release(False)
                 if exc.throttled:
+                    telemetry.count("throttled", {"dataops.service": "databricks.workspace"})
                     wait = exc.retry_after if exc.retry_after is not None else self.policy.default_retry_after_s
                     self._on_throttle(wait)
                     throttled_for += wait
@@ -153,6 +156,7 @@ class AdaptivePacer:
                     raise
                 with self._cond:
                     self.retries += 1
+                telemetry.count("retries", {"dataops.service": "databricks.workspace"})
                 backoff = min(self.policy.max_backoff_s, self.policy.base_backoff_s * 2 ** (attempts - 1))
                 self._sleep(backoff * (0.5 + self._rng.random() / 2))
                 continue

@@ -17,9 +17,11 @@ import base64
 import posixpath
 import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .. import telemetry
+from ..telemetry import ContextPool as ThreadPoolExecutor  # tasks stay in the caller's trace
 from .plan import RemoteObject
 from .throttle import AdaptivePacer, WorkspaceCallError
 
@@ -206,6 +208,10 @@ class Workspace:
         f = ImportFormat(fmt)
         lang = Language(language) if fmt == "SOURCE" else None
         encoded_len = (len(content) + 2) // 3 * 4
+        with telemetry.counted("notebook_imports", format=fmt):
+            self._import(path, content, f, lang, encoded_len)
+
+    def _import(self, path: str, content: bytes, f: Any, lang: Any, encoded_len: int) -> None:
         if encoded_len <= MAX_JSON_IMPORT:
             body = base64.b64encode(content).decode()
             self._call("import", lambda: self.client.workspace.import_(path, content=body, format=f, language=lang,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +30,7 @@ from ..deploy.lock import EnvironmentLocks, LeaseLock, LockBusy
 from ..errors import NotFound
 from ..settings import Settings
 from ..storage import StorageAccount
+from ..telemetry import ContextPool as ThreadPoolExecutor  # tasks stay in the caller's trace
 from . import resource_types as _registered  # noqa: F401  (registers the four resource types)
 from .plan import Change, LeftAlone, RestoreEntry, TogglePlan, plan_start, plan_stop
 from .resources import Resource, ResourceRegistry, ResourceType, parse_exclusions, resource_types
@@ -194,10 +194,13 @@ class EnvironmentControl:
         """Stop or start the environment now (waiting for its locks), or only plan it (dry-run)."""
         if action not in KIND:
             raise ValueError(f"unknown action {action!r}")
-        attrs = {"deployment.environment.name": self.name, "dataops.action": action, "dataops.dry_run": dry_run}
-        with telemetry.span(f"dataops.environment {action}", attrs) as s:
+        attrs = {"dataops.action": action, "dataops.dry_run": dry_run, "dataops.trigger": trigger}
+        with telemetry.pipeline_run(action=telemetry.RUN, pipeline=f"dataops-environment-{action}",
+                                    environment=self.name, run_id=key or f"{trigger}/{action}",
+                                    attributes=attrs) as finish:
             if dry_run:
                 plan = self.plan(action)
+                finish("planned")
                 return ToggleResult(self.name, action, True, plan, restore=_restore_after(plan, []))
             locks = EnvironmentLocks(self.storage, self.name)
             holder = f"schedule {action} ({actor or trigger})"
@@ -211,7 +214,9 @@ class EnvironmentControl:
                 self._record(result, actor=actor, reason=reason, trigger=trigger, key=key, extra=extra)
             finally:
                 locks.release()
-            s.set_attribute("dataops.result", result.status)
+            finish(result.status)
+            telemetry.count("schedule_actions", {telemetry.ENVIRONMENT: self.name}, action=action, trigger=trigger,
+                            result=result.status)
             return result
 
     def _apply(self, changes: tuple[Change, ...]) -> list[Outcome]:
@@ -304,6 +309,15 @@ class EnvironmentControl:
             plan = TogglePlan(self.name, action, (), (LeftAlone(r.type, r.id, r.name, f"already {r.state}"),))
         if dry_run:
             return ToggleResult(self.name, action, True, plan)
+        with telemetry.pipeline_run(action=telemetry.RUN, pipeline=f"dataops-trigger-{action}", environment=self.name,
+                                    run_id=f"trigger/{name}/{action}", attributes={"dataops.adf.trigger": name}
+                                    ) as finish:
+            result = self._toggle_trigger(name, action, r, plan, actor, reason)
+            finish(result.status)
+            return result
+
+    def _toggle_trigger(self, name: str, action: str, r: Resource, plan: TogglePlan, actor: str | None,
+                        reason: str | None) -> ToggleResult:
         lock = LeaseLock(self.storage, self.name, "adf")
         if not lock.acquire(f"trigger {action} ({actor or 'manual'})", self.lock_timeout):
             raise LockBusy(f"environment {self.name} is being deployed (adf locked by "

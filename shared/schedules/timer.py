@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +34,7 @@ from ..config import Environment, PlatformConfig
 from ..errors import DataOpsError
 from ..settings import Settings
 from ..storage import StorageAccount
+from ..telemetry import ContextPool as ThreadPoolExecutor  # tasks stay in the caller's trace
 from .control import KIND, EnvironmentControl
 from .due import DueAction, due_in_window
 

@@ -38,9 +38,13 @@ def test_push_to_deployment_through_the_host_is_one_trace(env, storage, clock, r
     rec = ctx.ledger.get_deployment(did)
     assert rec.status == "succeeded" and deployers["notebooks"].applied == [sha]
     by_name = {s.name: s for s in spans.get_finished_spans()}
-    hook_span, deploy_span = by_name["dataops.webhook github"], by_name["dataops.deploy notebooks"]
-    assert deploy_span.context.trace_id == hook_span.context.trace_id
-    assert rec.trace_id == f"{hook_span.context.trace_id:032x}"
+    hook_span, deploy_span = by_name["dataops.webhook github"], by_name["SYNC dataops-notebooks"]
+    http_span = by_name["POST /api/hooks/github"]
+    assert deploy_span.context.trace_id == hook_span.context.trace_id == http_span.context.trace_id
+    assert hook_span.parent.span_id == http_span.context.span_id
+    assert rec.trace_id == f"{hook_span.context.trace_id:032x}" == json.loads(data)["trace_id"]
+    # The worker's own invocation (a new trace, as the host starts for a Storage queue) is linked.
+    assert [lk.attributes["dataops.link"] for lk in deploy_span.links] == ["functions.invocation"]
 
 
 def test_poisoned_request_is_recorded_failed(env, storage, clock, deployers):
