@@ -44,8 +44,9 @@ def test_webhook_to_prod_is_one_exported_trace_with_metrics(tmp_path, azurite, u
         def exported() -> bool:
             names = {(s["name"], s["attributes"].get("deployment.environment.name"))
                      for s in receiver.spans_of(caller_trace)}
-            return all(("SYNC dataops-notebooks", e) in names for e in ENVS) and bool(
-                receiver.metric("cicd.pipeline.run.duration", **{"deployment.environment.name": "prod"}))
+            return all(("SYNC dataops-notebooks", e) in names and receiver.metric(
+                "cicd.pipeline.run.duration", **{"deployment.environment.name": e, "cicd.pipeline.result": "success"})
+                for e in ENVS)
 
         receiver.wait(exported, timeout=60)
         secret = stack.secret
