@@ -1,16 +1,23 @@
 """Deployment windows (like Argo CD sync windows), evaluated purely from the config and a time.
 
 A window is active at ``t`` when some occurrence ``s`` of its NCRONTAB start (in
-the window's own time zone) satisfies ``s <= t < s + duration``; windows that
-cross midnight or a weekend are just long durations. ``deny`` windows block;
-when any ``allow`` window exists, only the times inside one are allowed.
+the window's own time zone) satisfies ``s <= t < end(s)``; windows that cross
+midnight or a weekend are just long durations. ``deny`` windows block; when any
+``allow`` window exists, only the times inside one are allowed.
+
+``end(s)`` is computed on the window's wall clock: the local start plus the
+duration, read in that zone ("22:00 for 8h" ends at 06:00 local every night,
+also on the nights the clocks change, when it lasts 7 or 9 hours). An end that
+falls in the spring gap is shifted forward by the gap (as NCRONTAB times are);
+one in the autumn overlap is its first pass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from .. import ncrontab
 from ..audit.records import Activity
@@ -37,15 +44,27 @@ class WindowState:
         return max(1, int((self.opens_at - self.at).total_seconds() + 0.999))
 
 
+# A local-clock end differs from start + duration by at most the largest DST shift (2 h at Troll).
+_SHIFT = timedelta(hours=3)
+
+
 def _starts(window: Window, after: datetime, until: datetime) -> list[datetime]:
     """Occurrences of the window's start in ``(after, until]`` (aware UTC)."""
     return ncrontab.parse(window.start).occurrences(window.time_zone, after, until)
 
 
+def window_end(window: Window, start: datetime) -> datetime:
+    """The end of the occurrence starting at ``start``: local start + duration on the wall clock."""
+    zone = ZoneInfo(window.time_zone)
+    wall = start.astimezone(zone).replace(tzinfo=None) + window.length
+    # fold=0: an end in the overlap is its first pass; one in the gap reads with the offset before it
+    # (shifted forward by the gap).
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+
 def active_occurrence(window: Window, at: datetime) -> datetime | None:
-    """The start of the occurrence of ``window`` active at ``at`` (``s <= at < s + duration``), if any."""
-    length = window.length
-    found = _starts(window, at - length, at)  # s in (at - length, at]  <=>  s <= at < s + length
+    """The start of the occurrence of ``window`` active at ``at`` (``s <= at < end(s)``), if any."""
+    found = [s for s in _starts(window, at - window.length - _SHIFT, at) if window_end(window, s) > at]
     return found[-1] if found else None
 
 
@@ -78,7 +97,8 @@ def window_state(windows: Sequence[Window], at: datetime) -> WindowState:
     candidates: set[datetime] = set()
     for w in windows:
         if w.kind == "deny":
-            candidates.update(s + w.length for s in _starts(w, at - w.length, until) if s + w.length > at)
+            ends = (window_end(w, s) for s in _starts(w, at - w.length - _SHIFT, until))
+            candidates.update(e for e in ends if e > at)
         else:
             candidates.update(_starts(w, at, until))
             # an allow window's end can unblock nothing, but a deny ending inside an allow one can

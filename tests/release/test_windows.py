@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from shared.clock import FakeClock
@@ -131,3 +131,20 @@ def test_approved_deployment_then_waits_for_its_window(repo, storage, azurite, d
     assert flow.orchestrator.run(req).status == "waiting_window"
     clock.set(datetime(2026, 1, 12, 9, 0, tzinfo=UTC))
     assert flow.orchestrator.run(DeploymentRequest(rec.id, "prod", "notebooks", rec.commit)).status == "succeeded"
+
+
+def test_deny_window_end_is_local_wall_clock_time_on_daylight_saving_nights():
+    # "22:00 for 8h" in London ends at 06:00 local every night: 7 h on the spring night, 9 h in autumn.
+    deny = _w("deny", "0 0 22 * * *", "8h", "Europe/London")
+    spring_start = datetime(2026, 3, 28, 22, 0, tzinfo=LONDON)  # GMT; at 01:00 the clocks go to 02:00 BST
+    state = window_state([deny], datetime(2026, 3, 29, 5, 0, tzinfo=LONDON).astimezone(UTC))
+    assert not state.open and state.opens_at == datetime(2026, 3, 29, 6, 0, tzinfo=LONDON)
+    assert state.opens_at - spring_start == timedelta(hours=7)
+    assert window_state([deny], datetime(2026, 3, 29, 6, 30, tzinfo=LONDON).astimezone(UTC)).open
+    autumn_start = datetime(2026, 10, 24, 22, 0, tzinfo=LONDON)  # BST; at 02:00 the clocks go back to 01:00
+    at = datetime(2026, 10, 25, 5, 30, tzinfo=LONDON).astimezone(UTC)  # GMT: elapsed 8 h ended at 05:00
+    assert active_occurrence(deny, at) == autumn_start.astimezone(UTC)
+    state = window_state([deny], at)
+    assert not state.open and state.opens_at == datetime(2026, 10, 25, 6, 0, tzinfo=LONDON)
+    assert state.opens_at - autumn_start == timedelta(hours=9)
+    assert window_state([deny], datetime(2026, 10, 25, 6, 0, tzinfo=LONDON).astimezone(UTC)).open
