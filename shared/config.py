@@ -159,6 +159,8 @@ class Schedule(_Model):
     # pydantic copies defaults per instance, so a literal list is safe here
     resources: list[ScheduleResource] = ["adf_triggers", "clusters", "warehouses", "jobs"]
     exclude: list[str] = Field(default_factory=list)
+    # On the first timer tick of a newly deployed app, apply the latest due action again.
+    enforce_on_start: bool = False
 
     _tz = field_validator("time_zone")(_check_tz)
 

@@ -6,17 +6,21 @@ it); :mod:`shared.ncrontab` handles daylight saving (a time in the spring gap
 runs shifted forward, a time in the autumn overlap runs once). A skip date is
 a *local* date of the environment's zone.
 
-Catch-up: when the timer missed ticks, every occurrence in the window is
-found but only the latest one per environment is acted on, because the latest
-scheduled action is the state the environment should be in now. A night-long
-outage therefore yields one start, not a stop followed by a start.
+State, not events: when the timer missed ticks, only the latest occurrence per
+environment in the window is acted on, because the latest scheduled action is
+the state the environment should be in now, however long ago it was due. A
+night-long outage yields one start, not a stop followed by a start; a weekend
+outage that missed Friday's stop still stops the environment. The window is
+searched backwards from its end (a month first, then doubling), so an outage of
+any length costs a few evaluations; occurrences older than the segment holding
+the latest one are counted, not listed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -60,6 +64,12 @@ class DueReport:
     skipped: tuple[DueAction, ...]
 
 
+# The first backward segment of a window; later ones double (a year-long outage: five evaluations).
+FIRST_SEGMENT = timedelta(days=31)
+# At most this many superseded occurrences are listed per environment (the rest are older).
+MAX_LISTED = 50
+
+
 def occurrences(environment: str, schedule: Schedule, action: Action, after: datetime,
                 until: datetime) -> tuple[list[DueAction], list[DueAction]]:
     """Occurrences of ``action`` in ``(after, until]``: (kept, skipped by ``skip_dates``)."""
@@ -76,6 +86,28 @@ def occurrences(environment: str, schedule: Schedule, action: Action, after: dat
     return kept, skipped
 
 
+def latest_due(environment: str, schedule: Schedule, after: datetime, until: datetime
+               ) -> tuple[DueAction | None, list[DueAction], list[DueAction]]:
+    """The latest kept occurrence of either action in ``(after, until]``, the other occurrences of the
+    segment it was found in (superseded), and the skipped ones seen on the way."""
+    superseded: list[DueAction] = []
+    skipped: list[DueAction] = []
+    hi, span = until, FIRST_SEGMENT
+    while hi > after:
+        lo = max(after, hi - span)
+        found: list[DueAction] = []
+        for action in ACTIONS:
+            kept, skip = occurrences(environment, schedule, action, lo, hi)
+            found.extend(kept)
+            skipped.extend(skip)
+        if found:
+            found.sort()
+            superseded = found[:-1][-MAX_LISTED:]
+            return found[-1], superseded, skipped[-MAX_LISTED:]
+        hi, span = lo, span * 2
+    return None, superseded, skipped[-MAX_LISTED:]
+
+
 def due_in_window(schedules: Mapping[str, Schedule | None], after: datetime, until: datetime) -> DueReport:
     """The actions due in ``(after, until]``: at most one per environment, the latest."""
     if after.tzinfo is None or until.tzinfo is None:
@@ -86,15 +118,11 @@ def due_in_window(schedules: Mapping[str, Schedule | None], after: datetime, unt
     for environment, schedule in sorted(schedules.items()):
         if schedule is None:
             continue
-        found: list[DueAction] = []
-        for action in ACTIONS:
-            kept, skip = occurrences(environment, schedule, action, after, until)
-            found.extend(kept)
-            skipped.extend(skip)
-        if found:
-            found.sort()
-            due.append(found[-1])
-            superseded.extend(found[:-1])
+        latest, older, skip = latest_due(environment, schedule, after, until)
+        skipped.extend(skip)
+        if latest is not None:
+            due.append(latest)
+            superseded.extend(older)
     return DueReport(tuple(sorted(due)), tuple(sorted(superseded)), tuple(sorted(skipped)))
 
 

@@ -1,11 +1,18 @@
 """What the schedule timer does each time it wakes (every minute).
 
 1. Read the cursor (the end of the last window handled) from the state table;
-   the window is ``(cursor, now]``, capped at ``max_catch_up`` (a timer that
-   was down for a week does not replay the week). The first run looks back
-   ``first_lookback`` only.
+   the window is ``(cursor, now]``, however long ago the cursor is (state,
+   not events: a timer down for a weekend still applies Friday's stop). The
+   first run ever looks back ``first_lookback`` only.
 2. Work out the due actions (:mod:`.due`: at most one per environment, the
-   latest, so a missed tick is caught up once).
+   latest, so a missed tick is caught up once). An action run more than
+   ``CATCH_UP_AFTER`` after its time is recorded as a catch-up
+   (``catch_up: {reason: "missed", late_by_s, since}``).
+2b. On the first tick of a process (``starting``), environments with
+   ``schedule.enforce_on_start`` get their latest due action applied again,
+   whether or not it ran before (``catch_up.reason: "enforce_on_start"``),
+   claimed once per (occurrence, app version + configuration): a fresh
+   deployment converges, a plain restart or a new instance does not redo it.
 3. Claim each (environment, action, scheduled time) with a conditional
    insert (:class:`shared.claims.Claims`): overlapping runs and scaled-out
    instances see the claim taken and do nothing.
@@ -21,6 +28,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +44,7 @@ from ..settings import Settings
 from ..storage import StorageAccount
 from ..telemetry import ContextPool as ThreadPoolExecutor  # tasks stay in the caller's trace
 from .control import KIND, EnvironmentControl
-from .due import DueAction, due_in_window
+from .due import DueAction, due_in_window, latest_due
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,20 @@ CURSOR_PARTITION = "schedule-cursor"
 CURSOR_ROW = "timer"
 
 ControlFactory = Callable[[str, Environment], EnvironmentControl]
+
+# An action run later than this after its scheduled time is a catch-up (the timer ticks every minute).
+CATCH_UP_AFTER = timedelta(minutes=2)
+# How far back enforce_on_start looks for the latest due action.
+ENFORCE_LOOKBACK = timedelta(days=400)
+_process_started = False  # set by the first run_once of this process (an app start)
+
+
+def _build_fingerprint(name: str, environment: Environment) -> str:
+    """The app version and the environment's configuration: what a deployment of the app changes."""
+    from .. import __version__
+
+    text = f"{__version__}\n{name}\n{environment.model_dump_json()}"
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -68,7 +90,7 @@ class TickReport:
 class ScheduleTimer:
     def __init__(self, config: PlatformConfig, *, settings: Settings, storage: StorageAccount,
                  ledger: AuditLedger, clock: Clock, control_factory: ControlFactory | None = None,
-                 max_catch_up: timedelta = timedelta(hours=24),
+                 max_catch_up: timedelta | None = None,
                  first_lookback: timedelta = timedelta(minutes=2), max_attempts: int = 5,
                  lock_timeout: float = 240.0, max_parallel_environments: int = 4) -> None:
         self.config = config
@@ -129,25 +151,36 @@ class ScheduleTimer:
                 continue
 
     # --------------------------------------------------------------------- run
-    def run_once(self) -> TickReport:
-        """One timer tick (see the module docstring)."""
+    def run_once(self, *, starting: bool | None = None) -> TickReport:
+        """One timer tick (see the module docstring). ``starting``: the first tick of this app process
+        (default: worked out per process)."""
+        global _process_started
+        if starting is None:
+            starting, _process_started = not _process_started, True
         now = self.clock.now()
         cursor = self.cursor()
-        after = max(cursor if cursor is not None else now - self.first_lookback, now - self.max_catch_up)
+        after = cursor if cursor is not None else now - self.first_lookback
+        if self.max_catch_up is not None:
+            after = max(after, now - self.max_catch_up)
         report = TickReport(after, now)
-        if after >= now:
-            return report
-        schedules = {n: e.schedule for n, e in self.config.environments.items()}
-        window = due_in_window(schedules, after, now)
-        report.superseded = [d.key for d in window.superseded]
-        report.skipped = [d.key for d in window.skipped]
         jobs: list[tuple[str, str, str, dict[str, Any]]] = []  # (env, action, claim key, extra)
-        for due in window.due:
-            extra = {"schedule_key": due.key, "scheduled": due.scheduled.isoformat(),
-                     "scheduled_local": due.local.isoformat(), "attempt": 1,
-                     "superseded": [d.key for d in window.superseded if d.environment == due.environment]}
-            jobs.append((due.environment, due.action, due.key, extra))
-        scheduled_envs = {d.environment for d in window.due}
+        window_envs: set[str] = set()
+        if after < now:
+            schedules = {n: e.schedule for n, e in self.config.environments.items()}
+            window = due_in_window(schedules, after, now)
+            report.superseded = [d.key for d in window.superseded]
+            report.skipped = [d.key for d in window.skipped]
+            for due in window.due:
+                extra = self._extra(due)
+                extra["superseded"] = [d.key for d in window.superseded if d.environment == due.environment]
+                if now - due.scheduled > CATCH_UP_AFTER:
+                    extra["catch_up"] = {"reason": "missed", "late_by_s": int((now - due.scheduled).total_seconds()),
+                                         "since": after.isoformat()}
+                jobs.append((due.environment, due.action, due.key, extra))
+            window_envs = {d.environment for d in window.due}
+        if starting:
+            jobs.extend(self._enforcements(now, skip=window_envs))
+        scheduled_envs = {job[0] for job in jobs}
         for name in sorted(self.config.environments):
             if name not in scheduled_envs and (retry := self._retry_of(name)) is not None:
                 jobs.append(retry)
@@ -165,6 +198,28 @@ class ScheduleTimer:
         # A failed run holds the cursor back: its claim was released and the next tick retries it.
         self.advance_cursor(now if ok else after)
         return report
+
+    @staticmethod
+    def _extra(due: DueAction) -> dict[str, Any]:
+        return {"schedule_key": due.key, "scheduled": due.scheduled.isoformat(),
+                "scheduled_local": due.local.isoformat(), "attempt": 1}
+
+    def _enforcements(self, now: datetime, skip: set[str]) -> list[tuple[str, str, str, dict[str, Any]]]:
+        """enforce_on_start: the latest due action of each such environment, once per app build."""
+        jobs: list[tuple[str, str, str, dict[str, Any]]] = []
+        for name, environment in sorted(self.config.environments.items()):
+            schedule = environment.schedule
+            if schedule is None or not schedule.enforce_on_start or name in skip:
+                continue
+            due, _, _ = latest_due(name, schedule, now - ENFORCE_LOOKBACK, now)
+            if due is None:
+                continue
+            build = _build_fingerprint(name, environment)
+            extra = self._extra(due)
+            extra["catch_up"] = {"reason": "enforce_on_start", "build": build,
+                                 "late_by_s": int((now - due.scheduled).total_seconds())}
+            jobs.append((name, due.action, f"{due.key}/enforce-{build}", extra))
+        return jobs
 
     def _retry_of(self, name: str) -> tuple[str, str, str, dict[str, Any]] | None:
         """The environment's latest stop/start again, when it ended partial or failed."""
