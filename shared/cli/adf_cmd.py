@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 from ..adf.build import FactoryValidationError, build_factory, validate_factory
@@ -87,9 +88,12 @@ def _build(args: argparse.Namespace) -> int:
         print_json({"factory": result.factory_name, "commit": sha or None, "objects": result.counts,
                     "parameters": len(result.template["parameters"]),
                     "resources": len(result.template["resources"]), "linked_templates": len(result.linked) - 2,
-                    "linked_needed": result.needs_linked, "files": sorted(result.files())})
+                    "linked_needed": result.needs_linked, "files": sorted(result.files()),
+                    "warnings": [w.to_json() for w in result.warnings]})
     else:
         print(result.summary() + (f" (commit {sha[:12]})" if sha else ""))
+    for w in result.warnings:
+        print(f"warning: {w} [{w.code}]", file=sys.stderr)
     return 0
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared.adf.build import FactoryValidationError, build_factory, validate_factory
 from shared.adf.build.builder import FACTORY_DEP, LINKED_CHUNK, _self_ref
@@ -177,6 +179,16 @@ def test_custom_definition_syntax() -> None:
     assert trigger["properties"]["pipelines"][0]["parameters"]["a"] == "[parameters('t_properties_pl_parameters_a')]"
     assert trigger["dependsOn"] == ["[concat(variables('factoryId'), '/pipelines/pl')]"]
     assert result.parameters["parameters"]["t_freq"] == {"value": ""}
+    assert result.warnings == []
+    files["arm-template-parameters-definition.json"] = json.dumps({
+        "Microsoft.DataFactory/factories/credentials": {"properties": {"typeProperties": {"resourceId": "="}}},
+        "Microsoft.DataFactory/factories/linkedServices": {"AzureBlobFS": {"properties": {
+            "typeProperties": {"url": "="}}}, "Odbc": {"properties": {"typeProperties": {"userName": "="}}}},
+    }).encode()
+    warned = build_factory(files).warnings  # matches no object now: built, with a warning naming the entry
+    assert [(w.code, w.path) for w in warned] == [
+        ("definition_unused", "$['Microsoft.DataFactory/factories/credentials']"),
+        ("definition_unused", "$['Microsoft.DataFactory/factories/linkedServices'].Odbc")]
 
 
 def test_encrypted_secret_becomes_secure_parameter_without_default() -> None:
@@ -242,3 +254,42 @@ def test_cli_build_and_validate_from_a_git_commit(tmp_path: Path, capsys: pytest
     assert main(["adf", "build", "--repo", str(repo.path), "--root", "ADF", "--out", str(out2)]) == 2
     assert not out2.exists()  # nothing written
     assert "invalid_factory" in capsys.readouterr().err
+
+
+def test_objects_in_subfolders_and_parameter_overflow_are_named() -> None:
+    files = _small_factory()
+    files["pipeline/old/pl_x.json"] = json.dumps({"name": "pl_x", "properties": {"activities": []}}).encode()
+    assert [(p.code, p.file) for p in validate_factory(files)] == [("unknown_folder", "pipeline/old/pl_x.json")]
+    many = {f"linkedService/ls{i}.json": json.dumps({"name": f"ls{i}", "properties": {
+        "type": "AzureBlobFS", "typeProperties": {"url": f"https://a{i}.dfs.core.windows.net"}}}).encode()
+        for i in range(300)}
+    result = build_factory(many)
+    assert result.too_many_parameters and not result.needs_linked
+    assert result.summary().endswith("301 parameters > 256: reduce them with arm-template-parameters-definition.json")
+
+
+_json_value = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                           lambda kids: st.lists(kids, max_size=3) | st.dictionaries(
+                               st.sampled_from(["name", "type", "referenceName", "properties", "typeProperties",
+                                                "value", "x"]), kids, max_size=4), max_leaves=12)
+_folders = st.sampled_from(["pipeline", "dataset", "linkedService", "trigger", "dataflow", "integrationRuntime",
+                            "credential", "factory", "managedVirtualNetwork", "managedVirtualNetwork/default/"
+                            "managedPrivateEndpoint", "other", ""])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(_folders, st.text("abAB_'[] ", min_size=1, max_size=6), _json_value), max_size=6),
+       st.one_of(st.none(), _json_value))
+def test_any_input_builds_or_fails_with_problems(objs: list[tuple[str, str, Any]], definition: Any) -> None:
+    files = {f"{folder}/{name}.json".lstrip("/"): json.dumps({"name": name, "properties": body}
+                                                             if isinstance(body, dict) else body).encode()
+             for folder, name, body in objs}
+    if definition is not None:
+        files["arm-template-parameters-definition.json"] = json.dumps(definition).encode()
+    try:
+        result = build_factory(files)
+    except FactoryValidationError as exc:
+        assert exc.details and all(d["file"] and d["path"].startswith("$") for d in exc.details)
+        return
+    json.dumps(result.files())  # what it built serializes
+    _check_linked(result.linked, result.template)

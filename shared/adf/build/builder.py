@@ -25,7 +25,9 @@ from .params import (
     Parameterizer,
     Parameters,
     check_definition,
+    definition_entries,
     definition_for,
+    definition_key,
     escape,
 )
 from .secrets import apply_secrets
@@ -67,19 +69,24 @@ class BuildResult:
 
     @property
     def needs_linked(self) -> bool:
-        """True when the full template is over an ARM limit, so only the linked templates can deploy."""
+        """True when the full template is over ARM's resource or size limit: only the linked templates deploy."""
         return bool(self.over_limits())
 
     def over_limits(self) -> list[str]:
+        """The ARM limits the full template exceeds that linked templates get around (resources, size)."""
         out = []
-        if len(self.template["parameters"]) > MAX_PARAMETERS:
-            out.append(f"{len(self.template['parameters'])} parameters > {MAX_PARAMETERS}")
         if len(self.template["resources"]) > MAX_RESOURCES:
             out.append(f"{len(self.template['resources'])} resources > {MAX_RESOURCES}")
         size = len(json.dumps(self.template, separators=(",", ":")).encode())
         if size > MAX_TEMPLATE_BYTES:
             out.append(f"{size / 1048576:.1f} MB > 4 MB")
         return out
+
+    @property
+    def too_many_parameters(self) -> bool:
+        """Over ARM's 256 parameters: not deployable either way (the master has them all); ADF's answer is a
+        custom parameter definition with fewer parameterized properties."""
+        return len(self.template["parameters"]) > MAX_PARAMETERS
 
     def files(self) -> dict[str, dict[str, Any]]:
         """Relative output path -> JSON document, as ADF lays them out in the publish branch."""
@@ -95,6 +102,9 @@ class BuildResult:
         children = len(self.linked) - 2
         linked = (f"linked templates needed ({'; '.join(self.over_limits())})" if self.needs_linked
                   else "linked templates not needed")
+        if self.too_many_parameters:
+            linked += (f"; {len(self.template['parameters'])} parameters > {MAX_PARAMETERS}: reduce them with "
+                       "arm-template-parameters-definition.json")
         return (f"factory {self.factory_name or '(unnamed)'}: {objects}; {len(self.template['parameters'])} "
                 f"parameters, {len(self.template['resources'])} resources, {children} linked "
                 f"template{'s' if children != 1 else ''}; {linked}")
@@ -149,6 +159,7 @@ def build_source(src: FactorySource, factory_name: str | None = None) -> BuildRe
     params.add(Parameter("factoryName", "string", name, bool(name), "Data Factory name"), "", "$")
 
     index = src.by_key()
+    hits: dict[tuple[str, str], set[str]] = {}  # definition leaves that matched a value
     resources: list[dict[str, Any]] = []
     for obj in sorted(src.objects, key=_sort_key):
         props = escape(obj.properties)  # escape() builds new containers: the source stays untouched
@@ -162,9 +173,11 @@ def build_source(src: FactorySource, factory_name: str | None = None) -> BuildRe
             normalize.dataflow(props)
         res: dict[str, Any] = {"name": _resource_name(obj), "type": PREFIX + obj.kind, "apiVersion": API_VERSION,
                                "properties": props}
-        tree = definition_for(definition, PREFIX + obj.kind, str(props.get("type") or ""))
+        otype = str(props.get("type") or "")
+        tree = definition_for(definition, PREFIX + obj.kind, otype)
         if tree is not None:
-            Parameterizer(params, obj.name, obj.file).apply(tree, res, [])
+            key = ((PREFIX + obj.kind).lower(), definition_key(PREFIX + obj.kind, definition, otype))
+            Parameterizer(params, obj.name, obj.file, hits.setdefault(key, set())).apply(tree, res, [])
         deps = _depends_on(obj, index)
         res["dependsOn"] = (["[variables('factoryId')]"] if include_factory else []) + deps
         resources.append(res)
@@ -175,21 +188,34 @@ def build_source(src: FactorySource, factory_name: str | None = None) -> BuildRe
                "apiVersion": API_VERSION, "properties": escape(globals_doc)}
         tree = definition_for(definition, PREFIX + "globalparameters", None)
         if tree is not None:
-            Parameterizer(params, "default", src.factory.file if src.factory else "", ).apply(tree, res, [])
+            Parameterizer(params, "default", src.factory.file if src.factory else "",
+                          hits.setdefault(((PREFIX + "globalparameters").lower(), ""), set())).apply(tree, res, [])
         res["dependsOn"] = ["[variables('factoryId')]"] if include_factory else []
         resources.append(res)
     if include_factory and src.factory is not None:
-        resources.append(_factory_resource(src.factory, definition, params, embed_globals=not include_globals))
+        resources.append(_factory_resource(src.factory, definition, params, embed_globals=not include_globals,
+                                           hits=hits.setdefault((T_FACTORY.lower(), ""), set())))
 
     if params.problems:
         raise _invalid(params.problems)
+    warnings = list(src.warnings)
+    if src.definition is not None:
+        used = set(hits)
+        for rtype, otype in definition_entries(src.definition):
+            if (rtype.lower(), otype) not in used and otype != "*":
+                where = f"$[{rtype!r}]" + (f".{otype}" if otype else "")
+                what = (f"no {otype!r} {rtype[len(PREFIX):]} in the factory" if otype else
+                        f"no {rtype[len(PREFIX):]} in the factory" if rtype.lower() != T_FACTORY.lower() else
+                        "the factory is not in the template (includeFactoryTemplate)")
+                warnings.append(Problem(src.definition_file, where, f"{what}: this definition parameterizes nothing",
+                                        "definition_unused"))
     arm_params = {p.name: p.arm() for p in params.ordered()}
     template = {"$schema": TEMPLATE_SCHEMA, "contentVersion": "1.0.0.0", "parameters": arm_params,
                 "variables": {"factoryId": FACTORY_ID}, "resources": resources}
     parameters_file = parameters_document(arm_params)
     linked = linked_templates(template, name)
     return BuildResult(name, template, parameters_file, linked,
-                       globals_doc if src.factory is not None else None, src.counts(), list(src.warnings))
+                       globals_doc if src.factory is not None else None, src.counts(), warnings)
 
 
 def _global_parameters(src: FactorySource) -> dict[str, Any]:
@@ -201,7 +227,7 @@ def _global_parameters(src: FactorySource) -> dict[str, Any]:
 
 
 def _factory_resource(factory: FactoryObject, definition: Mapping[str, Any], params: Parameters,
-                      embed_globals: bool) -> dict[str, Any]:
+                      embed_globals: bool, hits: set[str]) -> dict[str, Any]:
     doc = factory.doc
     props = copy.deepcopy(doc.get("properties") or {})
     props.pop("repoConfiguration", None)
@@ -216,7 +242,7 @@ def _factory_resource(factory: FactoryObject, definition: Mapping[str, Any], par
         res["identity"] = {k: v for k, v in identity.items() if k not in ("principalId", "tenantId")}
     tree = definition_for(definition, T_FACTORY, None)
     if tree is not None:
-        Parameterizer(params, "dataFactory", factory.file).apply(tree, res, [])
+        Parameterizer(params, "dataFactory", factory.file, hits).apply(tree, res, [])
     return res
 
 

@@ -190,8 +190,25 @@ def check_definition(defn: Mapping[str, Any], file: str) -> list[Problem]:
             problems.append(Problem(file, path, f"{rtype!r} is not a Data Factory resource type: the definition "
                                     "matches nothing", "definition_matches_nothing"))
             continue
+        if not isinstance(tree, dict):
+            problems.append(Problem(file, path, "a resource type's definition must be a JSON object of property "
+                                    "paths", "invalid_definition"))
+            continue
         _check_tree(tree, path, file, problems)
     return problems
+
+
+def definition_entries(defn: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(resource type, linked service/dataset type or '') of every entry of a valid definition."""
+    out: list[tuple[str, str]] = []
+    for rtype, tree in defn.items():
+        if not isinstance(tree, dict) or rtype.lower() not in KNOWN_RESOURCE_TYPES:
+            continue
+        if rtype[len(PREFIX):].lower() in TYPED:
+            out.extend((rtype, otype) for otype in tree)
+        else:
+            out.append((rtype, ""))
+    return out
 
 
 def _check_tree(node: Any, path: str, file: str, problems: list[Problem]) -> None:
@@ -228,7 +245,15 @@ def definition_for(defn: Mapping[str, Any], arm_type: str, obj_type: str | None)
         if obj_type and obj_type in tree:
             return tree[obj_type]
         return tree.get("*")
-    return tree
+    return tree if isinstance(tree, dict) else None
+
+
+def definition_key(arm_type: str, defn: Mapping[str, Any], obj_type: str | None) -> str:
+    """The linked service/dataset type entry that applies ('' for other resource types)."""
+    if arm_type[len(PREFIX):].lower() not in TYPED:
+        return ""
+    tree = next((v for k, v in defn.items() if k.lower() == arm_type.lower()), None)
+    return obj_type if isinstance(tree, dict) and obj_type and obj_type in tree else "*"
 
 
 def _lookup(node: Any, dotted: str | None) -> str | None:
@@ -281,9 +306,9 @@ class Parameterizer:
         return node
 
     def _leaf(self, spec: Spec, node: Any, path: list[str], dpath: str) -> Any:
+        self.hits.add(dpath)
         if isinstance(node, str) and _PARAM_REF.match(node):
             return node  # already a parameter (a secret)
-        self.hits.add(dpath)
         if spec.action == "|":
             if isinstance(node, dict) and str(node.get("type", "")).lower() == "azurekeyvaultsecret":
                 secret = node.get("secretName")

@@ -192,6 +192,9 @@ def read_source(files: Mapping[str, bytes], root: str = "", factory_name: str | 
             doc = parse_json(data, file, problems)
             if isinstance(doc, dict):
                 src.global_parameters = doc
+        elif (folder in FOLDERS or folder in OTHER_FOLDERS) and _looks_like_adf(data):
+            problems.append(Problem(file, "$", f"ADF keeps {folder} objects directly in {folder}/, not in a "
+                                    "subfolder: this file is not part of the factory", "unknown_folder"))
         elif _looks_like_adf(data):
             where = folder if len(parts) > 1 else rel
             known = ", ".join(sorted(FOLDERS) + list(OTHER_FOLDERS))
