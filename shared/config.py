@@ -109,6 +109,10 @@ class DataFactoryTarget(_Model):
         default=None, description="App setting with a static ARM bearer token (local stand-ins); "
         "absent: azure-identity DefaultAzureCredential (managed identity in Azure)")
     max_parallel: int = Field(default=16, ge=1, le=64)
+    deployment_timeout: float = Field(default=3600, gt=0, le=86400, description="seconds an ARM deployment may "
+                                      "run; then it is cancelled, waited for, and the triggers restored")
+    throttle_budget: float = Field(default=600, ge=0, le=3600, description="seconds one ARM call keeps "
+                                   "retrying 429 (Retry-After) and 5xx answers")
 
     _setting = field_validator("token_setting")(_check_setting)
 

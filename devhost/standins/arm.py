@@ -113,6 +113,11 @@ class ArmStandIn(ServedStandIn):
         add("HEAD", _DEPLOY + r"/(?P<name>[^/]+)", self._deployment_head, "deployments.head")
         add("DELETE", _DEPLOY + r"/(?P<name>[^/]+)", self._deployment_delete, "deployments.delete")
         add("GET", _DEPLOY, self._deployment_list, "deployments.list")
+        add("POST", _DEPLOY + r"/(?P<name>[^/]+)/cancel", self._deployment_cancel, "deployments.cancel")
+        add("POST", _DEPLOY + r"/(?P<name>[^/]+)/validate", self._deployment_validate, "deployments.validate")
+        # the SDK lists resource-group deployment operations without the provider segment (as ARM's REST API)
+        for base in (_DEPLOY, _RG + r"/deployments"):
+            add("GET", base + r"/(?P<name>[^/]+)/operations", self._deployment_operations, "deployments.operations")
         add("GET", _DEPLOY + r"/(?P<name>[^/]+)/operationStatuses/(?P<op>[^/]+)", self._deployment_status,
             "deployments.status")
         add("GET", _FACTORIES, self._factory_list, "factories.list")
@@ -192,6 +197,18 @@ class ArmStandIn(ServedStandIn):
         deps = self.deployments.list(req.match["sub"], req.match["rg"])
         return json_response({"value": [d.resource() for d in deps]})
 
+    def _deployment_cancel(self, req: Request) -> Response:
+        self.deployments.cancel(req.match["sub"], req.match["rg"], req.match["name"])
+        return Response(204)
+
+    def _deployment_validate(self, req: Request) -> Response:
+        return json_response(self.deployments.validate(req.match["sub"], req.match["rg"], req.match["name"],
+                                                       req.json()))
+
+    def _deployment_operations(self, req: Request) -> Response:
+        dep = self.deployments.get(req.match["sub"], req.match["rg"], req.match["name"])
+        return json_response({"value": list(dep.operations)})
+
     def _deployment_status(self, req: Request) -> Response:
         dep = self.deployments.get(req.match["sub"], req.match["rg"], req.match["name"])
         headers = {"x-ms-correlation-request-id": dep.correlation_id}
@@ -262,7 +279,7 @@ class ArmStandIn(ServedStandIn):
             factory = self._factory(req)
             trigger = self.store.get_object(factory, "triggers", req.match["name"])
             if action in ("start", "stop"):
-                trigger.runtime_state = "Started" if action == "start" else "Stopped"
+                self.store.start_or_stop(factory, trigger, action == "start")
                 return Response(200, b"")
             status_body = {"triggerName": trigger.name, "status": self.store.subscription_status(trigger)}
             if action == "getEventSubscriptionStatus":
@@ -341,6 +358,21 @@ class ArmStandIn(ServedStandIn):
         """Make every PUT (REST or deployment) of this object fail with ``code``/``message``."""
         with self.store.lock:
             self.store.failing_objects[(factory.lower(), kind.lower(), name.lower())] = (code, message)
+
+    def slow_deployment(self, name_pattern: str, seconds: float) -> None:
+        """Deployments whose name fully matches ``name_pattern`` stay Running for ``seconds``."""
+        with self.store.lock:
+            self.deployments.durations[name_pattern] = seconds
+
+    def conflict_trigger(self, factory: str, name: str, times: int = 1) -> None:
+        """The next ``times`` starts/stops of this trigger answer ADF's provisioning conflict (400)."""
+        with self.store.lock:
+            self.store.provisioning_conflicts[(factory.lower(), name.lower())] = times
+
+    def subscription_status(self, factory: str | DataFactory, name: str) -> str:
+        """An event trigger's subscription status, as getEventSubscriptionStatus answers it."""
+        with self.store.lock:
+            return self.store.subscription_status(self.store.get_object(self._resolve(factory), "triggers", name))
 
     def fail_deployment(self, name_pattern: str, code: str = "InternalServerError",
                         message: str = "Injected deployment failure") -> None:

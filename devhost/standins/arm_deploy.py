@@ -34,6 +34,25 @@ _FAILED_MESSAGE = ("At least one resource deployment operation failed. Please li
                    "for details. Please see https://aka.ms/arm-deployment-operations for usage details.")
 
 
+MAX_RESOURCES, MAX_PARAMETERS, MAX_TEMPLATE_BYTES = 800, 256, 4 * 1024 * 1024
+
+
+def check_limits(template: Mapping[str, Any]) -> None:
+    """ARM's template limits: 800 resources, 256 parameters, 4 MB (checked here on the uncompressed JSON)."""
+    n_res = len(template.get("resources") or [])
+    if n_res > MAX_RESOURCES:
+        raise AdfError(400, "InvalidTemplate", "Deployment template validation failed: 'The number of template "
+                       f"resources limit exceeded. Limit: '{MAX_RESOURCES}' and actual: '{n_res}'.'")
+    n_par = len(template.get("parameters") or {})
+    if n_par > MAX_PARAMETERS:
+        raise AdfError(400, "InvalidTemplate", "Deployment template validation failed: 'The number of template "
+                       f"parameters limit exceeded. Limit: '{MAX_PARAMETERS}' and actual: '{n_par}'.'")
+    size = len(json.dumps(template, separators=(",", ":")).encode())
+    if size > MAX_TEMPLATE_BYTES:
+        raise AdfError(400, "DeploymentJobSizeExceeded", f"The template size '{size}' bytes exceeds the limit "
+                       f"of '{MAX_TEMPLATE_BYTES}' bytes. Please see https://aka.ms/arm-template-limits.")
+
+
 def fetch_url(uri: str, timeout: float = 10.0) -> Any:
     """GET a linked template (http/https) and parse it as JSON."""
     with urllib.request.urlopen(uri, timeout=timeout) as resp:
@@ -69,6 +88,7 @@ class Deployment:
     error: dict[str, Any] | None = None
     output_resources: list[str] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    operations: list[dict[str, Any]] = field(default_factory=list)  # one per resource ARM attempted
 
     @property
     def id(self) -> str:
@@ -95,6 +115,19 @@ class Deployment:
             props["error"] = self.error
         return {"id": self.id, "name": self.name, "type": "Microsoft.Resources/deployments",
                 "properties": props}
+
+    def operation(self, res: _Resource, state: str, error: dict[str, Any] | None, rid: str) -> None:
+        """Record one deployment operation (``GET .../deployments/{name}/operations``)."""
+        op_id = uuid.uuid4().hex.upper()[:16]
+        props: dict[str, Any] = {
+            "provisioningOperation": "Create", "provisioningState": state,
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".0000000Z",
+            "duration": "PT0S", "trackingId": str(uuid.uuid4()), "serviceRequestId": str(uuid.uuid4()),
+            "statusCode": "OK" if error is None else "BadRequest",
+            "targetResource": {"id": rid, "resourceType": res.type, "resourceName": res.name}}
+        if error is not None:
+            props["statusMessage"] = {"status": "Failed", "error": error}
+        self.operations.append({"id": f"{self.id}/operations/{op_id}", "operationId": op_id, "properties": props})
 
     def operation_status(self) -> dict[str, Any]:
         """The body of the ``Azure-AsyncOperation`` status URL."""
@@ -138,6 +171,8 @@ class DeploymentEngine:
         self.deployments: dict[tuple[str, str, str], Deployment] = {}
         # deployment name regex -> (code, message): such deployments fail when applied
         self.failing_deployments: dict[str, tuple[str, str]] = {}
+        # deployment name regex -> seconds: such deployments stay Running that long (else deploy_delay_s)
+        self.durations: dict[str, float] = {}
 
     def get(self, sub: str, rg: str, name: str) -> Deployment:
         dep = self.deployments.get((sub.lower(), rg.lower(), name.lower()))
@@ -151,15 +186,33 @@ class DeploymentEngine:
     def delete(self, sub: str, rg: str, name: str) -> bool:
         return self.deployments.pop((sub.lower(), rg.lower(), name.lower()), None) is not None
 
-    # -- submit ---------------------------------------------------------------------------------
-    def submit(self, sub: str, rg: str, name: str, body: Any, correlation_id: str) -> Deployment:
-        """Validate and accept a deployment (caller holds the store lock and has settled)."""
-        key = (sub.lower(), rg.lower(), name.lower())
-        current = self.deployments.get(key)
-        if current is not None and current.state == "Running":
-            raise AdfError(409, "DeploymentActive", f"The deployment with resource id '{current.id}' cannot "
-                           "be saved, because this would overwrite an existing deployment which is still "
-                           "active. Please see https://aka.ms/arm-deploy for usage details.")
+    def cancel(self, sub: str, rg: str, name: str) -> None:
+        """Cancel a running deployment (what it has not applied stays unapplied); 409 when not running."""
+        dep = self.get(sub, rg, name)
+        if dep.state != "Running":
+            raise AdfError(409, "DeploymentCannotBeCancelled", f"The deployment '{name}' cannot be cancelled "
+                           f"because it is in '{dep.state}' state. Only deployments in Accepted or Running "
+                           "state can be cancelled.")
+        dep.state = "Canceled"
+        dep.finished_at = time.time()
+
+    def validate(self, sub: str, rg: str, name: str, body: Any) -> dict[str, Any]:
+        """What ``POST .../deployments/{name}/validate`` answers for a valid deployment (errors raise)."""
+        template, supplied = self._checked(body)
+        try:
+            resources = self._plan(template, supplied, sub, rg, name)
+        except TemplateError as exc:
+            raise AdfError(400, exc.code, exc.message) from exc
+        return {"id": f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Resources/deployments/{name}",
+                "name": name, "type": "Microsoft.Resources/deployments",
+                "properties": {"provisioningState": "Succeeded", "mode": "Incremental",
+                               "correlationId": str(uuid.uuid4()), "timestamp": time.strftime(
+                                   "%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".0000000Z",
+                               "validatedResources": [{"id": f"/subscriptions/{sub}/resourceGroups/{rg}/providers/"
+                                                             f"{r.key}"} for r in resources]}}
+
+    def _checked(self, body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The template and parameter values of a deployment body, checked against ARM's limits."""
         props = body.get("properties") if isinstance(body, dict) else None
         if not isinstance(props, dict):
             raise AdfError(400, "InvalidRequestContent", "The request content was invalid and could not be "
@@ -170,7 +223,19 @@ class DeploymentEngine:
                            f"The deployment mode '{mode}' is not supported by the local ARM stand-in "
                            "(Incremental only).")
         template = self._template(props)
-        supplied = self._parameter_values(props)
+        check_limits(template)
+        return template, self._parameter_values(props)
+
+    # -- submit ---------------------------------------------------------------------------------
+    def submit(self, sub: str, rg: str, name: str, body: Any, correlation_id: str) -> Deployment:
+        """Validate and accept a deployment (caller holds the store lock and has settled)."""
+        key = (sub.lower(), rg.lower(), name.lower())
+        current = self.deployments.get(key)
+        if current is not None and current.state == "Running":
+            raise AdfError(409, "DeploymentActive", f"The deployment with resource id '{current.id}' cannot "
+                           "be saved, because this would overwrite an existing deployment which is still "
+                           "active. Please see https://aka.ms/arm-deploy for usage details.")
+        template, supplied = self._checked(body)
         try:
             resources = self._plan(template, supplied, sub, rg, name)
         except TemplateError as exc:
@@ -179,8 +244,10 @@ class DeploymentEngine:
                      "value": v} for k, v in supplied.items()
                  if not str((template.get("parameters") or {}).get(k, {}).get("type", "")).lower()
                  .startswith("secure")}
+        delay = next((d for p, d in self.durations.items() if re.fullmatch(p, name, re.IGNORECASE)),
+                     self.deploy_delay_s)
         dep = Deployment(sub, rg, name, correlation_id, "Incremental", shown, resources,
-                         due_at=self.store.clock() + self.deploy_delay_s,
+                         due_at=self.store.clock() + delay,
                          template_hash=str(abs(hash(json.dumps(template, sort_keys=True))) % 10**19))
         self.deployments[key] = dep
         return dep
@@ -291,12 +358,15 @@ class DeploymentEngine:
                 try:
                     rid = self._apply_resource(dep, res)
                     dep.output_resources.append(rid)
+                    dep.operation(res, "Succeeded", None, rid)
                 except AdfError as exc:
                     failed.add(res.key)
                     detail: dict[str, Any] = {"code": exc.code, "message": exc.message}
                     if exc.details:
                         detail["details"] = exc.details
                     details.append(detail)
+                    dep.operation(res, "Failed", detail, f"/subscriptions/{dep.subscription_id}/resourceGroups/"
+                                  f"{dep.resource_group}/providers/{res.type}/{res.name}")
         dep.finished_at = time.time()
         if details:
             dep.state = "Failed"

@@ -159,6 +159,8 @@ class FactoryStore:
         self.factories: dict[tuple[str, str, str], DataFactory] = {}
         # (factory name lower, kind, object name lower) -> (code, message): PUT/deploy of it fails
         self.failing_objects: dict[tuple[str, str, str], tuple[str, str]] = {}
+        # (factory lower, trigger lower) -> how many more starts/stops answer the provisioning conflict
+        self.provisioning_conflicts: dict[tuple[str, str], int] = {}
 
     # -- factories --------------------------------------------------------------------------
     @staticmethod
@@ -289,6 +291,23 @@ class FactoryStore:
         trigger = self.get_object(factory, "triggers", name)
         trigger.runtime_state = state
         return trigger
+
+    def start_or_stop(self, factory: DataFactory, trigger: StoredObject, start: bool) -> None:
+        """Start or stop a trigger; an event trigger subscribes on start and unsubscribes on stop.
+
+        While its subscription is changing (Provisioning/Deprovisioning) ADF refuses both with
+        400 ``BadRequest`` "Resource cannot be updated during provisioning"; so does an injected conflict.
+        """
+        key = (factory.name.lower(), trigger.name.lower())
+        injected = self.provisioning_conflicts.get(key, 0)
+        event = isinstance(trigger.properties, dict) and trigger.properties.get("type") in EVENT_TRIGGER_TYPES
+        if injected > 0 or (event and self.subscription_status(trigger) in ("Provisioning", "Deprovisioning")):
+            if injected > 0:
+                self.provisioning_conflicts[key] = injected - 1
+            raise AdfError(400, "BadRequest", "Resource cannot be updated during provisioning")
+        trigger.runtime_state = "Started" if start else "Stopped"
+        if event:
+            self.change_subscription(trigger, start)
 
     def subscription_status(self, trigger: StoredObject) -> str:
         """The event subscription status, advanced lazily once ``transition_s`` has passed."""

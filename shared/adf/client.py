@@ -12,6 +12,7 @@ The SDKs are imported when a client is built, never at module import.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ from . import arm
 
 if TYPE_CHECKING:
     from ..config import DataFactoryTarget
+    from .deployments import ArmDeployments
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,9 @@ def kind_of_arm_type(resource_type: str) -> ObjectKind | None:
     prefix = "microsoft.datafactory/factories/"
     t = resource_type.lower()
     return _BY_ARM_TYPE.get(t[len(prefix):]) if t.startswith(prefix) else None
+
+
+PROVISIONING_CONFLICT = "cannot be updated during provisioning"
 
 
 class FactoryOperationError(DataOpsError):
@@ -111,12 +118,18 @@ class FactoryClient:
                  lro_timeout: float = 600.0, poll_interval: float = 1.0,
                  sleep: Callable[[float], None] = time.sleep,
                  monotonic: Callable[[], float] = time.monotonic, **client_extra: Any) -> None:
+        from .throttle import ThrottleBudgetPolicy
+
         self.target = target
         self.rg, self.factory = target.resource_group, target.factory_name
         self.lro_timeout, self.poll_interval = lro_timeout, poll_interval
+        self.deployment_timeout = float(target.deployment_timeout)
         self._sleep, self._monotonic = sleep, monotonic
+        self._arm: ArmDeployments | None = None
+        # 429/5xx retried within a time budget per call (Retry-After honoured), not a count
+        self.throttle = ThrottleBudgetPolicy(float(target.throttle_budget), sleep=sleep, monotonic=monotonic)
         # polling_interval: used by LROs when the service sends no Retry-After.
-        extra = {"polling_interval": poll_interval, **client_extra}
+        extra = {"polling_interval": poll_interval, "retry_policy": self.throttle, **client_extra}
         # connection pool sized for parallel waves (urllib3 keeps 10 by default)
         if "session" not in extra:
             import requests
@@ -151,14 +164,31 @@ class FactoryClient:
                 "runtimeState": props.get("runtimeState"), "properties": props}
 
     def start_trigger(self, name: str) -> None:
-        """Start a trigger and wait (bounded) for the long-running operation."""
+        """Start a trigger and wait (bounded) for the long-running operation (provisioning conflicts retried)."""
         with telemetry.counted("trigger_changes", action="start"):
-            self._wait(self._call(self.df.triggers.begin_start, self.rg, self.factory, name), f"start {name}")
+            self._retry_provisioning(lambda: self._wait(self._call(self.df.triggers.begin_start, self.rg,
+                                                                   self.factory, name), f"start {name}"), name)
 
     def stop_trigger(self, name: str) -> None:
-        """Stop a trigger and wait (bounded) for the long-running operation."""
+        """Stop a trigger and wait (bounded) for the long-running operation (provisioning conflicts retried)."""
         with telemetry.counted("trigger_changes", action="stop"):
-            self._wait(self._call(self.df.triggers.begin_stop, self.rg, self.factory, name), f"stop {name}")
+            self._retry_provisioning(lambda: self._wait(self._call(self.df.triggers.begin_stop, self.rg,
+                                                                   self.factory, name), f"stop {name}"), name)
+
+    def _retry_provisioning(self, fn: Callable[[], Any], name: str) -> None:
+        """ADF answers 400 "Resource cannot be updated during provisioning" while an event trigger's
+        subscription is changing: back off (1 s doubling, capped at 30 s) and retry for ``lro_timeout``."""
+        deadline, wait = self._monotonic() + self.lro_timeout, 1.0
+        while True:
+            try:
+                fn()
+                return
+            except FactoryOperationError as exc:
+                if PROVISIONING_CONFLICT not in str(exc).lower() or self._monotonic() + wait > deadline:
+                    raise
+            log.info("trigger %s is provisioning; retrying in %.0fs", name, wait)
+            self._sleep(wait)
+            wait = min(30.0, wait * 2)
 
     def event_subscription_status(self, name: str) -> str:
         """Enabled | Provisioning | Deprovisioning | Disabled | Unknown."""
@@ -253,50 +283,39 @@ class FactoryClient:
                                                        **self._extra)
         return self._deployments
 
+    @property
+    def arm(self) -> ArmDeployments:
+        """Preflight, deploy (to a terminal state, cancelled past ``deployment_timeout``), failed resources."""
+        if self._arm is None:
+            from .deployments import ArmDeployments
+
+            self._arm = ArmDeployments(self.deployments, self.rg, poll_interval=self.poll_interval,
+                                       sleep=self._sleep, monotonic=self._monotonic, error_details=error_details)
+        return self._arm
+
+    def validate_template(self, name: str, template: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+        """ARM's preflight of the deployment; raises ``invalid_deployment`` with ARM's message when refused."""
+        return self._unreachable_as_unavailable(lambda: self.arm.validate(name, template, parameters))
+
     def deploy_template(self, name: str, template: dict[str, Any],
                         parameters: dict[str, Any]) -> dict[str, Any]:
-        """Incremental ARM deployment of ``template`` with ``parameters`` ({name: {"value": v}}); waited.
+        """Incremental ARM deployment of ``template`` with ``parameters`` ({name: {"value": v}}), waited for
+        to a terminal state (bounded by ``deployment_timeout``: then cancelled and waited for).
 
-        Raises :class:`FactoryOperationError` with ARM's error code, message,
-        details and the correlation id when the deployment fails.
+        Raises :class:`~shared.adf.deployments.DeploymentError` with ARM's code, message, state, the
+        resources ARM failed on and the correlation id when the deployment does not succeed.
         """
-        body = {"properties": {"mode": "Incremental", "template": template, "parameters": parameters}}
-        try:
-            poller = self.deployments.deployments.begin_create_or_update(self.rg, name, body)
-            result = _plain(poller.result(timeout=self.lro_timeout))
-        except DataOpsError:
-            raise
-        except Exception as exc:
-            details = error_details(exc)
-            details.update(self._deployment_error(name))
-            raise FactoryOperationError(f"ARM deployment {name} failed: {details.get('code') or ''} "
-                                        f"{details.get('message')}".strip(), code="arm_deployment_failed",
-                                        details=details) from None
-        props = (result or {}).get("properties") or {}
-        if props.get("provisioningState") not in (None, "Succeeded"):
-            details = {"provisioning_state": props.get("provisioningState"),
-                       "correlation_id": props.get("correlationId"), **(props.get("error") or {})}
-            raise FactoryOperationError(f"ARM deployment {name} ended {props.get('provisioningState')}: "
-                                        f"{details.get('message', '')}", code="arm_deployment_failed",
-                                        details=details)
-        return {"name": name, "provisioning_state": props.get("provisioningState"),
-                "correlation_id": props.get("correlationId"), "duration": props.get("duration")}
+        return self._unreachable_as_unavailable(
+            lambda: self.arm.deploy(name, template, parameters, timeout=self.deployment_timeout))
 
-    def _deployment_error(self, name: str) -> dict[str, Any]:
-        """The failed deployment's own record: its correlation id and error (best effort)."""
+    @staticmethod
+    def _unreachable_as_unavailable(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        from azure.core.exceptions import ServiceRequestError
+
         try:
-            d = _plain(self.deployments.deployments.get(self.rg, name)) or {}
-        except Exception:  # the error we already have is what matters
-            return {}
-        props = d.get("properties") or {}
-        out: dict[str, Any] = {}
-        if props.get("correlationId"):
-            out["correlation_id"] = props["correlationId"]
-        err = props.get("error") or {}
-        for k in ("code", "message", "details"):
-            if err.get(k):
-                out[k] = err[k]
-        return out
+            return fn()
+        except ServiceRequestError as exc:
+            raise Unavailable(f"Azure Resource Manager unreachable: {exc}", code="arm_unreachable") from None
 
     # ------------------------------------------------------------------ helpers
     def _call(self, fn: Callable[..., Any], *args: Any, raise_not_found: bool = False) -> Any:

@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 from ..audit.records import ObjectResult
 from ..deploy.model import ApplyResult, DeployContext, Plan
 from ..errors import BadRequest, DataOpsError
+from .arm_step import ArmWork, arm_work, deploy_all, evaluator_for, key_function, preflight
 from .build.deploy import load_template
 from .client import FactoryClient, error_details
+from .linked import unit_waves
 from .loader import FactoryTemplate
 from .parameters import ResolvedParameters, rendering_values, resolve_parameters
 from .plan import ApplySchedule, LiveFactory, PlanOptions, build_plan, start_waves
@@ -100,8 +102,9 @@ class DataFactoryDeployer:
                              "layout": prep.factory.layout, "files": prep.factory.files,
                              "resources": len(prep.factory.resources)},
                 "parameters": prep.params.redacted(), "parameter_sources": prep.params.sources}
+        waves = unit_waves(prep.factory.units, key_function(evaluator_for(prep))) if prep.factory.units else None
         plan = build_plan(environment=ctx.environment, commit=ctx.snapshot.sha, desired=desired, live=live,
-                          options=options, data=data,
+                          options=options, data=data, deployment_waves=waves,
                           deployment_name=deployment_name(ctx.environment, ctx.snapshot.sha))
         if prep.params.warnings:
             plan = Plan(plan.component, plan.environment, plan.commit, plan.actions,
@@ -140,6 +143,8 @@ class _ApplyRun:
         self.sched = schedule
         self.results: list[ObjectResult] = []
         self.stopped: list[str] = []
+        self.unsubscribed: list[str] = []
+        self.stranded: list[str] = []  # triggers the restore could not start again
         self.started: set[str] = set()
         self.deleted: set[tuple[str, str]] = set()
         self.replaced_defs: dict[str, dict[str, Any]] = {}
@@ -160,8 +165,12 @@ class _ApplyRun:
         return [n for n, e in outcome if e is not None]
 
     def execute(self) -> ApplyResult:
-        step_name = "stop_triggers"
+        step_name = "preflight"
         try:
+            work = arm_work(self.prep, self.sched.deployment_name, self.sched.deployments)
+            with self.ctx.steps.step("preflight", deployments=len(work.all)):
+                preflight(self.client, work, self.par)
+            step_name = "stop_triggers"
             with self.ctx.steps.step("stop_triggers", count=self.sched.stop_count):
                 self._stop()
             if self.sched.replace:
@@ -169,12 +178,7 @@ class _ApplyRun:
                 with self.ctx.steps.step("replace_triggers", count=len(self.sched.replace)):
                     self._replace()
             step_name = "arm_deployment"
-            name = self.sched.deployment_name
-            with self.ctx.steps.step("arm_deployment", deployment=name) as rec:
-                out = self.client.deploy_template(name, self.prep.factory.template,
-                                                  self.prep.params.arm_parameters())
-                rec.details["correlation_id"] = out.get("correlation_id")
-                self._record_deployed("succeeded")
+            self._deploy(work)
             step_name = "delete_removed"
             with self.ctx.steps.step("delete_removed", count=len(self.plan.deletes)):
                 self._delete()
@@ -183,9 +187,9 @@ class _ApplyRun:
                 self._start()
         except Exception as exc:  # any failure: put the triggers back, then report
             details = self._details(exc)
-            if step_name == "arm_deployment":
-                self._record_deployed("failed", str(exc)[:1000])
             self._restore()
+            if self.stranded:
+                details["stranded_triggers"] = sorted(self.stranded)
             return ApplyResult("failed", self.results, f"{step_name}: {exc}"[:2000], details, step_name)
         return ApplyResult("succeeded", self.results)
 
@@ -197,17 +201,35 @@ class _ApplyRun:
             return exc.details
         return error_details(exc)
 
-    def _record_deployed(self, status: str, error: str | None = None) -> None:
-        batch = [ObjectResult(a.object_type, a.name, a.action, status, error)
-                 for a in self.plan.of("create", "update", "replace")]
-        self.results.extend(batch)
-        self.ctx.steps.objects(batch, "arm_deployment")
+    def _record(self, phase: str) -> Callable[[list[ObjectResult]], None]:
+        def record(batch: list[ObjectResult]) -> None:
+            with self._lock:
+                self.results.extend(batch)
+            self.ctx.steps.objects(batch, phase)
+        return record
+
+    def _deploy(self, work: ArmWork) -> None:
+        """The ARM deployment(s); the step carries the correlation id, failed or not."""
+        names = [d[0] for d in work.all]
+        with self.ctx.steps.step("arm_deployment", deployment=self.sched.deployment_name,
+                                 **({"deployments": len(names)} if len(names) > 1 else {})) as rec:
+            try:
+                outs = deploy_all(self.client, work, self.plan.of("create", "update", "replace"), self.par,
+                                  self._record("arm_deployment"))
+            except DataOpsError as exc:
+                if isinstance(exc.details, dict) and exc.details.get("correlation_id"):
+                    rec.details["correlation_id"] = exc.details["correlation_id"]
+                raise
+            rec.details["correlation_id"] = outs[0].get("correlation_id") if len(outs) == 1 else \
+                [o.get("correlation_id") for o in outs][:100]
 
     # ------------------------------------------------------------------ steps
     def _stop(self) -> None:
         unsub = list(self.sched.unsubscribe)
 
         def unsubscribe(name: str) -> None:
+            with self._lock:
+                self.unsubscribed.append(name)  # even if it fails: it may have happened
             self.client.unsubscribe_trigger(name)
 
         failed = self._wave("stop_triggers", "unsubscribe", "trigger", unsub, unsubscribe)
@@ -268,6 +290,10 @@ class _ApplyRun:
                 and self.client.event_subscription_status(name) != "Enabled":
             self.client.subscribe_trigger(name)
 
+    def _ensure_subscribed(self, name: str) -> None:
+        if self.client.event_subscription_status(name) != "Enabled":
+            self.client.subscribe_trigger(name)
+
     def _start(self) -> None:
         for wave in self.sched.start_waves:
             failed = self._wave("start_triggers", "start", "trigger", list(wave), self._start_one)
@@ -280,7 +306,7 @@ class _ApplyRun:
         with self._lock:
             todo = [n for n in self.stopped if n not in self.started and ("trigger", n) not in self.deleted]
         try:
-            with self.ctx.steps.step("restore_triggers", count=len(todo)):
+            with self.ctx.steps.step("restore_triggers", count=len(todo)) as rec:
                 def recreate(name: str) -> None:
                     if self.client.get_object("trigger", name) is None:
                         self.client.put_object("trigger", name, self.replaced_defs[name])
@@ -308,7 +334,13 @@ class _ApplyRun:
                 failed: list[str] = []
                 for names in waves:
                     failed += self._wave("restore_triggers", "start", "trigger", names, self._start_one)
+                # event triggers unsubscribed but never stopped are still Started: subscribe them again
+                resub = [n for n in dict.fromkeys(self.unsubscribed) if n not in self.stopped]
+                failed += self._wave("restore_triggers", "subscribe", "trigger", resub,
+                                     lambda n: self._ensure_subscribed(n))
+                self.stranded = failed
                 if failed:
-                    raise StepFailed(f"could not restart triggers: {', '.join(failed)}")
+                    rec.details["stranded"] = sorted(failed)
+                    raise StepFailed(f"stranded: could not restart triggers {', '.join(failed)}")
         except Exception:  # the original failure is what the caller gets; this one is in the audit
             log.exception("restoring triggers after a failed deployment")

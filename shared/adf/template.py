@@ -286,6 +286,18 @@ class Evaluator:
         return obj
 
 
+def resource_key(res: Mapping[str, Any], ev: Evaluator) -> tuple[str, str] | None:
+    """(object_type, name without the factory) of a factory child resource; None for other resources."""
+    kind = kind_of_arm_type(str(res.get("type", "")))
+    if kind is None:
+        return None
+    full = ev.render(res.get("name", ""))
+    if isinstance(full, Secure) or not isinstance(full, str) or "/" not in full:
+        raise TemplateError(f"{res.get('type')}: resource name {res.get('name')!r} does not render "
+                            "to <factory>/<name>")
+    return (kind.object_type, full.split("/", 1)[1])
+
+
 def render_objects(template: Mapping[str, Any], parameters: Mapping[str, Any], *,
                    subscription_id: str = "00000000-0000-0000-0000-000000000000",
                    resource_group: str = "rg") -> list[DesiredObject]:
@@ -299,14 +311,12 @@ def render_objects(template: Mapping[str, Any], parameters: Mapping[str, Any], *
                    resource_group=resource_group)
     out: list[DesiredObject] = []
     for res in template.get("resources") or []:
-        kind = kind_of_arm_type(str(res.get("type", "")))
-        if kind is None:
+        key = resource_key(res, ev)
+        if key is None:
             continue
-        full = ev.render(res.get("name", ""))
-        if isinstance(full, Secure) or not isinstance(full, str) or "/" not in full:
-            raise TemplateError(f"{res.get('type')}: resource name {res.get('name')!r} does not render "
-                                "to <factory>/<name>")
-        name = full.split("/", 1)[1]
+        kind = kind_of_arm_type(str(res.get("type", "")))
+        assert kind is not None
+        name = key[1]
         props = ev.render(res.get("properties") or {})
         deps = [d for d in (ev.render(x) for x in res.get("dependsOn") or []) if isinstance(d, str)]
         out.append(DesiredObject(kind.object_type, name, props, str(res.get("type")), deps))

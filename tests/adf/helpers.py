@@ -147,3 +147,41 @@ def sched(plan: Any) -> dict[str, Any]:
     data = plan.data["schedule"]
     assert ApplySchedule.from_json(json.loads(json.dumps(data))).to_json() == data
     return data
+
+
+def linked_layout(tpl: dict[str, Any], per_child: int = 20, factory: str = "dev-factory",
+                  folder: str = "linkedTemplates") -> dict[str, bytes]:
+    """The publish output as ADF lays out a large factory: ``ArmTemplate_master.json`` chaining children of
+    ``per_child`` resources (in the template's order) by ``dependsOn``; each child declares the parameters it
+    uses and keeps only the ``dependsOn`` inside itself (ARM cannot depend on another template's resources);
+    the master passes each child its parameters and has ``containerUri``/``containerSasToken``."""
+    resources = tpl["resources"]
+    chunks = [resources[i:i + per_child] for i in range(0, len(resources), per_child)]
+    master_res, files = [], {}
+    for i, chunk in enumerate(chunks):
+        text = json.dumps(chunk)
+        used = {p: d for p, d in tpl["parameters"].items() if p == "factoryName" or f"parameters('{p}')" in text}
+        inside = {json.dumps(r["name"]).split("/")[-1].rstrip("')]\"") for r in chunk}
+        kept = [{**r, "dependsOn": [d for d in r.get("dependsOn", []) if d.split("/")[-1].rstrip("')]") in inside]}
+                for r in chunk]
+        child = {"$schema": tpl["$schema"], "contentVersion": "1.0.0.0", "parameters": used,
+                 "variables": tpl.get("variables", {}), "resources": kept}
+        files[f"{folder}/ArmTemplate_{i}.json"] = json.dumps(child).encode()
+        master_res.append({"name": f"{factory}_ArmTemplate_{i}", "type": "Microsoft.Resources/deployments",
+                           "apiVersion": "2018-02-01", "properties": {
+                               "mode": "incremental",
+                               "templateLink": {"uri": f"[concat(parameters('containerUri'), '/ArmTemplate_{i}.json', "
+                                                       "parameters('containerSasToken'))]", "contentVersion": "1.0.0.0"},
+                               "parameters": {p: {"value": f"[parameters('{p}')]"} for p in used}},
+                           "dependsOn": [f"[resourceId('Microsoft.Resources/deployments', '{factory}_ArmTemplate_{i - 1}')]"]
+                           if i else []})
+    master = {"$schema": tpl["$schema"], "contentVersion": "1.0.0.0",
+              "parameters": {**tpl["parameters"], "containerUri": {"type": "string"},
+                             "containerSasToken": {"type": "string"}},
+              "variables": {}, "resources": master_res}
+    files[f"{folder}/ArmTemplate_master.json"] = json.dumps(master).encode()
+    files[f"{folder}/ArmTemplateParameters_master.json"] = json.dumps(
+        {"$schema": "https://schema.management.azure.com/schemas/2015-01-01/deploymentParameters.json#",
+         "contentVersion": "1.0.0.0", "parameters": {"containerUri": {"value": ""},
+                                                      "containerSasToken": {"value": ""}}}).encode()
+    return files

@@ -21,6 +21,7 @@ from .helpers import (
     base_resources,
     blob_event_trigger,
     corpus_snapshot,
+    linked_layout,
     res,
     sched,
     schedule_trigger,
@@ -63,7 +64,7 @@ def test_first_deployment_then_noop(arm_standin: Any, arm_factory_name: str, led
     # nothing secret in the plan or the audit
     assert SECRET not in json.dumps(plan.to_json(), default=str)
     steps = [s["name"] for s in ledger.steps("dep-11111111")]
-    assert steps[:2] == ["stop_triggers", "arm_deployment"] and "start_triggers" in steps
+    assert steps[:3] == ["preflight", "stop_triggers", "arm_deployment"] and "start_triggers" in steps
     assert {o.name for o in ledger.objects("dep-11111111") if o.action == "create"} >= {"pl_parent", "ls_kv"}
     again, result2 = _deploy(_ctx(arm_standin, arm_factory_name, snapshot_of(template(base_resources()),
                                                                              sha="2" * 40)))
@@ -212,20 +213,15 @@ def test_tumbling_window_dependencies_start_in_order_and_replace(arm_standin: An
 
 def test_linked_only_templates_deploy(arm_standin: Any, arm_factory_name: str) -> None:
     arm_standin.create_factory(arm_factory_name)
-    resources = base_resources()
-    master = {"parameters": {**template([])["parameters"], "containerUri": {"type": "string"},
-                             "containerSasToken": {"type": "string"}},
-              "variables": {}, "resources": [
-                  {"name": f"x_ArmTemplate_{i}", "type": "Microsoft.Resources/deployments", "properties": {
-                      "templateLink": {"uri": f"[concat(parameters('containerUri'), '/ArmTemplate_{i}.json', "
-                                              "parameters('containerSasToken'))]"}}} for i in range(2)]}
-    files = {"linkedTemplates/ArmTemplate_master.json": json.dumps(master).encode(),
-             "linkedTemplates/ArmTemplate_0.json": json.dumps(template(resources[:4])).encode(),
-             "linkedTemplates/ArmTemplate_1.json": json.dumps(template(resources[4:])).encode()}
+    files = linked_layout(template(base_resources()), per_child=4)
     plan, result = _deploy(_ctx(arm_standin, arm_factory_name, CommitSnapshot("8" * 40, files)))
     assert result.status == "succeeded", (result.error, result.error_details)
     assert plan.data["template"]["layout"] == "linked"
     assert len(arm_standin.names(arm_factory_name, "triggers")) == 3
+    # each child its own deployment: the second needs objects of the first
+    assert sched(plan)["deployments"] == [["0"], ["1"]]
+    assert arm_standin.deployments.get(arm_standin.subscription_id, arm_standin.resource_group,
+                                       "test-88888888-1").state == "Succeeded"
 
 
 def test_missing_parameter_stops_before_anything_changes(arm_standin: Any, arm_factory_name: str) -> None:

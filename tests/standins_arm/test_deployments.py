@@ -262,3 +262,45 @@ def test_corpus_linked_templates_deploy(arm_standin: ArmStandInHandle, arm_facto
     deployed = sum(len(arm_standin.names(arm_factory_name, kind)) for kind in
                    ("pipelines", "datasets", "linkedservices", "triggers", "dataflows", "integrationruntimes"))
     assert deployed == expected
+
+
+def test_limits_validate_cancel_and_operations(arm_standin: ArmStandInHandle, arm_factory_name: str) -> None:
+    """As ARM: templates over 800 resources / 256 parameters refused (validate and PUT), a running
+    deployment can be cancelled (not a finished one), and operations say what happened per resource."""
+    arm_standin.create_factory(arm_factory_name)
+    client = arm_standin.deployments_client()
+    rg = arm_standin.resource_group
+    big = copy.deepcopy(TEMPLATE)
+    big["resources"] = [{"name": f"[concat(parameters('factoryName'), '/P{i}')]", "apiVersion": "2018-06-01",
+                         "type": "Microsoft.DataFactory/factories/pipelines", "properties": {"activities": []}}
+                        for i in range(801)]
+    many = copy.deepcopy(TEMPLATE)
+    many["parameters"].update({f"p{i}": {"type": "string", "defaultValue": ""} for i in range(254)})
+    for tpl, limit in ((big, "Limit: '800' and actual: '801'"), (many, "Limit: '256' and actual: '257'")):
+        for call in (client.deployments.begin_validate, client.deployments.begin_create_or_update):
+            with pytest.raises(HttpResponseError) as err:
+                call(rg, "big", _body(tpl, arm_factory_name)).result()
+            assert err.value.status_code == 400 and err.value.error.code == "InvalidTemplate"
+            assert limit in err.value.error.message
+    ok = client.deployments.begin_validate(rg, "v", _body(TEMPLATE, arm_factory_name)).result()
+    assert ok.properties.provisioning_state == "Succeeded" and len(ok.properties.validated_resources) == 4
+    assert arm_standin.names(arm_factory_name, "pipelines") == []  # validation changes nothing
+
+    arm_standin.slow_deployment("slow", 60.0)
+    client.deployments.begin_create_or_update(rg, "slow", _body(TEMPLATE, arm_factory_name), polling=False)
+    assert client.deployments.get(rg, "slow").properties.provisioning_state == "Running"
+    client.deployments.cancel(rg, "slow")
+    assert client.deployments.get(rg, "slow").properties.provisioning_state == "Canceled"
+    with pytest.raises(HttpResponseError) as err:
+        client.deployments.cancel(rg, "slow")
+    assert err.value.status_code == 409 and err.value.error.code == "DeploymentCannotBeCancelled"
+    assert arm_standin.names(arm_factory_name, "pipelines") == []
+
+    arm_standin.fail_object(arm_factory_name, "pipelines", "PL_Copy", "BadRequest", "injected")
+    with pytest.raises(HttpResponseError):
+        client.deployments.begin_create_or_update(rg, "ops", _body(TEMPLATE, arm_factory_name)).result()
+    ops = {o.properties.target_resource.resource_name: o.properties
+           for o in client.deployment_operations.list(rg, "ops")}
+    assert ops[f"{arm_factory_name}/PL_Copy"].provisioning_state == "Failed"
+    assert ops[f"{arm_factory_name}/DS_In"].provisioning_state == "Succeeded"
+    assert f"{arm_factory_name}/TR_Hourly" not in ops  # depends on the failed pipeline: not attempted

@@ -46,7 +46,7 @@ class PlanOptions:
 
 def build_plan(*, environment: str, commit: str, desired: list[DesiredObject], live: LiveFactory,
                options: PlanOptions, data: Mapping[str, Any] | None = None,
-               deployment_name: str | None = None) -> Plan:
+               deployment_name: str | None = None, deployment_waves: list[list[str]] | None = None) -> Plan:
     """The plan: pure function of desired objects, the live factory and the options."""
     pairing = reconcile(desired, live)
     objects = diff_objects(pairing)
@@ -61,6 +61,7 @@ def build_plan(*, environment: str, commit: str, desired: list[DesiredObject], l
         replace=tuple(sorted(objects.replaced)), replace_waves=_tuples(trig.replace_waves),
         start_waves=_tuples(trig.start_waves),
         delete_waves=tuple(tuple(ObjectRef(t, n) for t, n in w) for w in dwaves),
+        deployments=_tuples(deployment_waves or []),
         triggers=tuple(trig.rows), stop_triggers=options.stop_triggers, start_triggers=options.start_triggers,
         previously_started=tuple(trig.previously_started))
     actions = objects.actions + pruning.actions + trig.actions

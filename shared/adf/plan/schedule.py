@@ -53,6 +53,9 @@ class ApplySchedule:
     recreate: tuple[ObjectRef, ...] = ()  # other objects deleted before the deployment (immutable changes)
     start_waves: tuple[tuple[str, ...], ...] = ()
     delete_waves: tuple[tuple[ObjectRef, ...], ...] = ()
+    # linked templates: waves of child suffixes, each child its own deployment "<deployment_name>-<suffix>"
+    # (empty: one deployment of the whole template)
+    deployments: tuple[tuple[str, ...], ...] = ()
     triggers: tuple[TriggerRow, ...] = ()
     stop_triggers: str = "changed"
     start_triggers: str = "source"
@@ -71,6 +74,12 @@ class ApplySchedule:
     @property
     def delete_count(self) -> int:
         return sum(len(w) for w in self.delete_waves)
+
+    def deployment_names(self) -> list[str]:
+        """Every ARM deployment this apply makes, in order."""
+        if not self.deployments:
+            return [self.deployment_name]
+        return [f"{self.deployment_name}-{s}" for w in self.deployments for s in w]
 
     def trigger_types(self) -> dict[str, str | None]:
         return {r.name: r.type for r in self.triggers}
@@ -99,6 +108,7 @@ class ApplySchedule:
                 recreate=tuple(_ref(r) for r in data.get("recreate") or ()),
                 start_waves=_waves(data.get("start_waves")),
                 delete_waves=tuple(tuple(_ref(r) for r in w) for w in data.get("delete_waves") or ()),
+                deployments=_waves(data.get("deployments")),
                 triggers=tuple(_row(r) for r in data.get("triggers") or ()),
                 stop_triggers=_str(data.get("stop_triggers", "changed")),
                 start_triggers=_str(data.get("start_triggers", "source")),

@@ -1,0 +1,62 @@
+"""Retry ARM throttling (429) and transient failures within a time budget per operation, not a count.
+
+ARM throttles with 429 and ``Retry-After`` (seconds; ``retry-after-ms`` /
+``x-ms-retry-after-ms`` are honoured too); a sustained storm outlasts any fixed
+number of retries (azure-core's default policy gives up after a few). This
+policy, installed as the SDK clients' ``retry_policy``, keeps retrying one
+HTTP call — 429, 500, 502, 503, 504, and connection failures — while the
+next wait still fits in ``budget_s`` (default 10 minutes, configurable as
+``data_factory.throttle_budget``). When it does not, the last answer goes back
+to the caller (a 429 becomes the caller's error, with ARM's code). Waits
+without ``Retry-After`` back off exponentially (``base_s`` doubling, capped).
+``sleep`` and ``monotonic`` are injected so tests need not wait.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import HTTPPolicy
+from azure.core.pipeline.policies._utils import get_retry_after
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class ThrottleBudgetPolicy(HTTPPolicy):  # type: ignore[type-arg]
+    """Retry throttled and transient answers while the next wait fits in the operation's budget."""
+
+    def __init__(self, budget_s: float = 600.0, *, base_s: float = 0.5, max_wait_s: float = 60.0,
+                 sleep: Callable[[float], None] = time.sleep,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.budget_s, self.base_s, self.max_wait_s = budget_s, base_s, max_wait_s
+        self._sleep, self._monotonic = sleep, monotonic
+        self.retries = 0  # total retries made (for tests and metrics)
+
+    def _wait(self, response: PipelineResponse[Any, Any] | None, attempt: int) -> float:
+        after = get_retry_after(response) if response is not None else None
+        return after if after is not None else min(self.max_wait_s, self.base_s * (2 ** attempt))
+
+    def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
+        deadline = self._monotonic() + self.budget_s
+        attempt = 0
+        while True:
+            try:
+                response = self.next.send(request)
+            except (ServiceRequestError, ServiceResponseError):
+                wait = self._wait(None, attempt)
+                if self._monotonic() + wait > deadline:
+                    raise
+            else:
+                if response.http_response.status_code not in RETRY_STATUSES:
+                    return response
+                wait = self._wait(response, attempt)
+                if self._monotonic() + wait > deadline:
+                    return response
+            self.retries += 1
+            attempt += 1
+            self._sleep(wait)
