@@ -252,6 +252,8 @@ class FactoryStore:
             raise AdfError(400, "TriggerEnabledCannotUpdate", _TRIGGER_ENABLED)
         if existing is not None and kind == "triggers":
             _check_tumbling_window_update(existing.properties, clean)
+        if kind == "managedprivateendpoints":
+            self._check_endpoint(factory, existing, name, parent, clean)
         if existing is None:
             obj = StoredObject(kind, name, clean, parent=parent)
             factory.objects[kind][key] = obj
@@ -260,6 +262,25 @@ class FactoryStore:
             existing.etag = uuid.uuid4().hex
             obj = existing
         return obj
+
+    def _check_endpoint(self, factory: DataFactory, existing: StoredObject | None, name: str, parent: str | None,
+                        props: dict[str, Any]) -> None:
+        """ADF refuses to change a managed private endpoint in place, and a second one to the same
+        private-link resource and group (the duplicate's text is the service's, from public trackers)."""
+        target = self._target(factory, "managedprivateendpoints", name, parent)
+        if existing is not None:
+            if _endpoint_identity(existing.properties) != _endpoint_identity(props) or \
+                    sorted(existing.properties.get("fqdns") or []) != sorted(props.get("fqdns") or []):
+                raise AdfError(400, "InvalidResourceRequest", "Invalid resource request. Resource type: "
+                               f"'ManagedPrivateEndpoint', Resource name: '{name}' 'Error: A managed private "
+                               "endpoint cannot be updated; delete it and create it again.'", target)
+            return
+        for other in factory.objects["managedprivateendpoints"].values():
+            if (other.parent or "").lower() == (parent or "").lower() and \
+                    _endpoint_identity(other.properties) == _endpoint_identity(props):
+                raise AdfError(400, "InvalidResourceRequest", "Invalid resource request. Resource type: "
+                               f"'ManagedPrivateEndpoint', Resource name: '{name}' 'Error: A managed private "
+                               "endpoint to the data source already exist.'", target)
 
     def referenced_by(self, factory: DataFactory, kind: str, name: str) -> list[StoredObject]:
         """Objects whose definition references ``(kind, name)``."""
@@ -367,6 +388,11 @@ def _check_tumbling_window_update(old: Any, new: Any) -> None:
     if before.get("frequency") != after.get("frequency") or before.get("interval") != after.get("interval"):
         raise AdfError(400, "TumblingWindowTriggerFrequencyOrIntervalUpdateNotAllowed",
                        "Frequency and interval cannot be updated for Tumbling Window Trigger.")
+
+
+def _endpoint_identity(props: Any) -> tuple[str, str]:
+    p = props if isinstance(props, dict) else {}
+    return (str(p.get("privateLinkResourceId") or "").lower(), str(p.get("groupId") or "").lower())
 
 
 def _instant(value: Any) -> Any:

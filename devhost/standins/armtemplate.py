@@ -187,10 +187,13 @@ class TemplateContext:
                                 "be provided at deployment time.'")
         ctx = cls(parameters={}, variables=template.get("variables") or {}, **scope)
         given = {k.lower(): v for k, v in supplied.items()}
+        # supplied values are evaluated too ("[...]" is an expression, "[[" the escape for a literal),
+        # in the deployment's scope: no parameters or variables to refer to
+        bare = cls(parameters={}, variables={}, **scope)
         for name, spec in declared.items():
             spec = spec if isinstance(spec, Mapping) else {}
             if name.lower() in given:
-                value = given[name.lower()]
+                value = evaluate(given[name.lower()], bare)
             elif "defaultValue" in spec:
                 value = evaluate(spec["defaultValue"], ctx)
             else:

@@ -25,8 +25,9 @@ from .build.deploy import load_template
 from .client import FactoryClient, error_details
 from .linked import unit_waves
 from .loader import FactoryTemplate
+from .ownership import check_ownership
 from .parameters import ResolvedParameters, rendering_values, resolve_parameters
-from .plan import ApplySchedule, LiveFactory, PlanOptions, build_plan, start_waves
+from .plan import IGNORED_PROPERTIES, ApplySchedule, LiveFactory, PlanOptions, build_plan, start_waves
 from .template import render_objects
 from .waves import run_wave
 
@@ -75,7 +76,9 @@ class DataFactoryDeployer:
         params = resolve_parameters(factory.template, factory.parameter_values, factory_name=target.factory_name,
                                     snapshot=ctx.snapshot, parameters_file=target.parameters_file,
                                     config_values=target.parameters)
-        return Prepared(target, factory, params)
+        prep = Prepared(target, factory, params)
+        check_ownership(factory.template, evaluator_for(prep), target.factory_name)
+        return prep
 
     def plan(self, ctx: DeployContext) -> Plan:
         """Desired state (publish output + parameters) vs the live factory. Raises on bad input."""
@@ -148,6 +151,7 @@ class _ApplyRun:
         self.started: set[str] = set()
         self.deleted: set[tuple[str, str]] = set()
         self.replaced_defs: dict[str, dict[str, Any]] = {}
+        self.recreate_defs: dict[tuple[str, str], dict[str, Any]] = {}  # deleted before the deployment
         self._lock = threading.Lock()
         self.types = schedule.trigger_types()
 
@@ -177,16 +181,21 @@ class _ApplyRun:
                 step_name = "replace_triggers"
                 with self.ctx.steps.step("replace_triggers", count=len(self.sched.replace)):
                     self._replace()
+            if self.sched.recreate:
+                step_name = "recreate_objects"
+                with self.ctx.steps.step("recreate_objects", count=len(self.sched.recreate)):
+                    self._remove_for_recreate()
             step_name = "arm_deployment"
             self._deploy(work)
             step_name = "delete_removed"
-            with self.ctx.steps.step("delete_removed", count=len(self.plan.deletes)):
+            with self.ctx.steps.step("delete_removed", count=self.sched.delete_count):
                 self._delete()
             step_name = "start_triggers"
             with self.ctx.steps.step("start_triggers", count=self.sched.start_count):
                 self._start()
         except Exception as exc:  # any failure: put the triggers back, then report
             details = self._details(exc)
+            self._put_back()
             self._restore()
             if self.stranded:
                 details["stranded_triggers"] = sorted(self.stranded)
@@ -264,6 +273,36 @@ class _ApplyRun:
             if failed:
                 raise StepFailed(f"could not delete triggers to replace: {', '.join(failed)}",
                                  {"code": "replace_failed", "triggers": failed})
+
+    def _remove_for_recreate(self) -> None:
+        """Delete what the deployment recreates (an in-place change ADF refuses), keeping the definitions."""
+        for ref in self.sched.recreate:
+            cur = self.client.get_object(ref.object_type, ref.name)
+            if cur is not None:
+                props = {k: v for k, v in (cur.get("properties") or {}).items() if k not in IGNORED_PROPERTIES}
+                self.recreate_defs[(ref.object_type, ref.name)] = {"properties": props}
+        by_type: dict[str, list[str]] = {}
+        for ref in self.sched.recreate:
+            by_type.setdefault(ref.object_type, []).append(ref.name)
+        for otype, names in by_type.items():
+            def delete(name: str, otype: str = otype) -> None:
+                self.client.delete_object(otype, name)
+
+            failed = self._wave("recreate_objects", "delete", otype, names, delete)
+            if failed:
+                raise StepFailed(f"could not delete {otype} to recreate: {', '.join(failed)}",
+                                 {"code": "recreate_failed", "objects": failed})
+
+    def _put_back(self) -> None:
+        """After a failure: objects deleted for recreation and still absent get their old definition back."""
+        def put_back(key: tuple[str, str]) -> None:
+            if self.client.get_object(*key) is None:
+                self.client.put_object(key[0], key[1], self.recreate_defs[key])
+
+        for key, exc in run_wave(list(self.recreate_defs), put_back, self.par):
+            batch = [ObjectResult(key[0], key[1], "recreate", "failed" if exc else "succeeded",
+                                  None if exc is None else str(exc)[:1000])]
+            self._record("restore_objects")(batch)
 
     def _delete(self) -> None:
         for wave in self.sched.delete_waves:

@@ -46,8 +46,12 @@ class ResolvedParameters:
     warnings: list[str] = field(default_factory=list)
 
     def arm_parameters(self) -> dict[str, Any]:
-        """The deployment's ``parameters`` body: ``{name: {"value": v}}`` or ``{name: {"reference": r}}``."""
-        out: dict[str, Any] = {k: {"value": v} for k, v in self.values.items()}
+        """The deployment's ``parameters`` body: ``{name: {"value": v}}`` or ``{name: {"reference": r}}``.
+
+        Values are literals: a string that ARM would read as an expression (``[...]``) is sent escaped
+        (``[[...]``), at any depth of an object or array value, so ARM stores exactly the text given.
+        """
+        out: dict[str, Any] = {k: {"value": escape_literal(v)} for k, v in self.values.items()}
         out.update({k: {"reference": r} for k, r in self.references.items()})
         return out
 
@@ -65,6 +69,17 @@ class ResolvedParameters:
         for k in self.references:
             out[k] = "(key vault reference)"
         return out
+
+
+def escape_literal(value: Any) -> Any:
+    """``value`` with every string ARM would evaluate (``"[...]"``) escaped as ``"[[..."`` (ARM's own escape)."""
+    if isinstance(value, str):
+        return "[" + value if len(value) >= 2 and value[0] == "[" and value[-1] == "]" else value
+    if isinstance(value, dict):
+        return {k: escape_literal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [escape_literal(v) for v in value]
+    return value
 
 
 def _is_reference(v: Any) -> bool:

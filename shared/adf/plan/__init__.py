@@ -23,7 +23,7 @@ from typing import Any
 from ...deploy.model import Plan
 from ..template import DesiredObject
 from .compare import IGNORED_PROPERTIES, definition_changes, diff_paths, normalize
-from .diff import diff_objects
+from .diff import PlanError, diff_objects
 from .order import DELETE_PHASES, REFERENCE_TYPES, delete_waves, references, start_waves
 from .prune import prune
 from .reconcile import LiveFactory, Pairing, reconcile
@@ -31,7 +31,7 @@ from .schedule import ApplySchedule, ObjectRef, ScheduleError, TriggerRow
 from .triggers import EVENT_TRIGGER_TYPES, plan_triggers
 
 __all__ = ["DELETE_PHASES", "EVENT_TRIGGER_TYPES", "IGNORED_PROPERTIES", "REFERENCE_TYPES", "ApplySchedule",
-           "LiveFactory", "ObjectRef", "Pairing", "PlanOptions", "ScheduleError", "TriggerRow", "build_plan",
+           "LiveFactory", "ObjectRef", "Pairing", "PlanError", "PlanOptions", "ScheduleError", "TriggerRow", "build_plan",
            "definition_changes", "delete_waves", "diff_paths", "normalize", "reconcile", "references",
            "start_waves"]
 
@@ -60,6 +60,7 @@ def build_plan(*, environment: str, commit: str, desired: list[DesiredObject], l
         stop_waves=_tuples(trig.stop_waves), unsubscribe=tuple(trig.unsubscribe),
         replace=tuple(sorted(objects.replaced)), replace_waves=_tuples(trig.replace_waves),
         start_waves=_tuples(trig.start_waves),
+        recreate=tuple(ObjectRef(t, n) for t, n in objects.recreate),
         delete_waves=tuple(tuple(ObjectRef(t, n) for t, n in w) for w in dwaves),
         deployments=_tuples(deployment_waves or []),
         triggers=tuple(trig.rows), stop_triggers=options.stop_triggers, start_triggers=options.start_triggers,

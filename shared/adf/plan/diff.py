@@ -6,7 +6,13 @@ recreated (``replace``):
 * a tumbling window trigger's ``frequency``, ``interval`` and ``startTime``
   (ADF answers ``TumblingWindowTriggerFrequencyOrIntervalUpdateNotAllowed`` /
   ``TumblingWindowTriggerStartTimeUpdateNotAllowed``), and with it every
-  tumbling window trigger that depends on it (the dependency blocks the delete).
+  tumbling window trigger that depends on it (the dependency blocks the delete);
+* a managed private endpoint with any change (ADF refuses to change one in
+  place): planned as a ``delete`` (a one-way change: ``protect_deletes``
+  counts it) before the deployment and a ``create`` by it. Only the
+  properties the template states are compared (the service adds ``fqdns``
+  and connection state); resource ids compare case-insensitively. Two
+  endpoints to the same private-link resource and group are refused.
 """
 
 from __future__ import annotations
@@ -16,11 +22,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...deploy.model import PlannedAction
-from .compare import definition_changes, normalize
+from ...errors import BadRequest
+from .compare import IGNORED_PROPERTIES, definition_changes, normalize
 from .order import Key, tumbling_deps
 from .reconcile import Pairing
 
 TUMBLING_IMMUTABLE = ("frequency", "interval", "startTime")
+
+
+ENDPOINT = "managedPrivateEndpoint"
+
+
+class PlanError(BadRequest):
+    code = "invalid_plan"
 
 
 @dataclass
@@ -28,6 +42,39 @@ class ObjectDiff:
     actions: list[PlannedAction] = field(default_factory=list)
     changed_triggers: set[str] = field(default_factory=set)  # desired names, updated in place
     replaced: set[str] = field(default_factory=set)  # desired names of triggers deleted and recreated
+    recreate: list[Key] = field(default_factory=list)  # live keys of other objects deleted and recreated
+
+
+def endpoint_changes(desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> list[str]:
+    """Changed properties of a managed private endpoint, over what the template states."""
+    lv = live or {}
+    out = []
+    for k in sorted(desired):
+        if k in IGNORED_PROPERTIES:
+            continue
+        d, cur = normalize(desired.get(k)), normalize(lv.get(k))
+        if k == "privateLinkResourceId" and isinstance(d, str) and isinstance(cur, str):
+            d, cur = d.lower(), cur.lower()
+        if d != cur:
+            out.append(k)
+    return out
+
+
+def check_endpoints(pairing: Pairing) -> None:
+    """Refuse two desired managed private endpoints to one private-link resource and group."""
+    seen: dict[tuple[str, str, str], str] = {}
+    for key, obj in sorted(pairing.desired.items()):
+        if key[0] != ENDPOINT:
+            continue
+        p = obj.properties
+        target = (key[1].split("/", 1)[0].lower(), str(p.get("privateLinkResourceId") or "").lower(),
+                  str(p.get("groupId") or "").lower())
+        if target[1] and target in seen:
+            raise PlanError(f"managed private endpoints {seen[target]} and {key[1]} both connect to "
+                            f"{p.get('privateLinkResourceId')} (group {p.get('groupId')}): Data Factory allows "
+                            "one managed private endpoint per private-link resource and group; keep one",
+                            code="duplicate_private_endpoint")
+        seen[target] = key[1]
 
 
 def immutable_changes(desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> list[str]:
@@ -45,6 +92,9 @@ def _one(key: Key, pairing: Pairing, out: ObjectDiff) -> None:
         out.actions.append(PlannedAction("create", obj.object_type, obj.name))
         return
     live_props = pairing.live_props(key)
+    if obj.object_type == ENDPOINT:
+        _endpoint(obj.properties, live_props, key, live_key, out)
+        return
     changes = definition_changes(obj.properties, live_props)
     # the factory keeps the name as first created; a case-only rename changes nothing by itself
     case = f"live name {live_key[1]} (names are case-insensitive)" if live_key[1] != obj.name else ""
@@ -60,6 +110,19 @@ def _one(key: Key, pairing: Pairing, out: ObjectDiff) -> None:
         if obj.object_type == "trigger":
             out.changed_triggers.add(obj.name)
         out.actions.append(PlannedAction("update", obj.object_type, obj.name, case, {"changed": changes}))
+
+
+def _endpoint(desired: Mapping[str, Any], live: Mapping[str, Any] | None, key: Key, live_key: Key,
+              out: ObjectDiff) -> None:
+    changes = endpoint_changes(desired, live)
+    if not changes:
+        out.actions.append(PlannedAction("unchanged", ENDPOINT, key[1]))
+        return
+    out.recreate.append(live_key)
+    why = f"{', '.join(changes)} changed: ADF cannot change a managed private endpoint in place"
+    out.actions.append(PlannedAction("delete", ENDPOINT, live_key[1], why + "; deleted before the deployment",
+                                     {"changed": changes, "recreate": True}))
+    out.actions.append(PlannedAction("create", ENDPOINT, key[1], why + "; recreated by the deployment"))
 
 
 def _replace_dependents(pairing: Pairing, out: ObjectDiff) -> None:
@@ -83,6 +146,7 @@ def _replace_dependents(pairing: Pairing, out: ObjectDiff) -> None:
 
 def diff_objects(pairing: Pairing) -> ObjectDiff:
     """Per-object actions for every desired object, in (type, name) order."""
+    check_endpoints(pairing)
     out = ObjectDiff()
     for key in sorted(pairing.desired):
         _one(key, pairing, out)
