@@ -109,6 +109,7 @@ class FunctionHost:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.server: ThreadingHTTPServer | None = None
+        self.local_principal: Any = None  # devhost.easyauth.LocalPrincipal: who the front end signs in
 
     # ---------------------------------------------------------------- HTTP
     def dispatch(self, method: str, url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -155,7 +156,10 @@ class FunctionHost:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 url = f"http://{self.headers.get('Host', f'{host}:{port}')}{self.path}"
-                status, headers, data = owner.dispatch(self.command, url, dict(self.headers.items()), body)
+                from devhost.easyauth import front_end  # App Service Authentication in front of the app
+
+                status, headers, data = owner.dispatch(self.command, url, front_end(
+                    dict(self.headers.items()), owner.local_principal), body)
                 self.send_response(status)
                 for k, v in headers.items():
                     if k.lower() not in ("content-length", "transfer-encoding", "connection"):
@@ -339,10 +343,16 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("azure", "urllib3", "databricks.sdk"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     load_settings_file(ROOT / "local.settings.json")
+    from devhost.easyauth import local_principal_from_env
+
+    principal = local_principal_from_env()
     host = load_app()
+    host.local_principal = principal
     host.serve_http(args.host, args.port)
     host.start_background(queues=not args.no_queues, timers=not args.no_timers)
     print(f"Functions dev host on http://{args.host}:{args.port}/{host.prefix}/", flush=True)
+    if principal is not None:
+        print(f"  App Service Authentication stand-in: every request signed in as {principal.name}", flush=True)
     for line in host.describe():
         print(line, flush=True)
     try:

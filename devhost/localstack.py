@@ -227,7 +227,9 @@ def start(stack: Stack) -> None:
                  "REQUESTS_CA_BUNDLE": str(certs / "ca.pem"), "PYTHONUNBUFFERED": "1",
                  "AZURE_CORE_ONLY_SHOW_ERRORS": "1",
                  # Traces without any cloud: every span as a JSON line (`dataops audit show ID --trace`).
-                 "DATAOPS_TRACE_FILE": str(stack.workdir / "traces.jsonl")}
+                 "DATAOPS_TRACE_FILE": str(stack.workdir / "traces.jsonl"),
+                 # App Service Authentication stand-in: the dev host signs requests in as this user
+                 "DATAOPS_LOCAL_PRINCIPAL": os.environ.get("DATAOPS_LOCAL_PRINCIPAL", "dev@contoso.example")}
     py = sys.executable
     _spawn(stack, "Databricks stand-in", [py, "-m", "devhost.standins.databricks", "--host", "127.0.0.1",
                                           "--port", str(DATABRICKS_PORT), "--token", dbx_token],

@@ -12,12 +12,15 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 
 from shared.errors import DataOpsError, unreachable
 from shared.validation import json_object
+
+if TYPE_CHECKING:
+    from shared.identity import Principal
 
 log = logging.getLogger("dataops.http")
 
@@ -84,11 +87,10 @@ def json_body(req: func.HttpRequest, *, required: bool = True) -> dict[str, Any]
     return json_object(req.get_body() or b"", required=required)
 
 
-def caller_identity(req: func.HttpRequest, body: dict[str, Any] | None = None) -> str | None:
-    """Who is calling: App Service authentication headers first, else an ``actor`` field."""
-    principal = req.headers.get("X-MS-CLIENT-PRINCIPAL-NAME")
-    if principal:
-        return principal
-    if body and isinstance(body.get("actor"), str) and body["actor"].strip():
-        return str(body["actor"]).strip()[:200]
-    return None
+def caller(req: func.HttpRequest) -> Principal:
+    """The person calling a route that acts for one: App Service Authentication's
+    ``X-MS-CLIENT-PRINCIPAL`` only (never a body ``actor``); 401 with how to enable it otherwise."""
+    from shared import app
+    from shared.identity import http_principal
+
+    return http_principal(dict(req.headers.items()), app.current().settings)

@@ -1,7 +1,7 @@
 """Blueprint: approve, reject and roll back deployments.
 
-``POST /api/deployments/{id}/approve`` and ``/reject`` (body: optional ``reason``,
-``actor`` when App Service authentication does not name the caller) and
+``POST /api/deployments/{id}/approve`` and ``/reject`` (body: optional ``reason``; the caller is
+App Service Authentication's principal, never a body field) and
 ``POST /api/deployments/{id}/rollback`` (body: optional ``to`` SHA, ``reason``, ``force``).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions._http import caller_identity, handle, json_body, json_response
+from functions._http import caller, handle, json_body, json_response
 
 bp = func.Blueprint()
 
@@ -21,10 +21,11 @@ def _decide(req: func.HttpRequest, approve: bool) -> func.HttpResponse:
     from shared.validation import optional_text
 
     ctx = app.current()
+    who = caller(req)
     body = json_body(req, required=False)
     queue = DeploymentQueue(ctx.storage)
     rec = decide(ctx.ledger, queue, ctx.config, req.route_params.get("id", ""), approve=approve,
-                 actor=caller_identity(req, body), reason=optional_text(body, "reason"),
+                 actor=who, reason=optional_text(body, "reason"),
                  after_end=after_end_hooks(ctx.config, ctx.storage, ctx.ledger, ctx.settings, ctx.clock, queue))
     return json_response(rec.to_json(include_plan=False))
 
@@ -54,11 +55,12 @@ def rollback_deployment(req: func.HttpRequest) -> func.HttpResponse:
     from shared.validation import optional_text
 
     ctx = app.current()
+    who = caller(req)
     body = json_body(req, required=False)
     force = body.get("force", False)
     if not isinstance(force, bool):
         raise BadRequest("'force' must be true or false", code="invalid_force")
     rec = request_rollback(ctx.ledger, DeploymentQueue(ctx.storage), ctx.config, req.route_params.get("id", ""),
-                           actor=caller_identity(req, body), to=optional_text(body, "to"), reason=optional_text(body, "reason"),
+                           actor=who.name, to=optional_text(body, "to"), reason=optional_text(body, "reason"),
                            force=force)
     return json_response(rec.to_json(include_plan=False), 202)

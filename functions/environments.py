@@ -4,8 +4,8 @@
 * ``GET /api/environments/{env}``
 * ``POST /api/environments/{env}/adf/triggers/{name}/start`` and ``/stop`` (``?dry_run=true``)
 
-Body (optional): ``{"reason": "...", "actor": "..."}``; the actor is the App
-Service authenticated principal when there is one. A partial result answers
+Body (optional): ``{"reason": "..."}``; the actor is App Service
+Authentication's principal (401 without it; a body ``actor`` is ignored). A partial result answers
 207 with every resource's outcome.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import azure.functions as func
 
-from functions._http import caller_identity, handle, json_body, json_response
+from functions._http import caller, handle, json_body, json_response
 
 bp = func.Blueprint()
 
@@ -39,10 +39,11 @@ def _toggle_environment(req: func.HttpRequest, action: str) -> func.HttpResponse
     from shared import app
     from shared.schedules.service import environment_control, parse_flag
 
+    who = caller(req)
     body = json_body(req, required=False)
     dry_run = parse_flag(req.params.get("dry_run"), "dry_run")
     control = environment_control(app.current(), req.route_params.get("env", ""))
-    result = control.run(action, actor=caller_identity(req, body), reason=_reason(body), dry_run=dry_run,
+    result = control.run(action, actor=who.name, reason=_reason(body), dry_run=dry_run,
                          trigger="manual")
     return _answer(result)
 
@@ -75,10 +76,11 @@ def _toggle_trigger(req: func.HttpRequest, action: str) -> func.HttpResponse:
     from shared import app
     from shared.schedules.service import environment_control, parse_flag
 
+    who = caller(req)
     body = json_body(req, required=False)
     dry_run = parse_flag(req.params.get("dry_run"), "dry_run")
     control = environment_control(app.current(), req.route_params.get("env", ""))
-    result = control.toggle_trigger(req.route_params.get("name", ""), action, actor=caller_identity(req, body),
+    result = control.toggle_trigger(req.route_params.get("name", ""), action, actor=who.name,
                                     reason=_reason(body), dry_run=dry_run)
     return _answer(result)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions._http import caller_identity, handle, json_body, json_response
+from functions._http import caller, handle, json_body, json_response
 
 bp = func.Blueprint()
 
@@ -17,9 +17,10 @@ def open_incident(req: func.HttpRequest) -> func.HttpResponse:
     from shared.metrics.params import IncidentOpening
 
     ctx = app.current()
+    who = caller(req)
     body = json_body(req)
     opening = IncidentOpening.parse(body, list(ctx.config.environments))
-    incident, created = opening.open(ctx, actor=caller_identity(req, body))
+    incident, created = opening.open(ctx, actor=who.name)
     return json_response(incident.to_json(), 201 if created else 200)
 
 
@@ -31,7 +32,8 @@ def resolve_incident(req: func.HttpRequest) -> func.HttpResponse:
     from shared.metrics.params import ResolutionRequest
 
     ctx = app.current()
+    who = caller(req)
     body = json_body(req, required=False)
     resolution = ResolutionRequest.parse(body)
-    incident, _ = resolution.resolve(ctx, req.route_params.get("id", ""), actor=caller_identity(req, body))
+    incident, _ = resolution.resolve(ctx, req.route_params.get("id", ""), actor=who.name)
     return json_response(incident.to_json())

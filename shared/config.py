@@ -234,12 +234,37 @@ class Metrics(_Model):
     benchmark_year: Literal[2023] = 2023
 
 
+# --- identity and release gates (issue 15) ---------------------------------------------------
+class Security(_Model):
+    local_identities: bool = Field(
+        default=False, description="true only for local runs: the CLI's --actor and the dev host's "
+        "injected principal count as verified identities")
+    emergency_roles: list[str] = Field(
+        default_factory=list, description="app roles or group object ids allowed to run emergency "
+        "rollbacks (--emergency --reason) past approval and windows")
+
+
+class Person(_Model):
+    entra: str = Field(description="the Entra identity (UPN or e-mail) of this person")
+    git: list[str] = Field(default_factory=list, description="their git identities: logins, Azure DevOps "
+                           "unique names, commit e-mails")
+
+    @field_validator("entra")
+    @classmethod
+    def _entra(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v.strip()
+
+
 class PlatformConfig(_Model):
     repository: Repository
     adf: AdfSource = Field(default_factory=AdfSource)
     databricks: DatabricksSource = Field(default_factory=DatabricksSource)
     environments: dict[str, Environment]
     metrics: Metrics = Field(default_factory=Metrics)
+    security: Security = Field(default_factory=Security)
+    people: list[Person] = Field(default_factory=list)
 
     def environment(self, name: str) -> Environment:
         from .errors import NotFound

@@ -36,6 +36,8 @@ KNOWN_SETTINGS: dict[str, str] = {
     "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "Set by the platform when the Python worker configures "
                                                    "Azure Monitor itself; the app then adds no second exporter",
     "REQUESTS_CA_BUNDLE": "Extra CA bundle for HTTPS targets (the local ARM stand-in's certificate authority)",
+    "DATAOPS_LOCAL_PRINCIPAL": "Dev host only: the local user its App Service Authentication stand-in signs "
+                               "requests in as (needs security.local_identities: true)",
 }
 
 

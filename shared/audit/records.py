@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
@@ -31,20 +32,49 @@ def _dt(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value))
 
 
+_CO_AUTHOR = re.compile(r"^\s*co-authored-by:\s*[^<\n]*<([^>\n]+)>\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def co_authors(message: str | None) -> list[str]:
+    """The e-mails of the ``Co-authored-by: Name <email>`` trailers of a commit message."""
+    return list(dict.fromkeys(m.strip() for m in _CO_AUTHOR.findall(message or "") if m.strip()))[:50]
+
+
 @dataclass
 class CommitInfo:
     id: str
     timestamp: datetime | None = None
-    author: str | None = None
+    author: str | None = None  # the provider's login when it gives one, else the author's name/e-mail
     message: str | None = None
+    author_email: str | None = None
+    committer_email: str | None = None
+    co_authors: list[str] = field(default_factory=list)  # e-mails from Co-authored-by trailers
+
+    def __post_init__(self) -> None:
+        if not self.co_authors and self.message:
+            self.co_authors = co_authors(self.message)  # kept apart: the stored message is truncated
+
+    def people(self) -> list[str]:
+        """The git identities that wrote this commit (author login/name, author e-mail, co-authors)."""
+        # A display name ("Ada Dev") identifies nobody: the author counts when it is a login or when
+        # the provider gave no e-mail.
+        author = self.author if self.author and (not self.author_email or " " not in self.author.strip()) else None
+        return [p for p in (author, self.author_email, *self.co_authors) if p]
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "timestamp": _iso(self.timestamp), "author": self.author,
-                "message": (self.message or "")[:200] or None}
+        d: dict[str, Any] = {"id": self.id, "timestamp": _iso(self.timestamp), "author": self.author,
+                             "message": (self.message or "")[:200] or None}
+        for name in ("author_email", "committer_email"):
+            if getattr(self, name):
+                d[name] = getattr(self, name)
+        if self.co_authors:
+            d["co_authors"] = list(self.co_authors)
+        return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> CommitInfo:
-        return cls(d["id"], _dt(d.get("timestamp")), d.get("author"), d.get("message"))
+        return cls(d["id"], _dt(d.get("timestamp")), d.get("author"), d.get("message"),
+                   d.get("author_email"), d.get("committer_email"), list(d.get("co_authors") or []))
 
 
 @dataclass

@@ -11,7 +11,6 @@ rollback.
 from __future__ import annotations
 
 import argparse
-import getpass
 from typing import Any
 
 from ..app import AppContext
@@ -22,6 +21,7 @@ from ..deploy.model import DeployContext, Plan, get_deployer
 from ..deploy.orchestrator import Outcome, rollback_target
 from ..errors import BadRequest, NotFound
 from ..git.hosts import GitSource, source_for
+from ..identity import Principal, cli_principal, require_verified
 from ._common import add_dry_run, add_json, context, print_json, print_table
 
 
@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                            help="deploy even a commit that is not a descendant of the deployed one, or a "
                                 "refused plan (needs --reason; recorded as forced)")
             p.add_argument("--reason", help="why (required with --force; recorded)")
-            p.add_argument("--actor", help="who deploys (default: the local user)")
+            p.add_argument("--actor", help="who deploys (only with security.local_identities: true; default: "
+                                           "the signed-in Azure identity, else cli:<os user>, unverified)")
             p.set_defaults(handler=_deploy)
         else:
             p.set_defaults(handler=_plan)
@@ -50,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     r.add_argument("--component", choices=("adf", "notebooks"), required=True)
     r.add_argument("--to", metavar="SHA", help="the commit to go back to (default: the last good one before)")
     r.add_argument("--repo", metavar="PATH_OR_URL")
-    r.add_argument("--actor")
+    r.add_argument("--actor", help="who rolls back (only with security.local_identities: true)")
+    r.add_argument("--reason", help="why (recorded; required with --emergency)")
     add_dry_run(r)
     add_json(r)
     r.set_defaults(handler=_rollback)
@@ -119,11 +121,12 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run_inline(app: AppContext, source: GitSource, *, env: str, component: str, sha: str, ref: str,
-                trigger: str, actor: str | None, force: bool, reason: str | None = None) -> Outcome:
+                trigger: str, actor: Principal, force: bool, reason: str | None = None) -> Outcome:
     """Open the deployment (recorded, not queued) and run it here through the worker's orchestrator."""
     rec = open_deployment(app.ledger, None, Opening(
         environment=env, component=component, commit=sha, trigger=trigger, ref=ref, repository=source.url,
-        actor=actor, force=force, extra={"force_reason": reason} if force else {}))
+        actor=actor.name, force=force,
+        extra={"actor_principal": actor.to_json(), **({"force_reason": reason} if force else {})}))
     return _run_opened(app, source, rec)
 
 
@@ -154,13 +157,13 @@ def _deploy(args: argparse.Namespace) -> int:
         raise BadRequest("--force needs --reason (recorded with the deployment)", code="reason_required")
     app = context(args)
     source = _source(app, args.repo)
-    actor = args.actor or getpass.getuser()
+    who = cli_principal(app.config, args.actor)
     outcomes = []
     for component in _components(app.config, args.env, args.component):
         ref = args.ref or _default_ref(app.config, component)
         sha = source.resolve(ref)
         outcomes.append(_run_inline(app, source, env=args.env, component=component, sha=sha, ref=ref,
-                                    trigger="manual", actor=actor, force=args.force, reason=args.reason))
+                                    trigger="manual", actor=who, force=args.force, reason=args.reason))
     return _report(app, outcomes, args.json)
 
 
@@ -189,6 +192,7 @@ def _rollback(args: argparse.Namespace) -> int:
             print_plan(plan)
         return 0
     # The same entry point as POST /api/deployments/{id}/rollback: the same checks and records.
-    rec = request_rollback(app.ledger, None, app.config, current.id, actor=args.actor or getpass.getuser(),
+    who = require_verified(cli_principal(app.config, args.actor), "a rollback")
+    rec = request_rollback(app.ledger, None, app.config, current.id, actor=who.name,
                            to=to, reason=getattr(args, "reason", None))
     return _report(app, [_run_opened(app, source, rec)], args.json)

@@ -239,7 +239,8 @@ class Orchestrator:
         if rec.commit_time is None and snap.timestamp is not None:
             changes["commit_time"] = snap.timestamp
         if not rec.commits:
-            changes["commits"] = [CommitInfo(snap.sha, snap.timestamp, snap.author, snap.message)]
+            changes["commits"] = [CommitInfo(snap.sha, snap.timestamp, snap.author, snap.message,
+                                             snap.author_email, snap.committer_email)]
         if not changes:
             return rec
         return self.ledger.update_deployment(rec.id, **changes)
@@ -310,11 +311,13 @@ def record_poisoned(ledger: AuditLedger, raw: bytes | str, reason: str,
 def submit(ledger: AuditLedger, queue: DeploymentQueue | None, *, environment: str, component: str, commit: str,
            ref: str = "", repository: str = "", trigger: str = "manual", actor: str | None = None,
            seed: str | None = None, force: bool = False, rollback_of: str | None = None,
-           commit_time: Any = None, extra: dict[str, Any] | None = None) -> DeploymentRecord:
+           commit_time: Any = None, extra: dict[str, Any] | None = None,
+           commits: Sequence[CommitInfo] = ()) -> DeploymentRecord:
     """Open a deployment (promotion, rollback, manual): :func:`~shared.deploy.lifecycle.open_deployment`."""
     return open_deployment(ledger, queue, Opening(
         environment=environment, component=component, commit=commit, trigger=trigger, ref=ref,
-        repository=repository, actor=actor, commit_time=commit_time, force=force, rollback_of=rollback_of,
+        repository=repository, actor=actor, commits=tuple(commits), commit_time=commit_time, force=force,
+        rollback_of=rollback_of,
         extra=dict(extra or {}), seed=seed))
 
 

@@ -86,8 +86,8 @@ class LocalGitSource:
 
     def snapshot(self, ref: str) -> CommitSnapshot:
         sha = self.resolve(ref)
-        meta = self._git("show", "-s", "--format=%an%x00%aI%x00%B", sha).stdout.decode(errors="replace")
-        author, when, message = ([*meta.split("\x00"), "", "", ""])[:3]
+        meta = self._git("show", "-s", "--format=%an%x00%aI%x00%ae%x00%ce%x00%B", sha).stdout.decode(errors="replace")
+        author, when, author_email, committer_email, message = ([*meta.split("\x00"), "", "", "", "", ""])[:5]
         data = self._git("archive", "--format=tar", sha).stdout
         files: dict[str, bytes] = {}
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
@@ -97,7 +97,8 @@ class LocalGitSource:
                     if f is not None:
                         files[m.name] = f.read()
         return CommitSnapshot(sha=sha, files=files, ref=ref, repository=self.url, timestamp=_time(when),
-                              author=author or None, message=message.strip() or None)
+                              author=author or None, message=message.strip() or None,
+                              author_email=author_email or None, committer_email=committer_email or None)
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         proc = self._git("merge-base", "--is-ancestor", older, newer, check=False)
@@ -190,7 +191,8 @@ class GitHubSource(_HttpSource):
         author = (c.get("commit") or {}).get("author") or {}
         return CommitSnapshot(sha=sha, files=files, ref=ref, repository=self.url, timestamp=_time(author.get("date")),
                               author=(c.get("author") or {}).get("login") or author.get("name"),
-                              message=(c.get("commit") or {}).get("message"))
+                              message=(c.get("commit") or {}).get("message"), author_email=author.get("email"),
+                              committer_email=((c.get("commit") or {}).get("committer") or {}).get("email"))
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         data = self._get(f"{self.api}/compare/{quote(older, safe='')}...{quote(newer, safe='')}",
@@ -249,7 +251,9 @@ class AzureDevOpsSource(_HttpSource):
                     files[info.filename.lstrip("/")] = zf.read(info)
         author = c.get("author") or {}
         return CommitSnapshot(sha=sha, files=files, ref=ref, repository=self.url, timestamp=_time(author.get("date")),
-                              author=author.get("email") or author.get("name"), message=c.get("comment"))
+                              author=author.get("email") or author.get("name"), message=c.get("comment"),
+                              author_email=author.get("email"),
+                              committer_email=(c.get("committer") or {}).get("email"))
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         data = self._get(f"{self.api}/commits/{older}/mergebases",
@@ -287,7 +291,8 @@ class GitLabSource(_HttpSource):
                                  what=f"archive of {sha}").content)
         return CommitSnapshot(sha=sha, files=files, ref=ref, repository=self.url,
                               timestamp=_time(c.get("authored_date")), author=c.get("author_email"),
-                              message=c.get("message"))
+                              message=c.get("message"), author_email=c.get("author_email"),
+                              committer_email=c.get("committer_email"))
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         # GitLab answers an unknown ref here with 400 "Could not find ref: ...", not 404.

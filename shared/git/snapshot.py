@@ -17,6 +17,8 @@ class CommitSnapshot:
     timestamp: datetime | None = None
     author: str | None = None
     message: str | None = None
+    author_email: str | None = None
+    committer_email: str | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def under(self, folder: str | None) -> dict[str, bytes]:

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..audit.records import CommitInfo
+from ..audit.records import CommitInfo, co_authors
 from ..errors import BadRequest, Unauthorized
 from ..settings import Settings
 from .push import ZERO_SHA, Push
@@ -145,8 +145,12 @@ def _commits(items: list[Any], *, id_key: str, time_key: Callable[[dict[str, Any
         a = author(c)
         message = c.get("message") if isinstance(c.get("message"), str) else \
             c.get("comment") if isinstance(c.get("comment"), str) else None
+        # Every provider nests {name, email} under author and committer (GitLab: author only).
+        emails = [_name(p.get("email")) if isinstance(p := c.get(k), dict) else None
+                  for k in ("author", "committer")]
         out.append(CommitInfo(_sha(c.get(id_key), f"{what}[{i}].{id_key}"), _time(time_key(c)),
-                              _name(a), message[:1000] if message else None))
+                              _name(a), message[:1000] if message else None, emails[0], emails[1],
+                              co_authors(message)))
     return tuple(out)
 
 

@@ -25,17 +25,14 @@ from ..deploy.lifecycle import AfterEnd, finish_deployment, request_for
 from ..deploy.model import Plan
 from ..deploy.orchestrator import Gate, GateInput, Hold
 from ..deploy.queue import DeploymentQueue
-from ..errors import BadRequest, Conflict, Forbidden, Unauthorized
+from ..errors import BadRequest, Conflict, Unauthorized
+from ..identity import Principal, as_principal, people_of, require_verified, self_approval_check
 from .notify import Notifier
 
 log = logging.getLogger(__name__)
 
 DECISION_SCOPE = "release-decision"
 MAX_LISTED_DELETES = 50
-
-
-def _same_person(a: str, b: str) -> bool:
-    return a.strip().casefold() == b.strip().casefold()
 
 
 def deletes_summary(plan: Plan) -> str:
@@ -118,18 +115,24 @@ def _supersede_older(g: GateInput) -> DeploymentRecord | None:
 
 
 def decide(ledger: AuditLedger, queue: DeploymentQueue, config: PlatformConfig, deployment_id: str, *,
-           approve: bool, actor: str | None, reason: str | None = None,
+           approve: bool, actor: Principal | str | None, reason: str | None = None,
            after_end: Sequence[AfterEnd] = ()) -> DeploymentRecord:
     """Approve (back to the queue) or reject (ends ``rejected``) a deployment waiting for approval.
 
     Raises Unauthorized without an identity, NotFound for an unknown id, Conflict (409) when the
     deployment is not waiting for approval or was decided meanwhile, Forbidden (403) when the pusher
-    approves their own change and the environment does not allow it.
+    approves their own change (as pusher, author or co-author of a commit it carries) or cannot be told
+    apart from them (``people:``), and the environment does not allow it.
+
+    ``actor`` is the caller's :class:`~shared.identity.Principal` (HTTP: App Service Authentication;
+    CLI: the Azure sign-in); a plain string is taken as already verified (in-process callers).
     """
-    if not actor or not actor.strip():
-        raise Unauthorized("an approval needs the caller's identity (App Service authentication, or 'actor')",
+    approver = as_principal(actor)
+    if approver is None:
+        raise Unauthorized("an approval needs the caller's identity (App Service Authentication)",
                            code="identity_required")
-    actor = actor.strip()[:200]
+    require_verified(approver, "approving or rejecting")
+    actor = approver.name[:200]
     if reason is not None and not isinstance(reason, str):
         raise BadRequest("'reason' must be a string", code="invalid_reason")
     reason = (reason or "").strip()[:2000] or None
@@ -138,12 +141,12 @@ def decide(ledger: AuditLedger, queue: DeploymentQueue, config: PlatformConfig, 
     if rec.status != "waiting_approval":
         raise Conflict(f"deployment {rec.id} is {rec.status}, not waiting for approval: nothing to {verb}",
                        code="not_waiting_approval")
-    env = config.environment(rec.environment)
-    if approve and rec.actor and _same_person(actor, rec.actor) and not env.allow_self_approval:
-        raise Forbidden(f"{actor} pushed this change and cannot approve it "
-                        f"(environment {rec.environment} does not allow self-approval)", code="self_approval")
+    config.environment(rec.environment)
+    if approve:
+        self_approval_check(config, approver, people_of(rec.actor, rec.commits), environment=rec.environment)
     now = ledger.clock.now()
     decision: dict[str, Any] = {"decision": "approved" if approve else "rejected", "by": actor,
+                                "by_principal": approver.to_json(),
                                 "reason": reason, "at": now.isoformat(),
                                 "waiting_reason": rec.extra.get("waiting_reason")}
     claims = Claims(ledger.storage)

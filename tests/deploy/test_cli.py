@@ -18,7 +18,7 @@ from .helpers import LocalRepo
 def cli_env(tmp_path: Path, repo: LocalRepo, storage, azurite, monkeypatch, deployers) -> Path:
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
     monkeypatch.setenv("DATAOPS_STORAGE_PREFIX", storage.names.prefix)
-    cfg = {"repository": {"provider": "local", "url": str(repo.path)},
+    cfg = {"repository": {"provider": "local", "url": str(repo.path)}, "security": {"local_identities": True},
            "environments": {"dev": {"deploy_on": ["push"],
                                     "databricks": {"host": "http://127.0.0.1:9", "target_dir": "/Shared/dev"}}}}
     path = tmp_path / "environments.yaml"
@@ -63,7 +63,9 @@ def test_deploy_dry_run_changes_nothing_then_deploy_and_rollback(cli_env, repo, 
     assert main(["--config", str(cli_env), "rollback", "--env", "dev", "--component", "notebooks",
                  "--dry-run"]) == 0
     assert f"back to {first[:12]}" in capsys.readouterr().out
-    assert main(["--config", str(cli_env), "rollback", "--env", "dev", "--component", "notebooks", "--json"]) == 0
+    # A rollback needs a verified identity: the Azure sign-in, or --actor with local identities.
+    assert main(["--config", str(cli_env), "rollback", "--env", "dev", "--component", "notebooks", "--actor", "bob",
+                 "--json"]) == 0
     (rb,) = json.loads(capsys.readouterr().out)
     assert rb["status"] == "succeeded" and rb["trigger"] == "rollback" and rb["commit"] == first
     assert rb["rollback_of"] and ledger.get_deployment(rb["rollback_of"]).commit == second

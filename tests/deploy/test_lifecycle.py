@@ -30,7 +30,7 @@ def githost(repo: LocalRepo):  # type: ignore[no-untyped-def]
 
 
 def _config(tmp_path: Path, repository: dict[str, str]) -> Path:
-    cfg = {"repository": repository,
+    cfg = {"repository": repository, "security": {"local_identities": True},
            "environments": {"dev": {"deploy_on": ["push"],
                                     "databricks": {"host": "http://127.0.0.1:9", "target_dir": "/Shared/dev"}}}}
     path = tmp_path / "environments.yaml"

@@ -13,8 +13,11 @@ from shared.clock import FakeClock
 from shared.config import PlatformConfig, parse_config
 from shared.settings import Settings
 from shared.storage import StorageAccount
+from tests.fixtures.identity import AUTH_ON, signed_in
 
 from .history import NOW
+
+OPS = "ops@contoso.example"  # who the HTTP tests are signed in as
 
 
 def platform_config(attribution_days: int = 7) -> PlatformConfig:
@@ -34,7 +37,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def app_ctx(storage: StorageAccount, clock: FakeClock) -> Iterator[AppContext]:
-    ctx = AppContext(settings=Settings({}), clock=clock, _config=platform_config(), _storage=storage)
+    ctx = AppContext(settings=Settings(AUTH_ON), clock=clock, _config=platform_config(), _storage=storage)
     set_current(ctx)
     try:
         yield ctx
@@ -51,10 +54,11 @@ class Client:
 
         self.host = FunctionHost(app)
 
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    def call(self, method: str, path: str, body: Any = None, *, as_user: str | None = OPS) -> tuple[int, Any]:
         data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        who = signed_in(as_user) if as_user else {}
         status, headers, out = self.host.dispatch(method, f"http://localhost/api/{path}",
-                                                  {"Content-Type": "application/json"}, data)
+                                                  {"Content-Type": "application/json", **who}, data)
         ctype = headers.get("Content-Type", "")
         return status, json.loads(out) if ctype.startswith("application/json") else out.decode()
 

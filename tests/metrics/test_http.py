@@ -146,10 +146,11 @@ def test_bad_metrics_parameters_are_400(client: Client, app_ctx: AppContext, que
 
 def test_open_and_resolve_an_incident_over_http(client: Client, app_ctx: AppContext, ids: dict[str, str]) -> None:
     status, body = client.call("POST", "incidents", {"environment": "prod", "title": "late loads",
-                                                     "opened_at": "2026-02-06T13:00:00Z", "actor": "ops"})
+                                                     "opened_at": "2026-02-06T13:00:00Z", "actor": "mallory"})
     assert status == 201, body
     assert body["deployment_id"] == ids["D9"] and body["cause"]["kind"] == "attributed"
-    assert body["actor"] == "ops" and body["status"] == "open"
+    # The signed-in caller, never the body's actor.
+    assert body["actor"] == "ops@contoso.example" and body["status"] == "open"
     status, again = client.call("POST", "incidents", {"environment": "prod", "title": "late loads",
                                                       "opened_at": "2026-02-06T13:00:00Z"})
     assert status == 200 and again["id"] == body["id"]

@@ -17,6 +17,7 @@ from shared.release.notify import Notifier
 from shared.settings import Settings
 from shared.storage import StorageAccount
 from tests.deploy.helpers import LocalRepo
+from tests.fixtures.identity import PEOPLE
 
 # One throwaway git repository helper for all suites.
 GitRepo = LocalRepo
@@ -52,7 +53,8 @@ class NotebooksDeployer:
 
 
 def make_config(repo: GitRepo, envs: dict[str, Any]) -> PlatformConfig:
-    return parse_config({"repository": {"provider": "local", "url": str(repo.path)}, "environments": envs})
+    return parse_config({"repository": {"provider": "local", "url": str(repo.path)}, "environments": envs,
+                         "people": PEOPLE})
 
 
 PIPELINE = {

@@ -12,6 +12,7 @@ import yaml
 
 from shared.app import AppContext, set_current
 from shared.settings import Settings
+from tests.fixtures.identity import AUTH_ON, PEOPLE, signed_in
 
 from .helpers import PIPELINE, Flow, make_config
 
@@ -38,7 +39,7 @@ def client() -> Client:
 @pytest.fixture
 def flow(repo, storage, ledger, deployer) -> Iterator[Flow]:  # type: ignore[no-untyped-def]
     config = make_config(repo, {**PIPELINE, "dev": {"deploy_on": ["push"], "approval": "required"}})
-    set_current(AppContext(settings=Settings({}), clock=ledger.clock, _config=config, _storage=storage))
+    set_current(AppContext(settings=Settings(AUTH_ON), clock=ledger.clock, _config=config, _storage=storage))
     try:
         yield Flow(config, storage, ledger)
     finally:
@@ -55,10 +56,10 @@ def _waiting(flow: Flow, repo, actor: str = "ada") -> str:  # type: ignore[no-un
 def test_approve_with_the_app_service_identity_header(client, flow, repo):
     did = _waiting(flow, repo)
     status, body = client.post(f"deployments/{did}/approve", {"reason": "ok", "actor": "ignored"},
-                               {"X-MS-CLIENT-PRINCIPAL-NAME": "bob@contoso.com"})
+                               signed_in("bob@contoso.example"))
     assert status == 200 and body["status"] == "queued"
-    assert body["extra"]["approval"]["by"] == "bob@contoso.com" and body["extra"]["approval"]["reason"] == "ok"
-    status, body = client.post(f"deployments/{did}/approve", {"actor": "carol"})
+    assert body["extra"]["approval"]["by"] == "bob@contoso.example" and body["extra"]["approval"]["reason"] == "ok"
+    status, body = client.post(f"deployments/{did}/approve", {}, signed_in("carol@contoso.example"))
     assert status == 409 and body["error"] == "not_waiting_approval"
     flow.drain()
     assert flow.get(did).status == "succeeded"
@@ -66,32 +67,34 @@ def test_approve_with_the_app_service_identity_header(client, flow, repo):
 
 def test_http_errors_are_4xx_json(client, flow, repo):
     did = _waiting(flow, repo, actor="ada")
-    assert client.post(f"deployments/{did}/approve", {"actor": "ada"})[0] == 403
-    status, body = client.post(f"deployments/{did}/approve")
+    bob = signed_in("bob@contoso.example")
+    assert client.post(f"deployments/{did}/approve", {}, signed_in("ada@contoso.example"))[0] == 403
+    status, body = client.post(f"deployments/{did}/approve", {"actor": "bob@contoso.example"})
     assert status == 401 and body["error"] == "identity_required"
-    assert client.post(f"deployments/{did}/reject", b"{not json")[0] == 400
-    assert client.post(f"deployments/{did}/reject", {"actor": "bob", "reason": 5})[0] == 400
-    assert client.post("deployments/nope/approve", {"actor": "bob"})[0] == 404
+    assert client.post(f"deployments/{did}/reject", b"{not json", bob)[0] == 400
+    assert client.post(f"deployments/{did}/reject", {"reason": 5}, bob)[0] == 400
+    assert client.post("deployments/nope/approve", {}, bob)[0] == 404
     assert flow.get(did).status == "waiting_approval"  # none of that changed anything
-    status, body = client.post(f"deployments/{did}/reject", {"actor": "bob", "reason": "no"})
-    assert status == 200 and body["status"] == "rejected" and body["error"] == "rejected by bob: no"
+    status, body = client.post(f"deployments/{did}/reject", {"reason": "no"}, bob)
+    assert status == 200 and body["status"] == "rejected" and body["error"] == "rejected by bob@contoso.example: no"
 
 
 def test_rollback_route(client, flow, repo):
     config = make_config(repo, {"dev": {"deploy_on": ["push"]}})  # no approval needed here
-    set_current(AppContext(settings=Settings({}), clock=flow.ledger.clock, _config=config, _storage=flow.storage))
+    set_current(AppContext(settings=Settings(AUTH_ON), clock=flow.ledger.clock, _config=config,
+                           _storage=flow.storage))
     flow = Flow(config, flow.storage, flow.ledger)
     s1 = repo.commit({"n.py": "1"})
     flow.push(s1)
     flow.drain()
     bad = flow.push(repo.commit({"n.py": "2"}))
     flow.drain()
-    status, body = client.post(f"deployments/{bad.id}/rollback", {"reason": "broken"},
-                               {"X-MS-CLIENT-PRINCIPAL-NAME": "bob"})
+    bob = signed_in("bob@contoso.example")
+    status, body = client.post(f"deployments/{bad.id}/rollback", {"reason": "broken", "actor": "mallory"}, bob)
     assert status == 202 and body["trigger"] == "rollback" and body["rollback_of"] == bad.id
-    assert body["commit"] == s1 and body["actor"] == "bob"
-    assert client.post(f"deployments/{bad.id}/rollback", {"to": "xyz"})[0] == 400
-    assert client.post(f"deployments/{bad.id}/rollback", {"force": "yes"})[0] == 400
+    assert body["commit"] == s1 and body["actor"] == "bob@contoso.example"
+    assert client.post(f"deployments/{bad.id}/rollback", {"to": "xyz"}, bob)[0] == 400
+    assert client.post(f"deployments/{bad.id}/rollback", {"force": "yes"}, bob)[0] == 400
     flow.drain()
     assert flow.get(body["id"]).status == "succeeded"
 
@@ -100,7 +103,8 @@ def test_cli_approve_and_reject(flow, repo, azurite, tmp_path, monkeypatch, caps
     from shared.cli import release_cmd as cli
 
     first = _waiting(flow, repo)
-    raw = {"repository": {"provider": "local", "url": str(repo.path)},
+    raw = {"repository": {"provider": "local", "url": str(repo.path)}, "people": PEOPLE,
+           "security": {"local_identities": True},
            "environments": {**PIPELINE, "dev": {"deploy_on": ["push"], "approval": "required"}}}
     cfg = tmp_path / "environments.yaml"
     cfg.write_text(yaml.safe_dump(raw))

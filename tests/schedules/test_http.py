@@ -17,6 +17,7 @@ from shared.config import Environment, PlatformConfig, Repository, Schedule
 from shared.settings import Settings
 from shared.storage import StorageAccount
 from tests.fixtures.arm import ArmStandInHandle
+from tests.fixtures.identity import AUTH_ON, signed_in
 
 PIPELINE = {"activities": [{"name": "wait", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 1}}]}
 
@@ -44,7 +45,7 @@ def platform(arm_standin: ArmStandInHandle, arm_factory_name: str, databricks_st
     config = PlatformConfig(repository=Repository(url="https://github.com/contoso/data-platform"),
                             environments={"dev": Environment(data_factory=arm.target(f), databricks=dbx.target(),
                                                              schedule=schedule)})
-    settings = Settings({**arm.settings().environ, **dbx.settings().environ})
+    settings = Settings({**arm.settings().environ, **dbx.settings().environ, **AUTH_ON})
     set_current(AppContext(settings=settings, clock=clock, _config=config, _storage=storage))
     try:
         yield arm, dbx, f
@@ -62,8 +63,9 @@ class Client:
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
              ) -> tuple[int, Any]:
         data = b"" if body is None else json.dumps(body).encode()
+        who = headers if headers is not None else signed_in("ops@contoso.example")
         status, _, out = self.host.dispatch(method, f"http://localhost/api/{path}",
-                                            {"Content-Type": "application/json", **(headers or {})}, data)
+                                            {"Content-Type": "application/json", **who}, data)
         return status, json.loads(out)
 
 
@@ -86,7 +88,7 @@ def test_stop_start_round_trip_over_http_restores_exactly_the_prior_state(
     assert trigger_states(arm, f) == before  # dry run changed nothing
 
     status, body = client.call("POST", "environments/dev/stop", {"reason": "cost saving"},
-                               {"X-MS-CLIENT-PRINCIPAL-NAME": "alice@contoso.com"})
+                               signed_in("alice@contoso.com"))
     assert status == 200 and body["status"] == "succeeded"
     after_stop = trigger_states(arm, f)
     assert after_stop["daily"] == after_stop["hourly"] == "Stopped"
@@ -118,12 +120,13 @@ def test_toggle_one_trigger_is_recorded_with_its_actor(platform: Any, client: Cl
     status, body = client.call("POST", "environments/dev/adf/triggers/daily/stop?dry_run=true")
     assert status == 200 and body["plan"]["changes"][0]["name"] == "daily"
     assert arm.trigger_state(f, "daily") == "Started"
-    status, body = client.call("POST", "environments/dev/adf/triggers/daily/stop", {"actor": "bob", "reason": "x"})
+    status, body = client.call("POST", "environments/dev/adf/triggers/daily/stop", {"actor": "mallory", "reason": "x"},
+                               signed_in("bob@contoso.example"))
     assert status == 200 and body["status"] == "succeeded"
     assert arm.trigger_state(f, "daily") == "Stopped"
     rec = ledger.get_activity(body["activity_id"])
     assert (rec.kind, rec.actor, rec.data["trigger"], rec.data["state_before"]) == (
-        "trigger_toggle", "bob", "daily", "Started")
+        "trigger_toggle", "bob@contoso.example", "daily", "Started")
     status, body = client.call("POST", "environments/dev/adf/triggers/off/stop")
     assert status == 200 and body["plan"]["left_alone"][0]["reason"] == "already Stopped"
 

@@ -1,0 +1,277 @@
+"""Identity and release gates that cannot be bypassed (issue 15): each bypass found, as a test.
+
+HTTP calls go through the dev host (its dispatcher, and its served front end where the platform's
+header handling matters) with the principal header App Service Authentication passes to the app.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from devhost.easyauth import LocalPrincipal, local_principal_from_env
+from shared.app import AppContext, set_current
+from shared.audit.records import CommitInfo
+from shared.cli import main
+from shared.errors import Forbidden, Unauthorized
+from shared.identity import Principal, cli_principal, http_principal
+from shared.release import decide
+from shared.settings import Settings
+from tests.fixtures.identity import AUTH_ON, PEOPLE, signed_in
+
+from .helpers import PIPELINE, Flow, make_config
+
+PERSON_ROUTES = ["deployments/{id}/approve", "deployments/{id}/reject", "deployments/{id}/rollback",
+                 "environments/dev/start", "environments/dev/stop", "environments/dev/adf/triggers/t1/stop",
+                 "incidents", "incidents/dev~1-incident-x/resolve"]
+
+
+class Client:
+    def __init__(self) -> None:
+        from devhost.host import FunctionHost
+        from function_app import app
+
+        self.host = FunctionHost(app)
+
+    def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        data = b"" if body is None else json.dumps(body).encode()
+        status, _, out = self.host.dispatch("POST", f"http://localhost/api/{path}",
+                                            {"Content-Type": "application/json", **(headers or {})}, data)
+        return status, json.loads(out)
+
+
+@pytest.fixture(scope="module")
+def client() -> Client:
+    return Client()
+
+
+def _flow(repo, storage, ledger, *, settings: dict[str, str] | None = None, envs=None) -> Iterator[Flow]:  # type: ignore[no-untyped-def]
+    config = make_config(repo, envs or {**PIPELINE, "dev": {"deploy_on": ["push"], "approval": "required"}})
+    set_current(AppContext(settings=Settings(AUTH_ON if settings is None else settings), clock=ledger.clock,
+                           _config=config, _storage=storage))
+    return Flow(config, storage, ledger)
+
+
+@pytest.fixture
+def flow(repo, storage, ledger, deployer) -> Iterator[Flow]:  # type: ignore[no-untyped-def]
+    try:
+        yield _flow(repo, storage, ledger)
+    finally:
+        set_current(None)
+
+
+def _waiting(flow: Flow, repo, actor: str = "ada", **kw: Any) -> str:  # type: ignore[no-untyped-def]
+    rec = flow.push(repo.commit({"n.py": str(flow.ledger.clock.now())}), actor=actor, **kw)
+    flow.drain()
+    assert flow.get(rec.id).status == "waiting_approval", flow.get(rec.id).error
+    return rec.id
+
+
+# ---------------------------------------------------------------- who the caller is
+def test_without_platform_authentication_every_person_route_is_401_with_how_to_enable_it(
+        client, repo, storage, ledger, deployer):
+    flow = _flow(repo, storage, ledger, settings={})
+    try:
+        did = _waiting(flow, repo)
+        for route in PERSON_ROUTES:
+            status, body = client.post(route.format(id=did), {"actor": "bob", "environment": "dev", "title": "x"},
+                                       signed_in("bob@contoso.example"))
+            assert status == 401, route
+            assert body["error"] == "authentication_not_enabled" and "authsettingsV2" in body["message"], route
+        assert flow.get(did).status == "waiting_approval"
+        assert list(ledger.iter_activity("dev")) == []  # nothing recorded by any of them
+    finally:
+        set_current(None)
+
+
+def test_a_body_actor_or_a_name_header_is_never_an_identity(client, flow, repo, ledger):
+    did = _waiting(flow, repo)
+    for headers in ({}, {"X-MS-CLIENT-PRINCIPAL-NAME": "bob@contoso.example"},
+                    {"X-MS-CLIENT-PRINCIPAL": "bm90IGpzb24="}):  # base64 of "not json"
+        status, body = client.post(f"deployments/{did}/approve", {"actor": "bob@contoso.example"}, headers)
+        assert status == 401 and body["error"] == "identity_required", headers
+    assert flow.get(did).status == "waiting_approval"
+    status, body = client.post(f"deployments/{did}/approve", {"actor": "ada"}, signed_in("bob@contoso.example"))
+    assert status == 200 and body["extra"]["approval"]["by"] == "bob@contoso.example"
+
+
+def test_the_principal_header_is_read_as_app_service_builds_it():
+    import base64
+
+    raw = {"auth_typ": "aad", "name_typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+           "role_typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
+           "claims": [{"typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name", "val": "Dana"},
+                      {"typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+                       "val": "dana@contoso.example"},
+                      {"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier", "val": "oid-1"},
+                      {"typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role", "val": "Release"}]}
+    header = base64.b64encode(json.dumps(raw).encode()).decode()
+    p = http_principal({"X-MS-CLIENT-PRINCIPAL": header}, Settings(AUTH_ON))
+    assert (p.name, p.oid, p.verified, p.roles) == ("dana@contoso.example", "oid-1", True, ("Release",))
+    assert {"dana@contoso.example", "oid-1", "dana"} <= p.ids
+    with pytest.raises(Unauthorized):
+        http_principal({"X-MS-CLIENT-PRINCIPAL": header}, Settings({"WEBSITE_AUTH_ENABLED": "False"}))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_dev_host_front_end_strips_client_principals_and_signs_in_the_local_user(client, flow, repo):
+    """Like Easy Auth: a client's own X-MS-CLIENT-PRINCIPAL never reaches the app; the configured
+    local user does, through the same header."""
+    did = _waiting(flow, repo)
+    port = _free_port()
+    host = client.host
+    host.serve_http("127.0.0.1", port)
+    try:
+        def post(path: str) -> tuple[int, Any]:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/api/{path}", data=b"{}", method="POST",
+                                         headers={"Content-Type": "application/json",
+                                                  **signed_in("carol@contoso.example")})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        host.local_principal = None
+        status, body = post(f"deployments/{did}/approve")
+        assert status == 401 and body["error"] == "identity_required"  # the spoofed header was stripped
+        host.local_principal = LocalPrincipal("bob@contoso.example", "00000000-0000-0000-0000-0000000000b0")
+        status, body = post(f"deployments/{did}/approve")
+        assert status == 200 and body["extra"]["approval"]["by"] == "bob@contoso.example"
+    finally:
+        host.local_principal = None
+        host.stop()
+
+
+def test_the_dev_host_injects_a_local_user_only_where_local_identities_are_allowed(tmp_path, repo):
+    for allowed in (False, True):
+        cfg = tmp_path / f"env-{allowed}.yaml"
+        cfg.write_text(yaml.safe_dump({"repository": {"provider": "local", "url": str(repo.path)},
+                                       "security": {"local_identities": allowed},
+                                       "environments": {"dev": {"deploy_on": ["push"]}}}))
+        got = local_principal_from_env({"DATAOPS_LOCAL_PRINCIPAL": "dev@contoso.example",
+                                        "DATAOPS_CONFIG": str(cfg)})
+        assert (got is not None) is allowed
+    assert local_principal_from_env({}) is None
+
+
+# ---------------------------------------------------------------- people, not strings
+def test_a_github_login_and_the_same_persons_upn_are_one_person(client, repo, storage, ledger, deployer):
+    envs = {"dev": {"deploy_on": ["push"], "approval": "required"}}
+    flow = _flow(repo, storage, ledger, envs=envs)
+    try:
+        flow.config = flow.config.model_copy(update={"people": [
+            *flow.config.people, *make_config(repo, envs).people,
+            type(flow.config.people[0])(entra="dev1@contoso.example", git=["dev1"])]})
+        set_current(AppContext(settings=Settings(AUTH_ON), clock=ledger.clock, _config=flow.config,
+                               _storage=storage))
+        did = _waiting(flow, repo, actor="dev1")
+        status, body = client.post(f"deployments/{did}/approve", {}, signed_in("dev1@contoso.example"))
+        assert status == 403 and body["error"] == "self_approval"
+        assert flow.get(did).status == "waiting_approval"
+        status, _ = client.post(f"deployments/{did}/approve", {}, signed_in("bob@contoso.example"))
+        assert status == 200
+    finally:
+        set_current(None)
+
+
+def test_authors_and_co_authors_cannot_approve_the_change_they_wrote(client, flow, repo):
+    message = "fix loads\n\nCo-authored-by: Carol <carol@contoso.example>\n"
+    commit = CommitInfo("a" * 40, None, "Ada Dev", message, "ada@example.com", "noreply@github.com")
+    did = _waiting(flow, repo, actor="bob", commits=[commit])
+    for who in ("bob@contoso.example", "ada@contoso.example", "carol@contoso.example"):
+        status, body = client.post(f"deployments/{did}/approve", {}, signed_in(who))
+        assert status == 403 and body["error"] == "self_approval", who
+    flow.config = flow.config.model_copy(update={"people": [
+        *flow.config.people, type(flow.config.people[0])(entra="dana@contoso.example", git=["dana"])]})
+    decide(flow.ledger, flow.queue, flow.config, did, approve=True,
+           actor=Principal("dana@contoso.example", True, "app_service"))
+    assert flow.get(did).status == "queued"
+
+
+def test_an_unmapped_git_identity_is_refused_unless_self_approval_is_allowed(repo, storage, ledger, deployer):
+    flow = _flow(repo, storage, ledger)
+    try:
+        did = _waiting(flow, repo, actor="stranger")
+        with pytest.raises(Forbidden) as err:
+            decide(ledger, flow.queue, flow.config, did, approve=True, actor="bob@contoso.example")
+        assert err.value.code == "unknown_identity" and "stranger" in err.value.message
+        assert "people:" in err.value.message
+    finally:
+        set_current(None)
+    envs = {**PIPELINE, "dev": {"deploy_on": ["push"], "approval": "required", "allow_self_approval": True}}
+    flow = Flow(make_config(repo, envs), storage, ledger)
+    did = _waiting(flow, repo, actor="stranger")
+    assert decide(ledger, flow.queue, flow.config, did, approve=True, actor="bob").status == "queued"
+
+
+def test_a_github_noreply_email_stands_for_its_login(flow, repo):
+    commit = CommitInfo("b" * 40, None, "ada", "x", "1234+ada@users.noreply.github.com")
+    did = _waiting(flow, repo, actor="bob", commits=[commit])
+    with pytest.raises(Forbidden) as err:
+        decide(flow.ledger, flow.queue, flow.config, did, approve=True, actor="ada@contoso.example")
+    assert err.value.code == "self_approval"
+
+
+# ---------------------------------------------------------------- the CLI
+def _cli_config(tmp_path, repo, *, local: bool) -> str:  # type: ignore[no-untyped-def]
+    raw = {"repository": {"provider": "local", "url": str(repo.path)}, "people": PEOPLE,
+           "security": {"local_identities": local},
+           "environments": {**PIPELINE, "dev": {"deploy_on": ["push"], "approval": "required"}}}
+    path = tmp_path / f"environments-{local}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def test_the_cli_approves_only_with_a_verified_identity(flow, repo, azurite, tmp_path, monkeypatch, capsys):
+    """Deploying records cli:<os user> (unverified); approving as that user is refused, and --actor
+    names someone only where local identities are allowed."""
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    monkeypatch.setenv("DATAOPS_STORAGE_PREFIX", flow.storage.names.prefix)
+    monkeypatch.delenv("AZURE_CLIENT_ID", raising=False)
+    did = _waiting(flow, repo)
+    strict = _cli_config(tmp_path, repo, local=False)
+    assert main(["--config", strict, "approve", did]) == 2
+    assert "identity_required" in capsys.readouterr().err
+    assert main(["--config", strict, "approve", did, "--actor", "bob"]) == 2
+    assert "local_identities" in capsys.readouterr().err
+    assert flow.get(did).status == "waiting_approval"
+    assert main(["--config", _cli_config(tmp_path, repo, local=True), "approve", did, "--actor", "bob"]) == 0
+    assert flow.get(did).extra["approval"]["by"] == "bob"
+
+
+def test_cli_identity_is_the_azure_sign_in(repo):
+    import base64
+
+    from azure.core.credentials import AccessToken
+
+    claims = {"upn": "dana@contoso.example", "oid": "oid-9", "roles": ["Release.Emergency"]}
+    token = "e30." + base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=") + ".sig"
+
+    class Signed:
+        def get_token(self, *scopes: str, **_: Any) -> AccessToken:
+            return AccessToken(token, 0)
+
+    config = make_config(repo, PIPELINE)
+    p = cli_principal(config, credential=Signed())
+    assert (p.name, p.oid, p.verified, p.source) == ("dana@contoso.example", "oid-9", True, "azure")
+    assert p.has_any(["release.emergency"])
+
+    class NotSignedIn:
+        def get_token(self, *scopes: str, **_: Any) -> AccessToken:
+            raise RuntimeError("az login first")
+
+    p = cli_principal(config, credential=NotSignedIn())
+    assert p.name.startswith("cli:") and not p.verified
