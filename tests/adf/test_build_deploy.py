@@ -109,7 +109,7 @@ def test_main_commit_deploys_the_built_template(arm_standin: Any, arm_factory_na
     deployer = get_deployer("adf")
     ctx = _ctx(arm_standin, arm_factory_name, _factory(), "a" * 40)
     plan = deployer.plan(ctx)
-    assert plan.data["template"]["layout"] == "built"
+    assert plan.data["template"]["layout"] == "built-full"
     assert "adf.source: main" in plan.data["template"]["source"] and "a" * 12 in plan.data["template"]["source"]
     result = deployer.apply(ctx, plan)
     assert result.status == "succeeded", result.error
@@ -131,3 +131,21 @@ def test_invalid_factory_json_deploys_nothing(arm_standin: Any, arm_factory_name
     assert exc.value.details[0]["file"] == "ADF/pipeline/pl_bad.json"
     assert exc.value.details[0]["path"] == "$.properties.activities[0].typeProperties.pipeline"
     assert arm_standin.names(arm_factory_name, "pipelines") == []
+
+
+def test_built_factory_over_arm_limits_goes_the_publish_loaders_way() -> None:
+    from shared.adf.build.deploy import load_built
+    from shared.adf.build.synthetic import generate_factory
+    from shared.adf.loader import TemplateLoadError
+
+    snap = CommitSnapshot("d" * 40, generate_factory(1000, root=ROOT))
+    try:
+        built = load_built(snap, AdfSource(source="main", root_folder=ROOT))
+    except TemplateLoadError as exc:  # a deployer without the linked path names the limit
+        assert exc.code == "template_over_limits" and "1000 resources" in exc.message
+    else:  # with the linked path: the children deploy one by one
+        assert built.layout == "built-linked"
+        assert len(getattr(built, "units", [])) == 50
+    small = load_built(CommitSnapshot("e" * 40, generate_factory(100, root=ROOT)),
+                       AdfSource(source="main", root_folder=ROOT))
+    assert small.layout == "built-full" and len(small.resources) == 100

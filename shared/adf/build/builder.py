@@ -161,7 +161,9 @@ def build_source(src: FactorySource, factory_name: str | None = None) -> BuildRe
     index = src.by_key()
     hits: dict[tuple[str, str], set[str]] = {}  # definition leaves that matched a value
     resources: list[dict[str, Any]] = []
+    owners: list[FactoryObject | None] = []  # the object each resource comes from
     for obj in sorted(src.objects, key=_sort_key):
+        owners.append(obj)
         props = escape(obj.properties)  # escape() builds new containers: the source stays untouched
         if obj.kind == "linkedServices":
             apply_secrets(obj.name, props, params, obj.file)
@@ -209,6 +211,10 @@ def build_source(src: FactorySource, factory_name: str | None = None) -> BuildRe
                         "the factory is not in the template (includeFactoryTemplate)")
                 warnings.append(Problem(src.definition_file, where, f"{what}: this definition parameterizes nothing",
                                         "definition_unused"))
+    owners += [None] * (len(resources) - len(owners))  # global parameters and factory resources
+    _, cycle = _levels(resources)
+    if cycle:
+        raise _invalid([_cycle_problem([owners[i] for i in cycle], resources)])
     arm_params = {p.name: p.arm() for p in params.ordered()}
     template = {"$schema": TEMPLATE_SCHEMA, "contentVersion": "1.0.0.0", "parameters": arm_params,
                 "variables": {"factoryId": FACTORY_ID}, "resources": resources}
@@ -251,25 +257,46 @@ def parameters_document(arm_params: Mapping[str, Any]) -> dict[str, Any]:
     return {"$schema": PARAMETERS_SCHEMA, "contentVersion": "1.0.0.0", "parameters": values}
 
 
-def _levels(resources: list[dict[str, Any]]) -> list[int]:
-    """Each resource's depth in the dependsOn graph (0: depends on nothing in the template)."""
-    by_dep = {}
+def _graph(resources: list[dict[str, Any]]) -> list[list[int]]:
+    """For each resource, the indexes of the template's resources it depends on (the factory aside)."""
+    by_dep = {_self_ref(r): i for i, r in enumerate(resources)}
+    out = []
     for i, r in enumerate(resources):
-        by_dep[_self_ref(r)] = i
-    level: dict[int, int] = {}
+        js = [by_dep.get(d) for d in r.get("dependsOn") or [] if d != FACTORY_DEP]
+        out.append([j for j in js if j is not None and j != i])
+    return out
 
-    def depth(i: int, stack: frozenset[int]) -> int:
-        if i in level:
-            return level[i]
-        best = 0
-        for d in resources[i].get("dependsOn") or []:
-            j = by_dep.get(d) if d != FACTORY_DEP else None
-            if j is not None and j not in stack and j != i:
-                best = max(best, depth(j, stack | {i}) + 1)
-        level[i] = best
-        return best
 
-    return [depth(i, frozenset()) for i in range(len(resources))]
+def _levels(resources: list[dict[str, Any]]) -> tuple[list[int], list[int] | None]:
+    """Each resource's depth in the dependsOn graph (0: depends on nothing) and a cycle, if there is one.
+
+    Iterative depth-first search: a chain of thousands of pipelines does not hit Python's recursion limit.
+    """
+    deps = _graph(resources)
+    n = len(resources)
+    level, state = [0] * n, [0] * n  # state: 0 unseen, 1 on the stack, 2 done
+    cycle: list[int] | None = None
+    for start in range(n):
+        if state[start]:
+            continue
+        state[start] = 1
+        stack = [(start, 0)]
+        while stack:
+            i, k = stack[-1]
+            if k < len(deps[i]):
+                stack[-1] = (i, k + 1)
+                j = deps[i][k]
+                if state[j] == 0:
+                    state[j] = 1
+                    stack.append((j, 0))
+                elif state[j] == 1 and cycle is None:
+                    on_stack = [x for x, _ in stack]
+                    cycle = on_stack[on_stack.index(j):]
+            else:
+                stack.pop()
+                state[i] = 2
+                level[i] = max((level[j] + 1 for j in deps[i] if state[j] == 2), default=0)
+    return level, cycle
 
 
 def _self_ref(r: dict[str, Any]) -> str:
@@ -300,7 +327,7 @@ def _uses(value: Any, found: set[str]) -> None:
 def linked_templates(template: dict[str, Any], factory_name: str) -> dict[str, dict[str, Any]]:
     """ADF's linked templates: resources in dependency levels, chunks of LINKED_CHUNK, chained in order."""
     resources = template["resources"]
-    levels = _levels(resources)
+    levels, _ = _levels(resources)
     order = sorted(range(len(resources)), key=lambda i: (levels[i], i))
     chunks = [order[i:i + LINKED_CHUNK] for i in range(0, len(order), LINKED_CHUNK)]
     all_params = template["parameters"]
@@ -343,6 +370,18 @@ def linked_templates(template: dict[str, Any], factory_name: str) -> dict[str, d
                                       "resources": deployments}
     out["ArmTemplateParameters_master.json"] = parameters_document(master_params)
     return out
+
+
+def _cycle_problem(objs: list[FactoryObject | None], resources: list[dict[str, Any]]) -> Problem:
+    names = [f"{o.kind[:-1]} {o.name!r}" for o in objs if o is not None]
+    first, second = objs[0], objs[1] if len(objs) > 1 else objs[0]
+    path = "$"
+    if first is not None and second is not None:
+        path = next((p for kind, name, p in first.references
+                     if kind == second.kind and name.lower() == second.name.lower()), "$")
+    return Problem(first.file if first is not None else "", path,
+                   "circular reference: " + " -> ".join([*names, names[0]]) + " (ARM cannot order a cycle)",
+                   "circular_reference")
 
 
 def _invalid(problems: list[Problem]) -> FactoryValidationError:

@@ -8,10 +8,12 @@ files are what ADF's Publish would have written for that commit.
 
 from __future__ import annotations
 
+import json
+
 from ...config import AdfSource
 from ...git.snapshot import CommitSnapshot
-from ..loader import FactoryTemplate, check_limits, load_factory
-from .builder import FULL_PARAMETERS, FULL_TEMPLATE, build_factory
+from ..loader import FactoryTemplate, load_factory
+from .builder import build_factory
 
 
 def load_template(snapshot: CommitSnapshot, adf: AdfSource) -> FactoryTemplate:
@@ -22,13 +24,18 @@ def load_template(snapshot: CommitSnapshot, adf: AdfSource) -> FactoryTemplate:
 
 
 def load_built(snapshot: CommitSnapshot, adf: AdfSource) -> FactoryTemplate:
+    """Validate and build, then load the output exactly as a publish branch holding it would be loaded.
+
+    The publish loader decides full vs linked templates (over ARM's limits the children deploy one by one
+    where the deployer supports it, else the limit is named), so both sources deploy the same way.
+    """
     root = adf.root_folder.strip("/")
     result = build_factory(snapshot.files, root, adf.factory)  # raises invalid_factory, nothing deployed
-    source = f"built from the factory JSON in {root or '/'} at {snapshot.sha[:12]} (adf.source: main)"
-    values = {k: v for k, v in result.parameters["parameters"].items() if isinstance(v, dict)}
-    built = FactoryTemplate(result.template, values, root, source, "built",
-                            [FULL_TEMPLATE, FULL_PARAMETERS, *(f"linkedTemplates/{n}" for n in result.linked)])
-    # over ARM's limits only the linked templates can deploy: refused here, naming the limit, until the
-    # deployer deploys linked templates from storage
-    check_limits(built.template, source)
+    published = {rel: json.dumps(doc, ensure_ascii=False).encode() for rel, doc in result.files().items()}
+    built = load_factory(CommitSnapshot(snapshot.sha, published, ref=snapshot.ref, repository=snapshot.repository),
+                         "")
+    built.source = (f"built from the factory JSON in {root or '/'} at {snapshot.sha[:12]} (adf.source: main): "
+                    f"{built.source}")
+    built.layout = f"built-{built.layout}"  # built-full | built-linked
+    built.folder = root
     return built
