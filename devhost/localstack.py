@@ -222,7 +222,8 @@ def start(stack: Stack) -> None:
     certs = stack.workdir / "certs"
     (certs / "ca.pem").unlink(missing_ok=True)  # a new CA each run: never trust last run's file
     stack.env = {**os.environ, "AzureWebJobsStorage": stack.azurite.connection_string,
-                 "DATAOPS_CONFIG": CONFIG, "GITHUB_WEBHOOK_SECRET": stack.webhook_secret,
+                 "DATAOPS_CONFIG": CONFIG, "DATAOPS_DEPLOY_QUEUE": "dataops-deployments",
+                 "GITHUB_WEBHOOK_SECRET": stack.webhook_secret,
                  "LOCAL_ARM_TOKEN": arm_token, "LOCAL_DATABRICKS_TOKEN": dbx_token,
                  "REQUESTS_CA_BUNDLE": str(certs / "ca.pem"), "PYTHONUNBUFFERED": "1",
                  "AZURE_CORE_ONLY_SHOW_ERRORS": "1",
@@ -250,8 +251,8 @@ def start(stack: Stack) -> None:
     _wait_http(f"{stack.api}/deployments?limit=1", time.monotonic() + 90)
     env_file = stack.workdir / "local.env"
     env_file.write_text("".join(f"export {k}='{stack.env[k]}'\n" for k in (
-        "AzureWebJobsStorage", "DATAOPS_CONFIG", "LOCAL_ARM_TOKEN", "LOCAL_DATABRICKS_TOKEN",
-        "REQUESTS_CA_BUNDLE", "DATAOPS_TRACE_FILE")))
+        "AzureWebJobsStorage", "DATAOPS_CONFIG", "DATAOPS_DEPLOY_QUEUE", "LOCAL_ARM_TOKEN",
+        "LOCAL_DATABRICKS_TOKEN", "REQUESTS_CA_BUNDLE", "DATAOPS_TRACE_FILE")))
     say(f"  Functions app on {stack.api}/  (settings for the CLI: source {env_file.relative_to(ROOT)})")
 
 

@@ -6,11 +6,13 @@ import logging
 
 import azure.functions as func
 
+from shared.settings import DEPLOY_QUEUE_BINDING, POISON_QUEUE_BINDING
+
 bp = func.Blueprint()
 log = logging.getLogger("dataops.worker")
 
 
-@bp.queue_trigger(arg_name="msg", queue_name="%DATAOPS_DEPLOY_QUEUE%", connection="AzureWebJobsStorage")
+@bp.queue_trigger(arg_name="msg", queue_name=DEPLOY_QUEUE_BINDING, connection="AzureWebJobsStorage")
 def deployment_worker(msg: func.QueueMessage, context: func.Context) -> None:
     """Run one deployment request. A lock held elsewhere puts it back with a delay (it waits, not fails)."""
     from shared import telemetry
@@ -37,7 +39,7 @@ def _run_request(msg: func.QueueMessage) -> None:
     log.info("deployment %s: %s", outcome.deployment_id, outcome.status)
 
 
-@bp.queue_trigger(arg_name="msg", queue_name="%DATAOPS_DEPLOY_QUEUE%-poison", connection="AzureWebJobsStorage")
+@bp.queue_trigger(arg_name="msg", queue_name=POISON_QUEUE_BINDING, connection="AzureWebJobsStorage")
 def deployment_poison(msg: func.QueueMessage, context: func.Context) -> None:
     """A request that failed ``maxDequeueCount`` times: its deployment is recorded ``failed``."""
     from shared import app as app_context

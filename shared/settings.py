@@ -16,6 +16,21 @@ from .errors import ConfigError
 DEFAULT_DEPLOY_QUEUE = "dataops-deployments"
 _PREFIX = re.compile(r"^[a-z][a-z0-9]{0,15}$|^$")
 
+# The deployment queue, in ONE place. The worker's queue triggers bind these expressions
+# (functions/worker.py); the Functions host resolves them from the app settings when it starts.
+# The app sends to the queue it resolves from the very same setting (``StorageNames.deploy_queue``),
+# so the two names cannot differ in any configuration.
+DEPLOY_QUEUE_SETTING = "DATAOPS_DEPLOY_QUEUE"
+DEPLOY_QUEUE_BINDING = f"%{DEPLOY_QUEUE_SETTING}%"
+POISON_QUEUE_BINDING = f"{DEPLOY_QUEUE_BINDING}-poison"  # the host's own poison-queue name: <queue>-poison
+# Azure Storage queue names: 3-63 characters, lowercase letters, digits and single hyphens,
+# starting and ending with a letter or digit.
+_QUEUE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
+
+
+def valid_queue_name(name: str) -> bool:
+    return bool(_QUEUE_NAME.match(name))
+
 # Every app setting the app itself reads, with a one-line description.
 # local.settings.sample.json is checked against this table by a test.
 KNOWN_SETTINGS: dict[str, str] = {
@@ -23,8 +38,10 @@ KNOWN_SETTINGS: dict[str, str] = {
                            "blobs); in Azure prefer AzureWebJobsStorage__accountName (managed identity)",
     "AzureWebJobsStorage__accountName": "Storage account name for identity-based connections",
     "DATAOPS_CONFIG": "Path of the platform configuration YAML (default infra/environments.yaml)",
-    "DATAOPS_STORAGE_PREFIX": "Optional lowercase prefix for every table, queue and container name",
-    "DATAOPS_DEPLOY_QUEUE": "Name of the deployment request queue (default dataops-deployments)",
+    "DATAOPS_STORAGE_PREFIX": "Optional lowercase prefix of every table and container name (not of the queue: "
+                              "see DATAOPS_DEPLOY_QUEUE)",
+    "DATAOPS_DEPLOY_QUEUE": "Required: the deployment request queue, exactly as the worker's trigger binds it "
+                            "(%DATAOPS_DEPLOY_QUEUE%); its poison queue is <name>-poison",
     "GITHUB_WEBHOOK_SECRET": "Secret of the GitHub webhook (HMAC-SHA256 signature)",
     "AZDO_WEBHOOK_USER": "Basic-auth user name configured on the Azure DevOps service hook",
     "AZDO_WEBHOOK_PASSWORD": "Basic-auth password configured on the Azure DevOps service hook",
@@ -43,15 +60,28 @@ KNOWN_SETTINGS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class StorageNames:
-    """Names of the app's own tables, queues and containers (a prefix isolates tests)."""
+    """Names of the app's own tables, queues and containers (a prefix isolates tests).
+
+    ``deploy_queue_name`` is the deployment queue as the Functions host resolves the worker's
+    trigger (``%DATAOPS_DEPLOY_QUEUE%``, lowercased). ``None`` (names built in code: tests,
+    benchmarks) means ``{prefix}dataops-deployments``; ``""`` means the app setting is missing:
+    no trigger would listen, so sending a deployment request is a configuration error.
+    """
 
     prefix: str = ""
-    deploy_queue_name: str = DEFAULT_DEPLOY_QUEUE
+    deploy_queue_name: str | None = None
 
     def __post_init__(self) -> None:
         if not _PREFIX.match(self.prefix):
             raise ConfigError([f"DATAOPS_STORAGE_PREFIX: {self.prefix!r} must be up to 16 lowercase "
                                "letters and digits, starting with a letter"], "app settings")
+        if self.deploy_queue_name is None:
+            object.__setattr__(self, "deploy_queue_name", f"{self.prefix}{DEFAULT_DEPLOY_QUEUE}")
+        queue = self.deploy_queue_name
+        if queue and not (valid_queue_name(queue) and valid_queue_name(f"{queue}-poison")):
+            raise ConfigError([f"{DEPLOY_QUEUE_SETTING}: {queue!r} is not a valid queue name (3-57 lowercase "
+                               "letters, digits and single hyphens, so that <name>-poison is valid too)"],
+                              "app settings")
 
     @property
     def deployments_table(self) -> str:
@@ -71,7 +101,11 @@ class StorageNames:
 
     @property
     def deploy_queue(self) -> str:
-        return f"{self.prefix}{self.deploy_queue_name}" if self.prefix else self.deploy_queue_name
+        if not self.deploy_queue_name:
+            raise ConfigError([f"{DEPLOY_QUEUE_SETTING}: app setting is not set (the deployment worker's queue "
+                               f"trigger binds {DEPLOY_QUEUE_BINDING}: without it nothing would run the "
+                               "deployment requests)"], "app settings")
+        return self.deploy_queue_name
 
     @property
     def poison_queue(self) -> str:
@@ -94,7 +128,11 @@ class StorageNames:
         return [self.deployments_table, self.details_table, self.activity_table, self.state_table]
 
     def queues(self) -> list[str]:
-        return [self.deploy_queue, self.poison_queue]
+        return [self.deploy_queue, self.poison_queue] if self.deploy_queue_name else []
+
+    def app_settings(self) -> dict[str, str]:
+        """The app settings that make the app (and the host's triggers) use exactly these names."""
+        return {"DATAOPS_STORAGE_PREFIX": self.prefix, DEPLOY_QUEUE_SETTING: self.deploy_queue}
 
     def containers(self) -> list[str]:
         return [self.payload_container, self.lock_container, self.state_container]
@@ -137,7 +175,22 @@ class Settings:
     def storage_account(self) -> str | None:
         return self.get("AzureWebJobsStorage__accountName")
 
+    def binding(self, expression: str) -> str | None:
+        """``%SETTING%`` expressions resolved from these settings the way the Functions host resolves
+        a trigger's: each ``%name%`` replaced by the setting (names are case-insensitive, as in the
+        host's configuration), ``None`` when one is missing; lowercased, as the host does for queue
+        names."""
+        folded = {k.casefold(): v for k, v in self.environ.items()}
+        out, rest = "", expression
+        while "%" in rest:
+            head, _, tail = rest.partition("%")
+            name, sep, rest = tail.partition("%")
+            value = self.environ.get(name, folded.get(name.casefold())) if sep else None
+            if value is None:
+                return None
+            out += head + value
+        return (out + rest).lower()
+
     @property
     def names(self) -> StorageNames:
-        return StorageNames(self.get("DATAOPS_STORAGE_PREFIX", "") or "",
-                            self.get("DATAOPS_DEPLOY_QUEUE", DEFAULT_DEPLOY_QUEUE) or DEFAULT_DEPLOY_QUEUE)
+        return StorageNames(self.get("DATAOPS_STORAGE_PREFIX", "") or "", self.binding(DEPLOY_QUEUE_BINDING) or "")

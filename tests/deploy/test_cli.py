@@ -17,7 +17,8 @@ from .helpers import LocalRepo
 @pytest.fixture
 def cli_env(tmp_path: Path, repo: LocalRepo, storage, azurite, monkeypatch, deployers) -> Path:
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
-    monkeypatch.setenv("DATAOPS_STORAGE_PREFIX", storage.names.prefix)
+    for name, value in storage.names.app_settings().items():
+        monkeypatch.setenv(name, value)
     cfg = {"repository": {"provider": "local", "url": str(repo.path)}, "security": {"local_identities": True},
            "environments": {"dev": {"deploy_on": ["push"],
                                     "databricks": {"host": "http://127.0.0.1:9", "target_dir": "/Shared/dev"}}}}

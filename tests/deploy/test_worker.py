@@ -17,7 +17,8 @@ from .helpers import LocalRepo, make_config
 @pytest.fixture
 def env(storage, azurite, monkeypatch):
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
-    monkeypatch.setenv("DATAOPS_STORAGE_PREFIX", storage.names.prefix)
+    for name, value in storage.names.app_settings().items():
+        monkeypatch.setenv(name, value)
     yield
     app_context.set_current(None)
 
@@ -32,9 +33,9 @@ def test_push_to_deployment_through_the_host_is_one_trace(env, storage, clock, r
     status, _, data = h.dispatch("POST", "http://x/api/hooks/github", *github(payload))
     assert status == 202
     (did,) = json.loads(data)["deployments"]
-    name, queue, fn, arg = next(q for q in h.queues if q[0] == "deployment_worker")
-    assert queue == storage.names.deploy_queue
-    assert h.process_queue_once(name, queue, fn, arg) == 1
+    worker = h.listener("deployment_worker")
+    assert worker.queue == storage.names.deploy_queue
+    assert worker.process_once() == 1
     rec = ctx.ledger.get_deployment(did)
     assert rec.status == "succeeded" and deployers["notebooks"].applied == [sha]
     by_name = {s.name: s for s in spans.get_finished_spans()}
@@ -58,18 +59,18 @@ def test_poisoned_request_is_recorded_failed(env, storage, clock, deployers):
     status, _, data = h.dispatch("POST", "http://x/api/hooks/github", *github(github_push()))
     assert status == 202
     (did,) = json.loads(data)["deployments"]
-    worker = next(q for q in h.queues if q[0] == "deployment_worker")
+    worker = h.listener("deployment_worker")
     attempts = 0
-    for _ in range(5):  # each failed attempt makes the message visible again at once
-        n = h.process_queue_once(*worker)
+    for _ in range(5):  # each failed attempt makes the message visible again at once (visibilityTimeout 0)
+        n = worker.process_once()
         if n == 0:
             break
         attempts += n
     assert attempts == 2  # maxDequeueCount
     assert ctx.ledger.get_deployment(did).status == "queued"  # a transient failure: back to queued
     assert len(DeploymentQueue(storage).peek()) == 0
-    poison = next(q for q in h.queues if q[0] == "deployment_poison")
-    assert poison[1] == storage.names.poison_queue
-    assert h.process_queue_once(*poison) == 1
+    poison = h.listener("deployment_poison")
+    assert poison.queue == storage.names.poison_queue
+    assert poison.process_once() == 1
     rec = ctx.ledger.get_deployment(did)
     assert rec.status == "failed" and "poison" in (rec.error or "")

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from shared.settings import KNOWN_SETTINGS, StorageNames
+from devhost.host import load_app
+from shared.settings import KNOWN_SETTINGS, Settings
 
 from .arm import (
     FUNCTIONS,
@@ -360,19 +361,29 @@ def test_storage_account_is_identity_only_https_tls12(deployment: tuple[dict, li
     assert re.fullmatch(r"[a-z0-9]{3,24}", account["name"])
 
 
-@pytest.mark.parametrize("prefix", ["", "blue"])
-def test_storage_objects_match_the_app_names(template: dict[str, Any], prefix: str) -> None:
+@pytest.mark.parametrize(("prefix", "queue"), [("", None), ("blue", None), ("blue", "Release-Requests")])
+def test_storage_objects_are_what_the_app_and_its_triggers_use(template: dict[str, Any], prefix: str,
+                                                              queue: str | None) -> None:
     values = {**param_values(INFRA / "parameters.dev.json"), "storagePrefix": prefix}
+    if queue:
+        values["deployQueueName"] = queue
     deployed = expand(template, values, APP_SCOPE)
-    names = StorageNames(prefix, values.get("deployQueueName", "dataops-deployments"))
+    settings = app_settings(deployed)
+    names = Settings(settings).names  # what the app, given these app settings, uses
 
     def leaf(rtype: str) -> set[str]:
         return {d.name.split("/")[-1] for d in by_type(deployed, rtype)}
 
     assert leaf("Microsoft.Storage/storageAccounts/tableServices/tables") == set(names.tables())
-    assert leaf("Microsoft.Storage/storageAccounts/queueServices/queues") == set(names.queues())
     assert set(names.containers()) < leaf("Microsoft.Storage/storageAccounts/blobServices/containers")
-    assert app_settings(deployed)["DATAOPS_STORAGE_PREFIX"] == prefix
+    assert settings["DATAOPS_STORAGE_PREFIX"] == prefix
+    # The queues created are the ones the worker's triggers listen on, as the Functions host resolves
+    # their bindings from these app settings, and the ones the app sends to.
+    host = load_app(environ=settings)
+    listened = {q.queue for q in host.queues}
+    assert not host.errors
+    assert leaf("Microsoft.Storage/storageAccounts/queueServices/queues") == listened == set(names.queues())
+    assert names.deploy_queue == f"{prefix}{queue or 'dataops-deployments'}".lower()
 
 
 def test_application_insights_on_log_analytics(deployment: tuple[dict, list[Deployed]]) -> None:

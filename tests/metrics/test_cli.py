@@ -12,6 +12,7 @@ from devhost.azurite import Azurite
 from shared.audit import AuditLedger
 from shared.cli import main
 from shared.clock import FakeClock
+from shared.settings import StorageNames
 
 from .history import ENV, write_history
 
@@ -24,7 +25,8 @@ def cli_env(azurite: Azurite, unique_prefix: str, tmp_path: Path, monkeypatch: p
         "environments": {"dev": {"deploy_on": ["push"]}, "prod": {"deploy_on": ["promotion"], "requires": ["dev"]}},
     }))
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
-    monkeypatch.setenv("DATAOPS_STORAGE_PREFIX", unique_prefix)
+    for name, value in StorageNames(unique_prefix).app_settings().items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("DATAOPS_CONFIG", str(config))
     return config
 

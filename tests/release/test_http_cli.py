@@ -109,7 +109,8 @@ def test_cli_approve_and_reject(flow, repo, azurite, tmp_path, monkeypatch, caps
     cfg = tmp_path / "environments.yaml"
     cfg.write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
-    monkeypatch.setenv("DATAOPS_STORAGE_PREFIX", flow.storage.names.prefix)
+    for name, value in flow.storage.names.app_settings().items():
+        monkeypatch.setenv(name, value)
     parser = argparse.ArgumentParser()
     parser.add_argument("--config")
     cli.register(parser.add_subparsers(dest="command"))

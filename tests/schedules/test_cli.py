@@ -44,7 +44,7 @@ def test_env_and_triggers_commands(arm_standin: ArmStandInHandle, arm_factory_na
     path.write_text(yaml.safe_dump(config))
     env = {**os.environ, **arm.settings().environ, **dbx.settings().environ,
            "AzureWebJobsStorage": str(storage.connection_string),
-           "DATAOPS_STORAGE_PREFIX": storage.names.prefix, "DATAOPS_CONFIG": str(path)}
+           **storage.names.app_settings(), "DATAOPS_CONFIG": str(path)}
 
     code, out, err = run_cli(["triggers", "list", "dev", "--json"], env)
     assert code == 0, err
