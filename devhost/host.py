@@ -537,26 +537,8 @@ class TimerListener:
 
     def next_after(self, when: datetime) -> datetime:
         """The first occurrence strictly after ``when`` (the schedule read in the host's time zone)."""
-        from zoneinfo import ZoneInfo
-
-        zone = ZoneInfo(self.host.time_zone)
-        start = when.astimezone(zone)
-        day = start.date()
-        for _ in range(366 * 5):
-            if self.cron.matches_date(day):
-                first = day == start.date()
-                for h in sorted(self.cron.hours):
-                    if first and h < start.hour:
-                        continue
-                    for m in sorted(self.cron.minutes):
-                        if first and h == start.hour and m < start.minute:
-                            continue
-                        for s in sorted(self.cron.seconds):
-                            at = datetime(day.year, day.month, day.day, h, m, s, tzinfo=zone).astimezone(UTC)
-                            if at > when:
-                                return at
-            day += timedelta(days=1)
-        return when + timedelta(days=366 * 5)
+        nxt = self.cron.next_after(self.host.time_zone, when)
+        return nxt or (when + timedelta(days=366 * 5))
 
     # schedule status (useMonitor)
     def _status_blob(self) -> Any:
