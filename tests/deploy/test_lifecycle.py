@@ -41,7 +41,8 @@ def _config(tmp_path: Path, repository: dict[str, str]) -> Path:
 def test_cli_deploy_stores_the_repository_url_without_its_credentials(
         tmp_path, repo, githost, storage, azurite, monkeypatch, capsys, deployers):
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
-    monkeypatch.setenv("DATAOPS_STORAGE_PREFIX", storage.names.prefix)
+    for name, value in storage.names.app_settings().items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("GIT_TOKEN", SECRET)
     sha = repo.commit({"notebooks/a.py": "x"})
     cfg = _config(tmp_path, {"provider": "github", "url": "https://github.com/contoso/data-platform",
@@ -60,7 +61,8 @@ def test_cli_deploy_stores_the_repository_url_without_its_credentials(
 def test_cli_rollback_is_the_http_rollback(tmp_path, repo, storage, azurite, monkeypatch, capsys, deployers):
     """The CLI records the rollback through request_rollback: the same activity, checks and link."""
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
-    monkeypatch.setenv("DATAOPS_STORAGE_PREFIX", storage.names.prefix)
+    for name, value in storage.names.app_settings().items():
+        monkeypatch.setenv(name, value)
     cfg = _config(tmp_path, {"provider": "local", "url": str(repo.path)})
     first = repo.commit({"a.py": "1"})
     assert main(["--config", str(cfg), "deploy", "--env", "dev", "--actor", "ada"]) == 0
