@@ -21,6 +21,7 @@ import yaml
 from devhost.azurite import free_port
 from devhost.standins.databricks import TOKEN_SETTING
 from shared.ingest.webhook_sources import sign_github
+from shared.settings import StorageNames
 from tests.deploy.helpers import LocalRepo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,7 +103,7 @@ def dev_host(tmp_path: Path, azurite: Any, prefix: str, databricks: Any, envs: t
     port = free_port()
     env = {k: v for k, v in os.environ.items()
            if k not in ("APPLICATIONINSIGHTS_CONNECTION_STRING", "OTEL_EXPORTER_OTLP_ENDPOINT")}
-    env.update({"AzureWebJobsStorage": azurite.connection_string, "DATAOPS_STORAGE_PREFIX": prefix,
+    env.update({"AzureWebJobsStorage": azurite.connection_string, **StorageNames(prefix).app_settings(),
                 "DATAOPS_CONFIG": str(write_config(tmp_path / "platform.yaml", repo, databricks.url, envs)),
                 "GITHUB_WEBHOOK_SECRET": secret, TOKEN_SETTING: databricks.token,
                 "OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_METRIC_EXPORT_INTERVAL": "500",
