@@ -239,7 +239,8 @@ def test_the_cli_approves_only_with_a_verified_identity(flow, repo, azurite, tmp
     """Deploying records cli:<os user> (unverified); approving as that user is refused, and --actor
     names someone only where local identities are allowed."""
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
-    monkeypatch.setenv("DATAOPS_STORAGE_PREFIX", flow.storage.names.prefix)
+    for name, value in flow.storage.names.app_settings().items():
+        monkeypatch.setenv(name, value)
     monkeypatch.delenv("AZURE_CLIENT_ID", raising=False)
     did = _waiting(flow, repo)
     strict = _cli_config(tmp_path, repo, local=False)
