@@ -173,6 +173,7 @@ class DeploymentEngine:
         self.failing_deployments: dict[str, tuple[str, str]] = {}
         # deployment name regex -> seconds: such deployments stay Running that long (else deploy_delay_s)
         self.durations: dict[str, float] = {}
+        self._planned: dict[tuple[str, str, str, str], list[_Resource]] = {}  # validate, then PUT: once
 
     def get(self, sub: str, rg: str, name: str) -> Deployment:
         dep = self.deployments.get((sub.lower(), rg.lower(), name.lower()))
@@ -288,6 +289,18 @@ class DeploymentEngine:
 
     def _plan(self, template: Mapping[str, Any], supplied: Mapping[str, Any], sub: str, rg: str,
               name: str) -> list[_Resource]:
+        """The evaluated resources; a deployment validated just before (same body) is not evaluated twice."""
+        key = (sub.lower(), rg.lower(), name.lower(), json.dumps([template, supplied], sort_keys=True))
+        cached = self._planned.get(key)
+        if cached is None:
+            cached = self._evaluate_template(template, supplied, sub, rg, name)
+            if len(self._planned) >= 128:
+                self._planned.pop(next(iter(self._planned)))
+            self._planned[key] = cached
+        return cached
+
+    def _evaluate_template(self, template: Mapping[str, Any], supplied: Mapping[str, Any], sub: str, rg: str,
+                           name: str) -> list[_Resource]:
         """Evaluate the template into resources in a valid deployment order."""
         if not isinstance(template.get("resources"), list):
             raise TemplateError("The template must have a 'resources' array.")
@@ -304,7 +317,7 @@ class DeploymentEngine:
                 raise TemplateError(f"The template resource of type '{rtype}' has no valid name.")
             # A nested deployment's inner template is evaluated in its own scope later.
             body = {k: (v if k == "properties" and rtype.lower() == "microsoft.resources/deployments"
-                        and isinstance(v, dict) else evaluate(v, ctx))
+                        and isinstance(v, dict) else _evaluate_value(v, ctx))
                     for k, v in raw.items() if k not in ("name", "type", "dependsOn")}
             if rtype.lower() == "microsoft.resources/deployments":
                 props = dict(raw.get("properties") or {})
@@ -414,6 +427,13 @@ class DeploymentEngine:
         if child.state == "Failed" and child.error is not None:
             raise AdfError(400, "DeploymentFailed", _FAILED_MESSAGE, details=child.error.get("details"))
         return child.id
+
+
+def _evaluate_value(value: Any, ctx: TemplateContext) -> Any:
+    """``evaluate``, skipping values with no string that starts with "[" (most of a pipeline)."""
+    if isinstance(value, (dict, list)) and '"[' not in json.dumps(value):
+        return value
+    return evaluate(value, ctx)
 
 
 def _topological(resources: list[_Resource], by_key: Mapping[str, _Resource]) -> list[_Resource]:

@@ -17,12 +17,14 @@ Rules followed from the ARM template language:
   without a default is an ``InvalidTemplate`` error (as ARM answers at validation time);
 * variables are evaluated lazily (they may reference each other; cycles are an error).
 
-Only values are evaluated, never object keys (ARM does the same).
+Only values are evaluated, never object keys; a key's ``[[`` escape is unescaped (ADF writes
+copy-activity mappings such as ``"[[Column]"``). ``uniqueString`` is ARM's own hash (a 64-bit
+MurmurHash variant over the arguments joined by "-", 13 base-32 characters); ``format`` follows
+.NET composite formatting (``{0,-8:D3}``, ``N2``, ``X``, ``F``, ``P``, ``E``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -294,11 +296,61 @@ def _resource_id(ctx: TemplateContext, args: list[Any]) -> str:
     return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{provider}/{tail}"
 
 
+def _hash64(data: bytes) -> int:
+    """ARM's uniqueString hash (Microsoft's 64-bit MurmurHash variant), written independently of the product's."""
+    mask = (1 << 32) - 1
+
+    def rot(v: int, n: int) -> int:
+        return ((v << n) | (v >> (32 - n))) & mask
+
+    def mix(v: int) -> int:
+        for shift, mult in ((16, 0x85EBCA6B), (13, 0xC2B2AE35)):
+            v = ((v ^ (v >> shift)) * mult) & mask
+        return v ^ (v >> 16)
+
+    lanes = [0, 0]
+    consts = ((0x239B961B, 15, 0xAB0E9789, 19, 0x561CCD1B), (0xAB0E9789, 17, 0x239B961B, 13, 0x0BCAA747))
+    full = len(data) // 8 * 8
+    for off in range(0, full, 8):
+        for lane in (0, 1):
+            k = int.from_bytes(data[off + 4 * lane:off + 4 * lane + 4], "little")
+            m1, r1, m2, r2, add = consts[lane]
+            lanes[lane] ^= (rot((k * m1) & mask, r1) * m2) & mask
+            lanes[lane] = ((rot(lanes[lane], r2) + lanes[1 - lane]) * 5 + add) & mask
+    tail = data[full:]
+    for lane in (0, 1):
+        chunk = tail[4 * lane:4 * lane + 4]
+        if chunk:
+            m1, r1, m2, _, _ = consts[lane]
+            lanes[lane] ^= (rot((int.from_bytes(chunk, "little") * m1) & mask, r1) * m2) & mask
+    a = lanes[1] ^ len(data)
+    b = ((lanes[0] ^ len(data)) + a) & mask
+    a = (a + b) & mask
+    b, a = mix(b), mix(a)
+    b = (b + a) & mask
+    a = (a + b) & mask
+    return (a << 32) | b
+
+
+def _ids(prefix: str, parts: list[str]) -> str:
+    if not parts or "/" not in parts[0]:
+        raise TemplateError("The resource id function needs a resource type (namespace/type).")
+    provider, *types = parts[0].split("/")
+    if len(types) != len(parts) - 1:
+        raise TemplateError(f"Resource type '{parts[0]}' needs {len(types)} name segment(s).")
+    return prefix + f"/providers/{provider}/" + "/".join(f"{t}/{n}" for t, n in zip(types, parts[1:], strict=True))
+
+
+def _subscription_resource_id(ctx: TemplateContext, args: list[Any]) -> str:
+    parts = [_to_str(a) for a in args]
+    sub = parts.pop(0) if len(parts) > 1 and "/" not in parts[0] else ctx.subscription_id
+    return _ids(f"/subscriptions/{sub}", parts)
+
+
 def _unique_string(args: list[Any]) -> str:
-    digest = hashlib.sha256("|".join(_to_str(a) for a in args).encode()).digest()
-    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
-    n = int.from_bytes(digest[:8], "big")
-    return "".join(alphabet[(n >> (5 * i)) & 31] for i in range(13))
+    value = _hash64("-".join(_to_str(a) for a in args).encode("utf-8"))
+    bits = f"{value:064b}" + "0"
+    return "".join("abcdefghijklmnopqrstuvwxyz234567"[int(bits[i:i + 5], 2)] for i in range(0, 65, 5))
 
 
 def _length(value: Any) -> int:
@@ -311,10 +363,44 @@ def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, (str, list, dict)) and len(value) == 0)
 
 
+def _format_one(value: Any, spec: str) -> str:
+    if not spec or isinstance(value, str):
+        return _to_str(value)
+    letter, digits = spec[0].upper(), spec[1:]
+    if not digits.isdigit() and digits:
+        raise TemplateError(f"format(): the format specifier '{spec}' is not supported.")
+    width = int(digits) if digits else None
+    if letter == "D":
+        return ("-" if int(value) < 0 else "") + str(abs(int(value))).zfill(width or 1)
+    if letter == "X":
+        text = f"{int(value):X}".zfill(width or 1)
+        return text if spec[0] == "X" else text.lower()
+    if letter in "NF":
+        places = 2 if width is None else width
+        return f"{float(value):,.{places}f}" if letter == "N" else f"{float(value):.{places}f}"
+    if letter == "P":
+        return f"{float(value) * 100:,.{2 if width is None else width}f} %"
+    if letter == "E":
+        text = f"{float(value):.{6 if width is None else width}E}"
+        mantissa, exponent = text.split("E")
+        out = f"{mantissa}E{exponent[0]}{exponent[1:].zfill(3)}"
+        return out if spec[0] == "E" else out.replace("E", "e")
+    raise TemplateError(f"format(): the format specifier '{spec}' is not supported.")
+
+
 def _format(args: list[Any]) -> str:
+    """.NET composite formatting: ``{index[,alignment][:spec]}``; ``{{`` and ``}}`` are braces."""
     if not args:
         raise TemplateError("format(): needs a format string.")
-    return re.sub(r"\{(\d+)\}", lambda m: _to_str(args[1 + int(m.group(1))]), _to_str(args[0]))
+
+    def one(m: re.Match[str]) -> str:
+        if m.group("brace"):
+            return m.group("brace")[0]
+        text = _format_one(args[1 + int(m.group("i"))], m.group("spec") or "")
+        align = int(m.group("align") or 0)
+        return text.rjust(align) if align >= 0 else text.ljust(-align)
+    return re.sub(r"(?P<brace>\{\{|\}\})|\{(?P<i>\d+)(?:,(?P<align>-?\d+))?(?::(?P<spec>[^}]*))?\}", one,
+                  _to_str(args[0]))
 
 
 def _union(args: list[Any]) -> Any:
@@ -335,6 +421,11 @@ _Fn = Callable[[TemplateContext, list[Any]], Any]
 _FUNCTIONS: dict[str, _Fn] = {
     "concat": lambda c, a: _concat(a),
     "resourceid": _resource_id,
+    "subscriptionresourceid": _subscription_resource_id,
+    "tenantresourceid": lambda c, a: _ids("", [_to_str(x) for x in a]),
+    "extensionresourceid": lambda c, a: _ids(_to_str(a[0]), [_to_str(x) for x in a[1:]]),
+    "true": lambda c, a: True,
+    "false": lambda c, a: False,
     "format": lambda c, a: _format(a),
     "tolower": lambda c, a: _to_str(a[0]).lower(),
     "toupper": lambda c, a: _to_str(a[0]).upper(),
@@ -420,8 +511,9 @@ def evaluate(value: Any, ctx: TemplateContext) -> Any:
     """Evaluate every string value in ``value`` recursively (keys are left alone)."""
     if isinstance(value, str):
         return evaluate_expression(value, ctx)
-    if isinstance(value, dict):
-        return {k: evaluate(v, ctx) for k, v in value.items()}
+    if isinstance(value, dict):  # a name's "[[" escape is unescaped too
+        return {(k[1:] if k.startswith("[[") and k.endswith("]") else k): evaluate(v, ctx)
+                for k, v in value.items()}
     if isinstance(value, list):
         return [evaluate(v, ctx) for v in value]
     return value

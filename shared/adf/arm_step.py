@@ -44,9 +44,13 @@ class ArmWork:
 
 
 def evaluator_for(prep: Prepared) -> Evaluator:
-    tpl = prep.factory.template
-    return Evaluator(rendering_values(tpl, prep.params), tpl.get("variables") or {},
-                     subscription_id=prep.target.subscription_id, resource_group=prep.target.resource_group)
+    """The environment's evaluator for the prepared template (one per preparation: it caches names)."""
+    if prep.evaluator is None:
+        tpl = prep.factory.template
+        prep.evaluator = Evaluator(rendering_values(tpl, prep.params), tpl.get("variables") or {},
+                                   subscription_id=prep.target.subscription_id,
+                                   resource_group=prep.target.resource_group)
+    return prep.evaluator
 
 
 def key_function(ev: Evaluator) -> Callable[[Mapping[str, Any]], Key | None]:

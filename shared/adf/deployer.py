@@ -26,9 +26,9 @@ from .client import FactoryClient, error_details
 from .linked import unit_waves
 from .loader import FactoryTemplate
 from .ownership import check_ownership
-from .parameters import ResolvedParameters, rendering_values, resolve_parameters
+from .parameters import ResolvedParameters, resolve_parameters
 from .plan import IGNORED_PROPERTIES, ApplySchedule, LiveFactory, PlanOptions, build_plan, start_waves
-from .template import render_objects
+from .template import Evaluator, render_objects
 from .waves import run_wave
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ class Prepared:
     target: DataFactoryTarget
     factory: FactoryTemplate
     params: ResolvedParameters
+    evaluator: Evaluator | None = None
 
 
 def deployment_name(environment: str, commit: str) -> str:
@@ -83,7 +84,7 @@ class DataFactoryDeployer:
     def plan(self, ctx: DeployContext) -> Plan:
         """Desired state (publish output + parameters) vs the live factory. Raises on bad input."""
         prep = self._prepare(ctx)
-        desired = render_objects(prep.factory.template, rendering_values(prep.factory.template, prep.params),
+        desired = render_objects(prep.factory.template, {}, evaluator=evaluator_for(prep),
                                  subscription_id=prep.target.subscription_id,
                                  resource_group=prep.target.resource_group)
         client = self._client_factory(prep.target, ctx.settings)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BadRequest
-from .plan.order import references
+from .plan.order import REFERENCE_TYPES
 
 _PASS_THROUGH = re.compile(r"^\[\s*parameters\(\s*'((?:[^']|'')*)'\s*\)\s*\]$", re.IGNORECASE)
 _EXTRA_REFERENCES = {"ManagedVirtualNetworkReference": "managedVirtualNetwork"}
@@ -119,16 +119,20 @@ def _provides(unit: DeploymentUnit, key_of: KeyOf) -> set[tuple[str, str]]:
 
 
 def _needs(unit: DeploymentUnit, key_of: KeyOf) -> set[tuple[str, str]]:
-    out = {(t, n.lower()) for t, n in references([r.get("properties") for r in unit.resources])}
-    stack: list[Any] = [unit.resources]
-    while stack:  # references the planner does not order by (managed virtual networks)
+    """What a unit's objects reference (``referenceName`` of any reference type, managed networks too)."""
+    out: set[tuple[str, str]] = set()
+    stack: list[Any] = [r.get("properties") for r in unit.resources]
+    while stack:
         v = stack.pop()
         if isinstance(v, dict):
-            if v.get("type") in _EXTRA_REFERENCES and isinstance(v.get("referenceName"), str):
-                out.add((_EXTRA_REFERENCES[v["type"]], v["referenceName"].lower()))
-            stack.extend(v.values())
+            ref, rtype = v.get("referenceName"), v.get("type")
+            if isinstance(ref, str) and rtype is not None:
+                kind = REFERENCE_TYPES.get(rtype) or _EXTRA_REFERENCES.get(rtype)
+                if kind:
+                    out.add((kind, ref.lower()))
+            stack.extend(x for x in v.values() if isinstance(x, (dict, list)))
         elif isinstance(v, list):
-            stack.extend(v)
+            stack.extend(x for x in v if isinstance(x, (dict, list)))
     for res in unit.resources:  # a private endpoint needs its managed virtual network
         key = key_of(res)
         if key is not None and key[0] == "managedPrivateEndpoint" and "/" in key[1]:

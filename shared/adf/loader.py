@@ -130,9 +130,9 @@ def load_factory(snapshot: CommitSnapshot, factory_dir: str | None) -> FactoryTe
     linked = f"{LINKED_DIR}/{LINKED_MASTER}" in files
     result = _load_full(files)
     if result is not None and linked and limit_problems(result.template):
-        result = _load_linked(files, where, folder)  # over the limits: the children, one deployment each
+        result = load_linked(files, where, folder)  # over the limits: the children, one deployment each
     elif result is None and linked:
-        result = _load_linked(files, where, folder)
+        result = load_linked(files, where, folder)
     elif result is None:
         others = [f for f in _factory_folders(snapshot) if f != folder]
         hint = (f"; factories found in: {', '.join(others)} (set adf.factory_dir)" if others else "")
@@ -151,7 +151,7 @@ def load_factory(snapshot: CommitSnapshot, factory_dir: str | None) -> FactoryTe
     return result
 
 
-def _load_linked(files: dict[str, bytes], where: str, folder: str) -> FactoryTemplate:
+def load_linked(files: dict[str, bytes], where: str, folder: str) -> FactoryTemplate:
     """The master's children as deployment units, and their union as the template to plan with."""
     master_path = f"{LINKED_DIR}/{LINKED_MASTER}"
     master = _json(files[master_path], master_path)

@@ -153,6 +153,118 @@ def _s(v: Any) -> str:
     return str(v)
 
 
+def _unescape_name(key: str) -> str:
+    return key[1:] if key.startswith("[[") and key.endswith("]") else key
+
+
+def _member(base: Any, key: Any) -> Any:
+    """``base.key`` / ``base[key]``: property names case-insensitive, as ARM."""
+    if isinstance(base, Secure):
+        return base
+    if isinstance(base, dict) and isinstance(key, str) and key not in base:
+        key = next((k for k in base if isinstance(k, str) and k.lower() == key.lower()), key)
+    try:
+        return base[key]
+    except (KeyError, IndexError, TypeError):
+        raise TemplateError(f"template expression: {key!r} not found") from None
+
+
+def _provider_path(prefix: str, rtype: str, names: list[str]) -> str:
+    """``{prefix}/providers/{namespace}/{type}/{name}/...`` with one name per type segment."""
+    namespace, *types = rtype.split("/")
+    if not types or len(types) != len(names):
+        raise TemplateError(f"resource id: type {rtype!r} needs {len(types)} name(s), got {len(names)}")
+    return f"{prefix}/providers/{namespace}/" + "/".join(f"{t}/{n}" for t, n in zip(types, names, strict=True))
+
+
+# ------------------------------------------------------------ uniqueString, format
+_M32 = 0xFFFFFFFF
+
+
+def _rotl(x: int, r: int) -> int:
+    return ((x << r) | (x >> (32 - r))) & _M32
+
+
+def _fmix(h: int) -> int:
+    h = ((h ^ (h >> 16)) * 0x85EBCA6B) & _M32
+    h = ((h ^ (h >> 13)) * 0xC2B2AE35) & _M32
+    return h ^ (h >> 16)
+
+
+def _murmur64(data: bytes) -> int:
+    """The 64-bit MurmurHash variant ARM's uniqueString uses (two 32-bit lanes, 8-byte blocks)."""
+    c1, c2 = 0xAB0E9789, 0x239B961B
+    h1 = h2 = 0
+    n = len(data)
+    end = n - n % 8
+    for i in range(0, end, 8):
+        k1 = int.from_bytes(data[i:i + 4], "little")
+        k2 = int.from_bytes(data[i + 4:i + 8], "little")
+        h1 = ((_rotl((h1 ^ (_rotl((k1 * c2) & _M32, 15) * c1 & _M32)), 19) + h2) * 5 + 0x561CCD1B) & _M32
+        h2 = ((_rotl((h2 ^ (_rotl((k2 * c1) & _M32, 17) * c2 & _M32)), 13) + h1) * 5 + 0x0BCAA747) & _M32
+    rest = data[end:]
+    if rest:
+        k1 = int.from_bytes(rest[:4], "little")
+        h1 ^= _rotl((k1 * c2) & _M32, 15) * c1 & _M32
+        if len(rest) > 4:
+            k2 = int.from_bytes(rest[4:], "little")
+            h2 ^= _rotl((k2 * c1) & _M32, 17) * c2 & _M32
+    h2 ^= n
+    h1 = ((h1 ^ n) + h2) & _M32
+    h2 = (h2 + h1) & _M32
+    h1, h2 = _fmix(h1), _fmix(h2)
+    h1 = (h1 + h2) & _M32
+    h2 = (h2 + h1) & _M32
+    return (h2 << 32) | h1
+
+
+def unique_string(*values: str) -> str:
+    """ARM's ``uniqueString``: the values joined by "-", hashed, 13 base-32 characters (deterministic)."""
+    h = _murmur64("-".join(values).encode("utf-8"))
+    alphabet, out = "abcdefghijklmnopqrstuvwxyz234567", []
+    for _ in range(13):  # the top 5 bits, 13 times (the last one padded with zeros)
+        out.append(alphabet[h >> 59])
+        h = (h << 5) & 0xFFFFFFFFFFFFFFFF
+    return "".join(out)
+
+
+_FORMAT_ITEM = re.compile(r"\{\{|\}\}|\{(\d+)(?:,(-?\d+))?(?::([^}]*))?\}")
+
+
+def _format_value(v: Any, spec: str) -> str:
+    """One .NET format specifier (D, N, F, X, x, E, P; an empty spec is the value as text)."""
+    m = re.fullmatch(r"([DdNnFfXxEePp])(\d*)", spec)
+    if not spec or isinstance(v, str) or m is None:
+        if spec and not isinstance(v, str):
+            raise TemplateError(f"format(): unsupported format specifier {spec!r}")
+        return _s(v)
+    kind, digits = m.group(1), m.group(2)
+    n = int(digits) if digits else None
+    if kind in "Dd":
+        return f"{int(v):0{n or 1}d}" if int(v) >= 0 else "-" + f"{-int(v):0{n or 1}d}"
+    if kind in "Xx":
+        return format(int(v), f"0{n or 1}{kind}")
+    if kind in "Nn":
+        return f"{float(v):,.{2 if n is None else n}f}"
+    if kind in "Ff":
+        return f"{float(v):.{2 if n is None else n}f}"
+    if kind in "Ee":
+        mant, exp = f"{float(v):.{6 if n is None else n}e}".split("e")
+        return f"{mant}{'E' if kind == 'E' else 'e'}{exp[0]}{int(exp[1:]):03d}"
+    return f"{float(v) * 100:,.{2 if n is None else n}f} %"
+
+
+def _format(a: list[Any]) -> str:
+    """ARM's format(): .NET composite formatting, ``{index[,alignment][:spec]}``, ``{{``/``}}`` literal."""
+    def item(m: re.Match[str]) -> str:
+        if m.group(0) in ("{{", "}}"):
+            return m.group(0)[0]
+        text = _format_value(a[1 + int(m.group(1))], m.group(3) or "")
+        width = int(m.group(2) or 0)
+        return text.rjust(width) if width > 0 else text.ljust(-width)
+    return _FORMAT_ITEM.sub(item, _s(a[0]))
+
+
 class Evaluator:
     """Evaluates expressions with one environment's parameter values."""
 
@@ -163,12 +275,16 @@ class Evaluator:
         self._raw_vars = {k.lower(): v for k, v in (variables or {}).items()}
         self._vars: dict[str, Any] = {}
         self.subscription_id, self.resource_group = subscription_id, resource_group
+        self.names: dict[str, Any] = {}  # rendered resource names (a template's names are looked up often)
         self.functions: dict[str, Callable[[list[Any]], Any]] = {
             "parameters": self._parameters, "variables": self._variables, "concat": self._concat,
-            "resourceid": self._resource_id, "format": self._format, "replace": self._replace,
+            "resourceid": self._resource_id, "subscriptionresourceid": self._subscription_resource_id,
+            "tenantresourceid": lambda a: _provider_path("", _s(a[0]), [_s(x) for x in a[1:]]),
+            "extensionresourceid": lambda a: _provider_path(_s(a[0]), _s(a[1]), [_s(x) for x in a[2:]]),
+            "format": _format, "replace": self._replace,
             "tolower": lambda a: _s(a[0]).lower(), "toupper": lambda a: _s(a[0]).upper(),
             "string": lambda a: _s(a[0]), "int": lambda a: int(a[0]), "bool": self._bool,
-            "json": lambda a: json.loads(a[0]), "if": lambda a: a[1] if a[0] else a[2],
+            "json": lambda a: json.loads(a[0]),
             "equals": lambda a: a[0] == a[1], "not": lambda a: not a[0], "and": lambda a: all(a),
             "or": lambda a: any(a), "empty": lambda a: not a[0], "length": lambda a: len(a[0]),
             "createarray": lambda a: list(a), "createobject": lambda a: dict(zip(a[::2], a[1::2], strict=False)),
@@ -176,7 +292,7 @@ class Evaluator:
             "coalesce": lambda a: next((x for x in a if x is not None), None),
             "trim": lambda a: _s(a[0]).strip(), "split": lambda a: _s(a[0]).split(a[1]),
             "substring": lambda a: _s(a[0])[a[1]:(a[1] + a[2]) if len(a) > 2 else None],
-            "union": self._union, "uniquestring": lambda a: "u" + format(abs(hash(tuple(map(_s, a)))), "x")[:12],
+            "union": self._union, "uniquestring": lambda a: unique_string(*map(_s, a)),
             "subscription": lambda a: {"subscriptionId": self.subscription_id,
                                        "id": f"/subscriptions/{self.subscription_id}"},
             "resourcegroup": lambda a: {"name": self.resource_group, "id": f"/subscriptions/{self.subscription_id}"
@@ -206,16 +322,21 @@ class Evaluator:
         return sec if sec else "".join(_s(x) for x in a)
 
     def _resource_id(self, a: list[Any]) -> str:
-        rtype, names = _s(a[0]), [_s(x) for x in a[1:]]
-        segs = rtype.split("/")
-        provider, types = segs[0], segs[1:]
-        path = "/".join(f"{t}/{n}" for t, n in zip(types, names, strict=False))
-        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-                f"/providers/{provider}/{path}")
+        """resourceId([subscriptionId], [resourceGroupName], resourceType, name1, [name2], ...)."""
+        parts = [_s(x) for x in a]
+        at = next((i for i, p in enumerate(parts) if "/" in p), None)
+        if at is None or at > 2:
+            raise TemplateError("resourceId(): needs a resource type (namespace/type)")
+        sub = parts[0] if at == 2 else self.subscription_id
+        rg = parts[at - 1] if at >= 1 else self.resource_group
+        return _provider_path(f"/subscriptions/{sub}/resourceGroups/{rg}", parts[at], parts[at + 1:])
 
-    @staticmethod
-    def _format(a: list[Any]) -> str:
-        return re.sub(r"\{(\d+)(?::[^}]*)?\}", lambda m: _s(a[1 + int(m.group(1))]), _s(a[0]))
+    def _subscription_resource_id(self, a: list[Any]) -> str:
+        """subscriptionResourceId([subscriptionId], resourceType, name1, ...)."""
+        parts = [_s(x) for x in a]
+        at = 1 if len(parts) > 1 and "/" not in parts[0] else 0
+        sub = parts[0] if at else self.subscription_id
+        return _provider_path(f"/subscriptions/{sub}", parts[at], parts[at + 1:])
 
     @staticmethod
     def _replace(a: list[Any]) -> str:
@@ -245,14 +366,14 @@ class Evaluator:
         if kind == "lit":
             return node[1]
         if kind == "member":
-            base, key = self.eval_node(node[1]), self.eval_node(node[2])
-            if isinstance(base, Secure):
-                return base
-            try:
-                return base[key]
-            except (KeyError, IndexError, TypeError):
-                raise TemplateError(f"template expression: {key!r} not found") from None
-        name, args = node[1].lower(), [self.eval_node(x) for x in node[2]]
+            return _member(self.eval_node(node[1]), self.eval_node(node[2]))
+        name = node[1].lower()
+        if name == "if":  # lazy, as ARM: only the branch taken is evaluated
+            if len(node[2]) != 3:
+                raise TemplateError("template expression if() takes 3 arguments")
+            cond = self.eval_node(node[2][0])
+            return cond if isinstance(cond, Secure) else self.eval_node(node[2][1 if cond else 2])
+        args = [self.eval_node(x) for x in node[2]]
         fn = self.functions.get(name)
         if fn is None:
             raise TemplateError(f"template expression uses {node[1]}(), which is not supported")
@@ -276,11 +397,12 @@ class Evaluator:
         return s
 
     def render(self, obj: Any) -> Any:
-        """A JSON value with every expression evaluated (property names are kept as written)."""
+        """A JSON value with every expression evaluated; a property name's ``[[`` escape is unescaped
+        (ADF writes copy-activity column mappings like ``"[[Column]"``)."""
         if isinstance(obj, str):
             return self.value(obj)
         if isinstance(obj, dict):
-            return {k: self.render(v) for k, v in obj.items()}
+            return {_unescape_name(k): self.render(v) for k, v in obj.items()}
         if isinstance(obj, list):
             return [self.render(v) for v in obj]
         return obj
@@ -291,7 +413,12 @@ def resource_key(res: Mapping[str, Any], ev: Evaluator) -> tuple[str, str] | Non
     kind = kind_of_arm_type(str(res.get("type", "")))
     if kind is None:
         return None
-    full = ev.render(res.get("name", ""))
+    raw = res.get("name", "")
+    full = ev.names.get(raw) if isinstance(raw, str) else None
+    if full is None:
+        full = ev.render(raw)
+        if isinstance(raw, str):
+            ev.names[raw] = full
     if isinstance(full, Secure) or not isinstance(full, str) or "/" not in full:
         raise TemplateError(f"{res.get('type')}: resource name {res.get('name')!r} does not render "
                             "to <factory>/<name>")
@@ -300,15 +427,15 @@ def resource_key(res: Mapping[str, Any], ev: Evaluator) -> tuple[str, str] | Non
 
 def render_objects(template: Mapping[str, Any], parameters: Mapping[str, Any], *,
                    subscription_id: str = "00000000-0000-0000-0000-000000000000",
-                   resource_group: str = "rg") -> list[DesiredObject]:
+                   resource_group: str = "rg", evaluator: Evaluator | None = None) -> list[DesiredObject]:
     """The factory objects a template declares, rendered with ``parameters`` (values by name).
 
     Secure parameters must be passed as :class:`Secure` markers. Resources
     that are not factory children (the factory itself, nested deployments)
     are not objects.
     """
-    ev = Evaluator(parameters, template.get("variables") or {}, subscription_id=subscription_id,
-                   resource_group=resource_group)
+    ev = evaluator or Evaluator(parameters, template.get("variables") or {}, subscription_id=subscription_id,
+                                resource_group=resource_group)
     out: list[DesiredObject] = []
     for res in template.get("resources") or []:
         key = resource_key(res, ev)
@@ -317,7 +444,9 @@ def render_objects(template: Mapping[str, Any], parameters: Mapping[str, Any], *
         kind = kind_of_arm_type(str(res.get("type", "")))
         assert kind is not None
         name = key[1]
-        props = ev.render(res.get("properties") or {})
+        raw_props = res.get("properties") or {}
+        # nothing to evaluate when no string starts with "[" (most pipelines): copy, don't walk
+        props = json.loads(text) if '"[' not in (text := json.dumps(raw_props)) else ev.render(raw_props)
         deps = [d for d in (ev.render(x) for x in res.get("dependsOn") or []) if isinstance(d, str)]
         out.append(DesiredObject(kind.object_type, name, props, str(res.get("type")), deps))
     return out

@@ -185,3 +185,16 @@ def linked_layout(tpl: dict[str, Any], per_child: int = 20, factory: str = "dev-
          "contentVersion": "1.0.0.0", "parameters": {"containerUri": {"value": ""},
                                                       "containerSasToken": {"value": ""}}}).encode()
     return files
+
+
+def large_publish_output(n_objects: int, factory: str = "synthetic-df") -> dict[str, bytes]:
+    """A generated factory's publish branch as ADF writes it: the full template (over ARM's limits when
+    large), its parameters and ``linkedTemplates/`` (master + children of ADF's chunk size)."""
+    from shared.adf.build.builder import FULL_PARAMETERS, FULL_TEMPLATE, build_factory
+    from shared.adf.build.synthetic import generate_factory
+
+    result = build_factory(generate_factory(n_objects, factory=factory), "", factory)
+    files = {FULL_TEMPLATE: json.dumps(result.template).encode(),
+             FULL_PARAMETERS: json.dumps(result.parameters).encode()}
+    files.update({f"linkedTemplates/{n}": json.dumps(d).encode() for n, d in result.linked.items()})
+    return files

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -60,6 +61,18 @@ def diff_paths(desired: Any, live: Any, path: str = "", out: list[str] | None = 
     return out
 
 
+def _canonical(props: Mapping[str, Any]) -> str | None:
+    try:
+        return json.dumps({k: v for k, v in props.items() if k not in IGNORED_PROPERTIES}, sort_keys=True,
+                          separators=(",", ":"))
+    except (TypeError, ValueError):  # a Secure marker (or anything not JSON): compare the slow way
+        return None
+
+
 def definition_changes(desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> list[str]:
     """Changed property paths between a desired and a live definition (``properties`` of each)."""
+    # fast path: byte-identical JSON (ignored properties aside) is no change (the common re-deploy)
+    d = _canonical(desired)
+    if d is not None and d == _canonical(live or {}):
+        return []
     return diff_paths(normalize(dict(desired)), normalize(dict(live or {})))
