@@ -70,6 +70,8 @@ def test_corpus_pair_builds_what_adf_published(corpus: Path, name: str) -> None:
     master = _load(pub / "linkedTemplates" / "ArmTemplate_master.json")
     ours = result.linked["ArmTemplate_master.json"]
     assert compare_parameters(ours["parameters"], master["parameters"]) == []
+    master_values = _load(pub / "linkedTemplates" / "ArmTemplateParameters_master.json")["parameters"]
+    assert normalize(result.linked["ArmTemplateParameters_master.json"]["parameters"]) == normalize(master_values)
     assert len(ours["resources"]) == len(master["resources"]) == math.ceil(len(result.template["resources"])
                                                                             / LINKED_CHUNK)
     _check_linked(result.linked, result.template)
@@ -310,3 +312,51 @@ def test_circular_references_are_named_and_long_chains_link() -> None:
     assert [(p.code, p.file, p.path) for p in problems] == [
         ("circular_reference", "pipeline/p1097.json", "$.properties.activities[0].typeProperties.pipeline")]
     assert "pipeline 'p1097' -> pipeline 'p1098' -> pipeline 'p1099' -> pipeline 'p1097'" in problems[0].message
+
+
+def test_every_object_folder_builds_with_its_references() -> None:
+    files = dict([
+        _obj("credential", "uami", {"type": "ManagedIdentity", "typeProperties": {"resourceId": "/subs/x/uami"}}),
+        _obj("linkedService", "kv", {"type": "AzureKeyVault", "typeProperties": {
+            "baseUrl": "https://kv.vault.azure.net/", "credential": {"referenceName": "uami",
+                                                                    "type": "CredentialReference"}}}),
+        _obj("linkedService", "sql", {"type": "AzureSqlDatabase", "connectVia": {
+            "referenceName": "shared-shir", "type": "IntegrationRuntimeReference"}, "typeProperties": {
+            "connectionString": {"type": "AzureKeyVaultSecret", "secretName": "sql-cs",
+                                 "store": {"referenceName": "kv", "type": "LinkedServiceReference"}}}}),
+        _obj("integrationRuntime", "shared-shir", {"type": "SelfHosted", "typeProperties": {"linkedInfo": {
+            "resourceId": "/subs/x/factories/hub/integrationruntimes/shir", "authorizationType": "Rbac"}}}),
+        _obj("integrationRuntime", "managed", {"type": "Managed", "managedVirtualNetwork": {
+            "referenceName": "default", "type": "ManagedVirtualNetworkReference"}, "typeProperties": {}}),
+        ("managedVirtualNetwork/default.json", json.dumps({"name": "default", "properties": {}}).encode()),
+        ("managedVirtualNetwork/default/managedPrivateEndpoint/pe-sql.json", json.dumps({"name": "pe-sql",
+            "properties": {"privateLinkResourceId": "/subs/x/sql", "groupId": "sqlServer"}}).encode()),
+        _obj("dataset", "ds", {"type": "AzureSqlTable", "linkedServiceName": {
+            "referenceName": "sql", "type": "LinkedServiceReference"}, "typeProperties": {"table": "t"}}),
+        _obj("dataflow", "fl", {"type": "Flowlet", "typeProperties": {"sources": [], "sinks": [], "script": ""}}),
+        _obj("dataflow", "df", {"type": "MappingDataFlow", "typeProperties": {
+            "sources": [{"name": "src", "dataset": {"referenceName": "ds", "type": "DatasetReference"}}],
+            "transformations": [{"name": "f", "flowlet": {"referenceName": "fl", "type": "DataFlowReference"}}],
+            "script": "src select(mapColumn(id = id, name2 = name)) ~> s"}}),
+        _obj("adfcdc", "cdc", {"SourceConnectionsInfo": [{"Connection": {"linkedService": {
+            "referenceName": "sql", "type": "LinkedServiceReference"}}}], "TargetConnectionsInfo": []}),
+    ])
+    result = build_factory(files, factory_name="f")
+    by_name = {r["name"].split("'/")[-1][:-3]: r for r in result.template["resources"]}
+    dep = "[concat(variables('factoryId'), '/{}')]".format
+    assert by_name["kv"]["dependsOn"] == [dep("credentials/uami")]
+    assert set(by_name["sql"]["dependsOn"]) == {dep("integrationRuntimes/shared-shir"), dep("linkedServices/kv")}
+    assert by_name["managed"]["dependsOn"] == [dep("managedVirtualNetworks/default")]
+    assert by_name["default/pe-sql"]["type"].endswith("/managedVirtualNetworks/managedPrivateEndpoints")
+    assert by_name["default/pe-sql"]["dependsOn"] == [dep("managedVirtualNetworks/default")]
+    assert set(by_name["df"]["dependsOn"]) == {dep("datasets/ds"), dep("dataflows/fl")}
+    assert by_name["df"]["properties"]["typeProperties"]["script"] == "src select(mapColumn(id, name2 = name)) ~> s"
+    assert by_name["cdc"]["type"] == "Microsoft.DataFactory/factories/adfcdcs"
+    assert by_name["cdc"]["dependsOn"] == [dep("linkedServices/sql")]
+    params = result.template["parameters"]
+    assert params["shared-shir_properties_typeProperties_linkedInfo_resourceId"]["defaultValue"].endswith("/shir")
+    assert params["sql_properties_typeProperties_connectionString_secretName"] == {"type": "string",
+                                                                                   "defaultValue": "sql-cs"}
+    assert params["pe-sql_properties_groupId"] == {"type": "string", "defaultValue": "sqlServer"}
+    assert "uami_properties_typeProperties_resourceId" not in params  # credentials: not in the default template
+    _check_linked(result.linked, result.template)

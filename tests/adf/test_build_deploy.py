@@ -133,19 +133,23 @@ def test_invalid_factory_json_deploys_nothing(arm_standin: Any, arm_factory_name
     assert arm_standin.names(arm_factory_name, "pipelines") == []
 
 
-def test_built_factory_over_arm_limits_goes_the_publish_loaders_way() -> None:
-    from shared.adf.build.deploy import load_built
+def test_built_factory_over_arm_limits_deploys_through_the_linked_path(arm_standin: Any,
+                                                                        arm_factory_name: str) -> None:
     from shared.adf.build.synthetic import generate_factory
-    from shared.adf.loader import TemplateLoadError
 
-    snap = CommitSnapshot("d" * 40, generate_factory(1000, root=ROOT))
-    try:
-        built = load_built(snap, AdfSource(source="main", root_folder=ROOT))
-    except TemplateLoadError as exc:  # a deployer without the linked path names the limit
-        assert exc.code == "template_over_limits" and "1000 resources" in exc.message
-    else:  # with the linked path: the children deploy one by one
-        assert built.layout == "built-linked"
-        assert len(getattr(built, "units", [])) == 50
-    small = load_built(CommitSnapshot("e" * 40, generate_factory(100, root=ROOT)),
-                       AdfSource(source="main", root_folder=ROOT))
-    assert small.layout == "built-full" and len(small.resources) == 100
+    files = generate_factory(850, root=ROOT)
+    secrets = {f"ls_{i}_password": "pw" for i in range(850 // 20)}
+    arm_standin.create_factory(arm_factory_name)
+    target = arm_standin.target(arm_factory_name, parameters=secrets)
+    ctx = DeployContext(config=_config(target), environment="dev", snapshot=CommitSnapshot("d" * 40, files),
+                        settings=arm_standin.settings(), clock=FakeClock())
+    deployer = get_deployer("adf")
+    plan = deployer.plan(ctx)
+    assert plan.data["template"]["layout"] == "built-linked"  # 850 resources: over ARM's 800 per template
+    assert plan.data["template"]["resources"] == 850
+    result = deployer.apply(ctx, plan)
+    assert result.status == "succeeded", (result.error, result.error_details)
+    assert len(arm_standin.names(arm_factory_name, "pipelines")) == len([f for f in files if "/pipeline/" in f])
+    assert len(arm_standin.names(arm_factory_name, "datasets")) == 340
+    small = deployer.plan(_ctx(arm_standin, arm_factory_name, _factory(), "e" * 40))
+    assert small.data["template"]["layout"] == "built-full"
