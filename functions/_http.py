@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import logging
+import math
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 
+from shared import errors
 from shared.errors import DataOpsError, unreachable
+from shared.jsonout import dumps
 from shared.validation import json_object
 
 if TYPE_CHECKING:
@@ -24,26 +25,38 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("dataops.http")
 
+# The one place an error kind becomes an HTTP status (the most specific kind in the class's MRO wins).
+STATUS_BY_KIND: dict[type[DataOpsError], int] = {
+    errors.InvalidInput: 400,
+    errors.TooLarge: 413,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.TargetFailed: 502,
+    errors.Unavailable: 503,
+    errors.Throttled: 429,
+}
+DEFAULT_STATUS = 400  # a DataOpsError of no listed kind is still the caller's concern, not a 500
 
-def _default(o: Any) -> Any:
-    if isinstance(o, datetime):
-        return o.isoformat()
-    if hasattr(o, "to_json"):
-        return o.to_json()
-    return str(o)
+
+def http_status(err: DataOpsError) -> int:
+    return next((STATUS_BY_KIND[c] for c in type(err).__mro__ if c in STATUS_BY_KIND), DEFAULT_STATUS)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body, default=_default, indent=None), status_code=status,
-                             mimetype="application/json", headers=headers)
+    return func.HttpResponse(dumps(body), status_code=status, mimetype="application/json", headers=headers)
 
 
 def error_response(err: DataOpsError) -> func.HttpResponse:
-    return json_response(err.to_json(), err.status)
+    headers = None
+    if err.retryable and err.retry_after is not None:
+        headers = {"Retry-After": str(max(1, math.ceil(err.retry_after)))}
+    return json_response(err.to_json(), http_status(err), headers)
 
 
 def handle(fn: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[func.HttpRequest], func.HttpResponse]:
-    """Turn DataOpsError into its 4xx/503 answer and anything else into a logged, traceless 500."""
+    """Turn DataOpsError into its status by kind and anything else into a logged, traceless 500."""
 
     @functools.wraps(fn)
     def wrapper(req: func.HttpRequest, context: func.Context | None = None) -> func.HttpResponse:

@@ -20,7 +20,7 @@ def list_deployments(req: func.HttpRequest) -> func.HttpResponse:
     from shared.audit.queries import HistoryQuery, list_history
 
     ctx = app.current()
-    query = HistoryQuery.parse(dict(req.params), list(ctx.config.environments))
+    query = HistoryQuery.parse(dict(req.params), list(ctx.config.environments), ctx.components.names())
     page = list_history(ctx.ledger, query)
     items = [i if isinstance(i, dict) else i.to_json(include_plan=False) for i in page.items]
     return json_response({"items": items, "count": len(items), "continuation": page.continuation})

@@ -14,7 +14,7 @@ def _receive(source: str, req: func.HttpRequest) -> func.HttpResponse:
     from shared.ingest.intake import Intake
 
     ctx = app_context.current()
-    intake = Intake(ctx.config, ctx.storage, ctx.ledger, ctx.settings, ctx.clock)
+    intake = Intake(ctx.config, ctx.storage, ctx.ledger, ctx.settings, ctx.clock, ctx.components)
     result = intake.receive(source, dict(req.headers.items()), req.get_body() or b"")
     return json_response(result.body, result.status)
 

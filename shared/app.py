@@ -13,6 +13,7 @@ from functools import cached_property
 from .audit.ledger import AuditLedger
 from .clock import Clock, SystemClock
 from .config import PlatformConfig, load_config
+from .deploy.components import COMPONENTS, ComponentRegistry
 from .settings import Settings
 from .storage import StorageAccount
 
@@ -22,6 +23,7 @@ class AppContext:
     settings: Settings = field(default_factory=Settings.from_env)
     clock: Clock = field(default_factory=SystemClock)
     config_path: str | None = None
+    components: ComponentRegistry = COMPONENTS  # what can be deployed (tests pass their own)
     _config: PlatformConfig | None = None
     _storage: StorageAccount | None = None
 

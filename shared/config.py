@@ -25,8 +25,6 @@ ENV_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
-Component = Literal["adf", "notebooks"]
-COMPONENTS: tuple[str, ...] = ("adf", "notebooks")
 ScheduleResource = Literal["adf_triggers", "clusters", "warehouses", "jobs"]
 NotifyEvent = Literal["waiting_approval", "failed", "succeeded", "rejected", "rolled_back", "superseded"]
 

@@ -1,8 +1,15 @@
-"""Errors that cross the boundary to a caller.
+"""Errors by kind: what went wrong, in domain terms, and whether trying again can help.
 
-Every error a caller can cause carries a stable machine ``code`` and an HTTP
-``status``; handlers turn it into ``{"error": code, "message": text}`` and the
-CLI into a message and a non-zero exit. Anything else is our bug (a 500).
+Every error a caller can cause (or a dependency can cause) is a
+:class:`DataOpsError` of one *kind* (:class:`InvalidInput`, :class:`NotFound`,
+:class:`Conflict`, :class:`Unauthorized`, :class:`Forbidden`,
+:class:`TooLarge`, :class:`TargetFailed`, :class:`Throttled`,
+:class:`Unavailable`). It carries a stable machine ``code``, a message and
+``retryable`` (with ``retry_after`` seconds when the other side said so).
+
+Nothing here knows HTTP or exit codes: ``functions/_http.py`` maps kinds to HTTP
+statuses and ``shared/cli`` to exit codes, at the edge (as databricks-sdk keeps
+its error mapping at the transport). Anything else is our bug (a 500).
 """
 
 from __future__ import annotations
@@ -13,18 +20,18 @@ from typing import Any
 class DataOpsError(Exception):
     """Base of all errors with a caller-facing meaning."""
 
+    kind = "error"
     code = "error"
-    status = 400
+    retryable = False
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
-                 details: Any = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        if status is not None:
-            self.status = status
         self.details = details
+        self.retry_after = retry_after
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.code, "message": self.message}
@@ -33,48 +40,32 @@ class DataOpsError(Exception):
         return body
 
 
-class BadRequest(DataOpsError):
+class InvalidInput(DataOpsError):
+    """The caller asked for something malformed or impossible; asking again the same way fails again."""
+
+    kind = "invalid_input"
     code = "bad_request"
-    status = 400
 
 
-class Unauthorized(DataOpsError):
-    code = "unauthorized"
-    status = 401
+# The former, HTTP-shaped name of :class:`InvalidInput` (same class).
+BadRequest = InvalidInput
 
 
-class Forbidden(DataOpsError):
-    code = "forbidden"
-    status = 403
+class TooLarge(InvalidInput):
+    """The input is over a size limit."""
 
-
-class NotFound(DataOpsError):
-    code = "not_found"
-    status = 404
-
-
-class Conflict(DataOpsError):
-    code = "conflict"
-    status = 409
-
-
-class PayloadTooLarge(DataOpsError):
+    kind = "too_large"
     code = "payload_too_large"
-    status = 413
 
 
-class Unavailable(DataOpsError):
-    """A dependency (storage, a target API) is unreachable: the caller may retry."""
-
-    code = "unavailable"
-    status = 503
+PayloadTooLarge = TooLarge
 
 
-class ConfigError(DataOpsError):
+class ConfigError(InvalidInput):
     """The configuration file is invalid; ``problems`` lists each one by key path."""
 
+    kind = "invalid_config"
     code = "invalid_config"
-    status = 400
 
     def __init__(self, problems: list[str], source: str = "configuration") -> None:
         self.problems = list(problems)
@@ -82,8 +73,56 @@ class ConfigError(DataOpsError):
         super().__init__(text, details=self.problems)
 
 
+class Unauthorized(DataOpsError):
+    """Who is calling is unknown or not proven (no or a wrong signature, no principal)."""
+
+    kind = "unauthorized"
+    code = "unauthorized"
+
+
+class Forbidden(DataOpsError):
+    """The caller is known and may not do this."""
+
+    kind = "forbidden"
+    code = "forbidden"
+
+
+class NotFound(DataOpsError):
+    kind = "not_found"
+    code = "not_found"
+
+
+class Conflict(DataOpsError):
+    """The request contradicts the current state (already ended, lock taken, ...)."""
+
+    kind = "conflict"
+    code = "conflict"
+
+
+class TargetFailed(DataOpsError):
+    """A target service (ARM, Data Factory, Databricks) refused or failed an operation."""
+
+    kind = "target_failed"
+    code = "target_failed"
+
+
+class Unavailable(DataOpsError):
+    """A dependency (storage, a git host, a target API) is unreachable: the caller may retry."""
+
+    kind = "unavailable"
+    code = "unavailable"
+    retryable = True
+
+
+class Throttled(Unavailable):
+    """A dependency asked us to slow down; ``retry_after`` says for how long when it said so."""
+
+    kind = "throttled"
+    code = "throttled"
+
+
 def unreachable(exc: BaseException) -> Unavailable | None:
-    """An Azure SDK connection failure (storage, ARM, Databricks down) as a caller-facing 503, else None."""
+    """An Azure SDK connection failure (storage, ARM, Databricks down) as :class:`Unavailable`, else None."""
     from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
     if isinstance(exc, ServiceRequestError | ServiceResponseError | ConnectionError | TimeoutError):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import telemetry
-from ..errors import DataOpsError, Unavailable
+from ..errors import NotFound, TargetFailed, Unavailable
 from ..settings import Settings
 from . import arm
 
@@ -69,11 +69,14 @@ def kind_of_arm_type(resource_type: str) -> ObjectKind | None:
 PROVISIONING_CONFLICT = "cannot be updated during provisioning"
 
 
-class FactoryOperationError(DataOpsError):
+class FactoryOperationError(TargetFailed):
     """A factory or ARM call failed; ``details`` carries ARM's code, message and correlation id."""
 
     code = "factory_operation_failed"
-    status = 502
+
+
+class FactoryObjectNotFound(NotFound, FactoryOperationError):
+    """A factory object the call needed does not exist."""
 
 
 def error_details(exc: BaseException) -> dict[str, Any]:
@@ -333,8 +336,8 @@ class FactoryClient:
                 raise
             if fn.__name__ == "delete":
                 return None
-            raise FactoryOperationError(f"{fn.__name__} {'/'.join(map(str, args[2:]))}: not found",
-                                        code="not_found", status=404, details=error_details(exc)) from None
+            raise FactoryObjectNotFound(f"{fn.__name__} {'/'.join(map(str, args[2:]))}: not found",
+                                        code="not_found", details=error_details(exc)) from None
         except HttpResponseError as exc:
             details = error_details(exc)
             raise FactoryOperationError(f"{fn.__name__} {'/'.join(map(str, args[2:3]))} failed: "

@@ -60,7 +60,7 @@ def deployment_name(environment: str, commit: str) -> str:
 
 
 class DataFactoryDeployer:
-    """The ``adf`` component deployer (registered in ``shared.deploy.model.DEPLOYERS``)."""
+    """The ``adf`` component deployer (registered in ``shared.deploy.components``)."""
 
     component = "adf"
 

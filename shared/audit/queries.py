@@ -8,7 +8,7 @@ environment and merges them. Nothing here scans a table.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,6 @@ from .records import FINAL_STATUSES, Activity, DeploymentRecord
 
 STATUSES = ("queued", "waiting_lock", "waiting_window", "waiting_approval", "planning", "running",
             *sorted(FINAL_STATUSES))
-COMPONENTS = ("adf", "notebooks")
 ENV_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 COMMIT_PREFIX = re.compile(r"^[0-9a-f]{4,40}$")
 MAX_LIMIT = 1000
@@ -83,15 +82,16 @@ class HistoryQuery:
     include_activity: bool = False
 
     @classmethod
-    def parse(cls, params: Mapping[str, str], known_environments: list[str]) -> HistoryQuery:
-        """Validate raw query parameters; a bad value is a 400 naming the parameter."""
+    def parse(cls, params: Mapping[str, str], known_environments: list[str],
+              components: Sequence[str]) -> HistoryQuery:
+        """Validate raw query parameters (``components``: the registered names); a bad value names the parameter."""
         reject_unknown(params, HISTORY_PARAMS)
         p = {k: v for k, v in params.items() if v is not None and str(v).strip() != ""}
         envs = (check_environment(p["environment"], known_environments),) if "environment" in p \
             else tuple(known_environments)
         component = p.get("component")
-        if component is not None and component not in COMPONENTS:
-            raise BadRequest(f"component must be one of {', '.join(COMPONENTS)}, not {component!r}",
+        if component is not None and component not in components:
+            raise BadRequest(f"component must be one of {', '.join(components)}, not {component!r}",
                              code="invalid_component")
         status = p.get("status")
         if status is not None and status not in STATUSES:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from ..app import AppContext
+from ..jsonout import dumps
 
 
 def context(args: argparse.Namespace) -> AppContext:
-    return AppContext(config_path=getattr(args, "config", None))
+    components = getattr(args, "components", None)
+    if components is None:
+        return AppContext(config_path=getattr(args, "config", None))
+    return AppContext(config_path=getattr(args, "config", None), components=components)
 
 
 def add_json(p: argparse.ArgumentParser) -> None:
@@ -24,17 +26,8 @@ def add_dry_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
 
 
-def _default(o: Any) -> Any:
-    if isinstance(o, datetime):
-        return o.isoformat()
-    if hasattr(o, "to_json"):
-        return o.to_json()
-    return str(o)
-
-
 def print_json(obj: Any) -> None:
-    json.dump(obj, sys.stdout, default=_default, indent=2, sort_keys=False)
-    sys.stdout.write("\n")
+    sys.stdout.write(dumps(obj, indent=2) + "\n")
 
 
 def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:

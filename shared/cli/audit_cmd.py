@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..audit.queries import COMPONENTS, STATUSES, HistoryQuery, deployment_detail, list_history
+from ..audit.queries import STATUSES, HistoryQuery, deployment_detail, list_history
+from ..deploy.components import COMPONENTS, ComponentRegistry
 from ..metrics.dora import HOUR
 from ..metrics.params import IncidentOpening, MetricsQuery, ResolutionRequest
 from ..metrics.report import dora_report
@@ -27,7 +28,8 @@ def audit_list(args: argparse.Namespace) -> int:
            "until": args.until, "actor": args.actor, "commit": args.commit,
            "limit": None if args.limit is None else str(args.limit), "continuation": args.continuation,
            "include": "activity" if args.with_activity else None}
-    query = HistoryQuery.parse({k: v for k, v in raw.items() if v is not None}, list(ctx.config.environments))
+    query = HistoryQuery.parse({k: v for k, v in raw.items() if v is not None}, list(ctx.config.environments),
+                               ctx.components.names())
     page = list_history(ctx.ledger, query)
     items: list[dict[str, Any]] = [i if isinstance(i, dict) else i.to_json(include_plan=False)
                                    for i in page.items]
@@ -162,12 +164,12 @@ def incident_resolve(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------- registration
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction, components: ComponentRegistry = COMPONENTS) -> None:  # type: ignore[type-arg]
     audit = sub.add_parser("audit", help="query the deployment history").add_subparsers(
         dest="audit_command", metavar="list|show", required=True)
     p = audit.add_parser("list", help="deployments newest first (one partition range per environment)")
     p.add_argument("--env", help="environment (default: all configured)")
-    p.add_argument("--component", choices=COMPONENTS)
+    p.add_argument("--component", choices=components.names())
     p.add_argument("--status", choices=STATUSES)
     p.add_argument("--since", metavar="T", help="ISO 8601 time, e.g. 2026-01-05T10:00:00Z")
     p.add_argument("--until", metavar="T", help="ISO 8601 time")

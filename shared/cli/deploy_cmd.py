@@ -15,9 +15,9 @@ from typing import Any
 
 from ..app import AppContext
 from ..audit.records import DeploymentRecord
-from ..config import PlatformConfig
+from ..deploy.components import COMPONENTS, ComponentRegistry
 from ..deploy.lifecycle import Opening, open_deployment, request_for
-from ..deploy.model import DeployContext, Plan, get_deployer
+from ..deploy.model import DeployContext, Plan
 from ..deploy.orchestrator import Outcome, rollback_target
 from ..errors import BadRequest, NotFound
 from ..git.hosts import GitSource, source_for
@@ -25,15 +25,15 @@ from ..identity import Principal, cli_principal, require_verified
 from ._common import add_dry_run, add_json, context, print_json, print_table
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction, components: ComponentRegistry = COMPONENTS) -> None:  # type: ignore[type-arg]
+    names = components.names()
     for name, helptext in (("plan", "show what a deployment would change (changes nothing)"),
                            ("deploy", "deploy a commit to an environment now")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--env", required=True, help="environment name")
-        p.add_argument("--component", choices=("adf", "notebooks", "all"), default="all")
+        p.add_argument("--component", choices=(*names, "all"), default="all")
         p.add_argument("--repo", metavar="PATH_OR_URL", help="a local git repository or the configured remote")
-        p.add_argument("--ref", help="branch, tag or commit (default: main branch for notebooks, "
-                                     "publish branch for adf; main branch with adf.source: main)")
+        p.add_argument("--ref", help="branch, tag or commit (default: the branch each component deploys from)")
         add_json(p)
         if name == "deploy":
             add_dry_run(p)
@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             p.set_defaults(handler=_plan)
     r = sub.add_parser("rollback", help="redeploy the last good commit before the current one")
     r.add_argument("--env", required=True)
-    r.add_argument("--component", choices=("adf", "notebooks"), required=True)
+    r.add_argument("--component", choices=names, required=True)
     r.add_argument("--to", metavar="SHA", help="the commit to go back to (default: the last good one before)")
     r.add_argument("--repo", metavar="PATH_OR_URL")
     r.add_argument("--actor", help="who rolls back (only with security.local_identities: true)")
@@ -59,20 +59,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 # ------------------------------------------------------------------- helpers
-def _components(config: PlatformConfig, env: str, choice: str) -> list[str]:
-    e = config.environment(env)
-    wanted = ["adf", "notebooks"] if choice == "all" else [choice]
-    present = [c for c in wanted if (e.data_factory if c == "adf" else e.databricks) is not None]
+def _components(app: AppContext, env: str, choice: str) -> list[str]:
+    wanted = list(app.components.names()) if choice == "all" else [choice]
+    present = [c.name for c in app.components.present_in(app.config.environment(env), wanted)]
     if not present:
         raise BadRequest(f"environment {env!r} has no {' or '.join(wanted)} target configured",
                          code="no_target")
     return present
 
 
-def _default_ref(config: PlatformConfig, component: str) -> str:
-    if component == "notebooks" or (component == "adf" and config.adf.source == "main"):
-        return config.repository.main_branch
-    return config.repository.publish_branch
+def _default_ref(app: AppContext, component: str) -> str:
+    return app.components.get(component).default_ref(app.config)
 
 
 def _source(app: AppContext, repo: str | None) -> GitSource:
@@ -84,10 +81,10 @@ def _storage_or_none(app: AppContext) -> Any:
 
 
 def _plan_one(app: AppContext, source: GitSource, env: str, component: str, ref: str | None) -> Plan:
-    snapshot = source.snapshot(ref or _default_ref(app.config, component))
+    snapshot = source.snapshot(ref or _default_ref(app, component))
     ctx = DeployContext(config=app.config, environment=env, snapshot=snapshot, settings=app.settings,
                         clock=app.clock, storage=_storage_or_none(app), dry_run=True)
-    return get_deployer(component).plan(ctx)
+    return app.components.deployer(component).plan(ctx)
 
 
 def print_plan(plan: Plan) -> None:
@@ -111,7 +108,7 @@ def _plan(args: argparse.Namespace) -> int:
     app = context(args)
     source = _source(app, args.repo)
     plans = [_plan_one(app, source, args.env, c, args.ref)
-             for c in _components(app.config, args.env, args.component)]
+             for c in _components(app, args.env, args.component)]
     if args.json:
         print_json([p.to_json() for p in plans])
     else:
@@ -159,8 +156,8 @@ def _deploy(args: argparse.Namespace) -> int:
     source = _source(app, args.repo)
     who = cli_principal(app.config, args.actor)
     outcomes = []
-    for component in _components(app.config, args.env, args.component):
-        ref = args.ref or _default_ref(app.config, component)
+    for component in _components(app, args.env, args.component):
+        ref = args.ref or _default_ref(app, component)
         sha = source.resolve(ref)
         outcomes.append(_run_inline(app, source, env=args.env, component=component, sha=sha, ref=ref,
                                     trigger="manual", actor=who, force=args.force, reason=args.reason))

@@ -24,9 +24,9 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
-from ..config import COMPONENTS
 from ..errors import Conflict
 from ..storage import StorageAccount
+from .components import COMPONENTS
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class EnvironmentLocks:
     """Every component lock of one environment, taken in a fixed order (no deadlocks)."""
 
     def __init__(self, storage: StorageAccount, environment: str,
-                 components: Iterable[str] = COMPONENTS, **kwargs: Any) -> None:
+                 components: Iterable[str] = COMPONENTS.names(), **kwargs: Any) -> None:
         self.locks = [LeaseLock(storage, environment, c, **kwargs) for c in sorted(components)]
 
     def acquire(self, holder: str, timeout: float) -> bool:

@@ -8,7 +8,6 @@ tests assert on it without any network.
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -170,20 +169,3 @@ class Deployer(Protocol):
     def apply(self, ctx: DeployContext, plan: Plan) -> ApplyResult:
         """Carry out ``plan``; never raises for a target-side failure, returns ``failed`` instead."""
         ...
-
-
-# Registered by name; imported only when used (keeps start-up light).
-DEPLOYERS: dict[str, str] = {
-    "adf": "shared.adf.deployer:DataFactoryDeployer",
-    "notebooks": "shared.notebooks.deployer:NotebookDeployer",
-}
-
-
-def get_deployer(component: str) -> Deployer:
-    from ..errors import BadRequest
-
-    target = DEPLOYERS.get(component)
-    if target is None:
-        raise BadRequest(f"unknown component {component!r} (adf, notebooks)", code="unknown_component")
-    module, _, name = target.partition(":")
-    return importlib.import_module(module).__dict__[name]()  # type: ignore[no-any-return]

@@ -31,10 +31,11 @@ from ..git.hosts import GitSource, source_for
 from ..git.snapshot import CommitSnapshot
 from ..settings import Settings
 from ..storage import StorageAccount
+from .components import COMPONENTS, ComponentRegistry
 from .current import CurrentDeployments, Deployed
 from .lifecycle import AfterEnd, Opening, finish_deployment, open_deployment
 from .lock import LeaseLock
-from .model import DeployContext, Plan, get_deployer
+from .model import DeployContext, Plan
 from .queue import DeploymentQueue
 from .request import DeploymentRequest
 
@@ -89,6 +90,7 @@ class Orchestrator:
     lock_duration: int = 30
     lock_retry_seconds: int = 15  # how long a request that found the lock taken waits in the queue
     holder: str = "worker"
+    components: ComponentRegistry = COMPONENTS  # the deployers, by component name
 
     def __post_init__(self) -> None:
         if self.queue is None:
@@ -180,7 +182,7 @@ class Orchestrator:
             ctx = DeployContext(config=self.config, environment=rec.environment, snapshot=snapshot,
                                 settings=self.settings, clock=self.clock, storage=self.storage,
                                 ledger=self.ledger, deployment_id=rec.id, force=request.force)
-            deployer = get_deployer(rec.component)
+            deployer = self.components.deployer(rec.component)
             with ctx.steps.step("plan", component=rec.component):
                 plan = deployer.plan(ctx)
             self.ledger.update_deployment(rec.id, plan=plan.to_json(), summary={"planned_" + k: v for k, v in
@@ -210,13 +212,13 @@ class Orchestrator:
                              error=result.error, error_details=result.error_details, summary=summary,
                              plan=plan, extra=extra)
         except DataOpsError as err:
-            if err.status == 503 and not applying:
+            if err.retryable and not applying:
                 # Transient (git host or storage down) before anything changed: back to queued and let
                 # the queue retry; after maxDequeueCount the poison queue records it failed.
                 self._back_to_queue(rec.id, f"{err.code}: {err.message}")
                 raise
             return self._end(rec, "failed", error=f"{err.code}: {err.message}",
-                             error_details={"code": err.code, "status": err.status})
+                             error_details={"code": err.code, "kind": err.kind})
         except Exception as exc:  # a deployer bug must still end the record, never leave it running
             log.exception("deployment %s failed", rec.id)
             return self._end(rec, "failed", error=f"{type(exc).__name__}: {str(exc)[:1000]}")

@@ -30,6 +30,7 @@ from ..audit.records import Activity
 from ..claims import Claims
 from ..clock import Clock
 from ..config import PlatformConfig
+from ..deploy.components import COMPONENTS, ComponentRegistry
 from ..deploy.lifecycle import Opening, open_deployments
 from ..deploy.queue import DeploymentQueue
 from ..errors import DataOpsError, NotFound, PayloadTooLarge, Unavailable
@@ -64,6 +65,7 @@ class Intake:
     ledger: AuditLedger
     settings: Settings
     clock: Clock
+    components: ComponentRegistry = COMPONENTS  # what a push can deploy
 
     def receive(self, source_name: str, headers: Mapping[str, str], body: bytes) -> IntakeResult:
         """Handle one delivery; raises DataOpsError (4xx/503) for what the caller must see as an error."""
@@ -89,7 +91,7 @@ class Intake:
             span.set_attributes(telemetry.deployment_attributes(
                 commit=push.after, ref=push.ref, repository=push.repository,
                 provider=telemetry.PROVIDERS.get(push.provider, push.provider)))
-            route = route_push(self.config, push)
+            route = route_push(self.config, push, self.components)
             if route.ignored:
                 self._record_ignored(source_name, push.delivery_id, route.ignored, push)
                 return IntakeResult(202, {"status": "ignored", "reason": route.ignored,

@@ -1,12 +1,15 @@
-"""Routing a push to deployments, by the configuration (pure: no I/O).
+"""Routing a push to deployments, by the configuration and the component registry (pure: no I/O).
 
-A push to ``main_branch`` asks for a ``notebooks`` deployment, a push to
-``publish_branch`` an ``adf`` deployment, for every environment with
-``deploy_on: [push]``. With ``adf.source: main`` a push to ``main_branch`` asks
-for ``adf`` when it changes the factory JSON under ``adf.root_folder`` and for
-``notebooks`` when it changes ``databricks.source_dir`` (both when the payload does
-not list the changed files); the publish branch is then not deployed.
-Everything else is ignored with the reason.
+A push to a branch asks for a deployment of every component that deploys from
+that branch (product registry: ``main_branch`` -> ``notebooks``,
+``publish_branch`` -> ``adf``; with ``adf.source: main`` both from
+``main_branch`` and the publish branch is not deployed), in every environment
+with ``deploy_on: [push]`` that has the component's target section. When
+several components deploy from the branch, each is deployed only when the push
+changes its files (``ComponentSpec.owns_path``: the factory JSON under
+``adf.root_folder``, the notebooks under ``databricks.source_dir``), all of them
+when the payload does not list the changed files. Everything else is ignored
+with the reason.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ..config import PlatformConfig
+from ..deploy.components import COMPONENTS, ComponentRegistry, ComponentSpec
 from .push import Push
 
 
@@ -69,7 +73,7 @@ def same_repository(config_url: str, provider: str, push: Push) -> bool:
     return False
 
 
-def route_push(config: PlatformConfig, push: Push) -> Route:
+def route_push(config: PlatformConfig, push: Push, components: ComponentRegistry = COMPONENTS) -> Route:
     """The deployments a push asks for, or why it asks for none."""
     repo = config.repository
     if not same_repository(repo.url, repo.provider, push):
@@ -80,62 +84,42 @@ def route_push(config: PlatformConfig, push: Push) -> Route:
     if branch is None:
         kind = "tag" if push.ref.startswith("refs/tags/") else "ref"
         return Route(ignored=f"{kind} {push.ref} is not a branch")
-    from_main = config.adf.source == "main"
-    if branch == repo.main_branch and from_main:
-        components = changed_components(config, push.changed_paths)
-        if not components:
-            return Route(ignored=f"the push changes neither the ADF root ({config.adf.root_folder}) nor the "
-                                 f"notebooks ({config.databricks.source_dir})")
-    elif branch == repo.main_branch:
-        components = ["notebooks"]
-    elif branch == repo.publish_branch and not from_main:
-        components = ["adf"]
-    elif branch == repo.publish_branch:
-        return Route(ignored=f"adf.source is main: the publish branch ({repo.publish_branch}) is not deployed")
-    else:
-        return Route(ignored=f"branch {branch!r} is neither the main branch ({repo.main_branch}) "
-                             f"nor the publish branch ({repo.publish_branch})")
+    specs = components.for_branch(config, branch)
+    if not specs:
+        return Route(ignored=f"no component deploys from branch {branch!r} "
+                             f"({_deploy_branches(config, components)})")
+    if len(specs) > 1 and push.changed_paths is not None:
+        paths = [p.lstrip("/") for p in push.changed_paths]
+        changed = [s for s in specs if any(s.owns_path(config, p) for p in paths)]
+        if not changed:
+            where = ", ".join(f"{s.name}: {' '.join(s.folders(config))}" for s in specs)
+            return Route(ignored=f"the push changes nothing the components of {branch!r} deploy ({where})")
+        specs = changed
+    return _targets(config, specs)
+
+
+def _deploy_branches(config: PlatformConfig, components: ComponentRegistry) -> str:
+    """``main: notebooks; adf_publish: adf`` (which branch deploys what)."""
+    by_branch: dict[str, list[str]] = {}
+    for spec in components:
+        for b in spec.branches(config):
+            by_branch.setdefault(b, []).append(spec.name)
+    return "; ".join(f"{b}: {', '.join(names)}" for b, names in by_branch.items())
+
+
+def _targets(config: PlatformConfig, specs: list[ComponentSpec]) -> Route:
     targets: list[Target] = []
     skipped: list[str] = []
-    for component in components:
-        for name, env in config.environments.items():
-            if "push" not in env.deploy_on:
-                continue
-            target_section = env.databricks if component == "notebooks" else env.data_factory
-            if target_section is None:
-                skipped.append(f"{name}: no {'databricks' if component == 'notebooks' else 'data_factory'} section")
-                continue
-            targets.append(Target(name, component))
+    for name, env in config.environments.items():
+        if "push" not in env.deploy_on:
+            continue
+        for spec in specs:
+            if spec.target_of(env) is None:
+                skipped.append(f"{name}: no {spec.target} section")
+            else:
+                targets.append(Target(name, spec.name))
     if not targets:
         why = "; ".join(skipped) if skipped else "no environment has deploy_on: [push]"
-        return Route(ignored=f"no environment deploys {' or '.join(components)} on push ({why})",
-                     skipped=tuple(skipped))
+        names = " or ".join(s.name for s in specs)
+        return Route(ignored=f"no environment deploys {names} on push ({why})", skipped=tuple(skipped))
     return Route(targets=tuple(targets), skipped=tuple(skipped))
-
-
-ADF_ROOT_FILES = ("publish_config.json", "arm-template-parameters-definition.json")
-
-
-def _under(path: str, folder: str) -> str | None:
-    folder = folder.strip("/")
-    if not folder or folder == ".":
-        return path
-    return path[len(folder) + 1:] if path.startswith(folder + "/") else None
-
-
-def changed_components(config: PlatformConfig, paths: tuple[str, ...] | None) -> list[str]:
-    """With ``adf.source: main``: the components a push to main changes (both when the paths are unknown)."""
-    if paths is None:
-        return ["notebooks", "adf"]
-    from ..adf.build.source import FOLDERS, OTHER_FOLDERS
-
-    adf_dirs = set(FOLDERS) | set(OTHER_FOLDERS)
-    out = []
-    if any(_under(p.lstrip("/"), config.databricks.source_dir) is not None for p in paths):
-        out.append("notebooks")
-    for p in paths:
-        rel = _under(p.lstrip("/"), config.adf.root_folder)
-        if rel is not None and (rel in ADF_ROOT_FILES or (rel.split("/", 1)[0] in adf_dirs and "/" in rel)):
-            out.append("adf")
-            break
-    return out

@@ -37,7 +37,7 @@ class _Observed:
 
 
 class NotebookDeployer:
-    """Plan and apply notebook deployments (the ``notebooks`` entry of ``DEPLOYERS``)."""
+    """Plan and apply notebook deployments (the ``notebooks`` component of ``shared.deploy.components``)."""
 
     component = COMPONENT
 

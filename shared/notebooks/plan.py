@@ -68,10 +68,21 @@ def plan_actions(desired: Sequence[NotebookSource], remote: Mapping[str, RemoteO
     creates the new notebook before the old one goes.
     """
     fps = fingerprints if fingerprints is not None else {p: fingerprint(o) for p, o in remote.items()}
-    actions: list[PlannedAction] = []
     wanted_dirs: set[str] = set()
     for nb in desired:
         wanted_dirs.update(parents(nb.workspace_path, target_dir))
+    actions = _folder_actions(wanted_dirs, remote)
+    actions += [_notebook_action(nb, remote.get(nb.workspace_path), state.get(nb.workspace_path),
+                                 fps.get(nb.workspace_path)) for nb in desired]
+    if delete_removed:
+        keep = {nb.workspace_path for nb in desired} | wanted_dirs | {target_dir}
+        actions += _delete_actions(remote, state, keep)
+    return actions
+
+
+def _folder_actions(wanted_dirs: set[str], remote: Mapping[str, RemoteObject]) -> list[PlannedAction]:
+    """Folders to create (parents first), or to replace when something else is in the way."""
+    actions: list[PlannedAction] = []
     for d in sorted(wanted_dirs, key=lambda p: (p.count("/"), p)):
         r = remote.get(d)
         if r is None:
@@ -80,52 +91,51 @@ def plan_actions(desired: Sequence[NotebookSource], remote: Mapping[str, RemoteO
             actions.append(PlannedAction("update", "directory", d,
                                          f"a {r.object_type} is in the way of a folder: replaced",
                                          {"replace": True}))
+    return actions
 
-    for nb in desired:
-        details = {"source": nb.source_path, "language": nb.language, "format": nb.format,
-                   "hash": nb.content_hash, "size": nb.size}
-        r = remote.get(nb.workspace_path)
-        st = state.get(nb.workspace_path)
-        if r is None:
-            reason = "new in Git" if st is None else "missing from the workspace (deleted by hand)"
-            actions.append(PlannedAction("create", "notebook", nb.workspace_path, reason, details))
-        elif r.object_type != NOTEBOOK:
-            actions.append(PlannedAction("update", "notebook", nb.workspace_path,
-                                         f"a {r.object_type} is at the notebook's path: replaced",
-                                         {**details, "replace": True}))
-        elif st is None:
-            actions.append(PlannedAction("update", "notebook", nb.workspace_path,
-                                         "present in the workspace but not deployed by us yet: overwritten",
-                                         details))
-        elif st.fingerprint is not None and fps.get(nb.workspace_path) not in (None, st.fingerprint):
-            actions.append(PlannedAction("drifted", "notebook", nb.workspace_path,
-                                         "changed in the workspace since our last sync: overwritten",
-                                         {**details, "modified_at": r.modified_at,
-                                          "expected": st.fingerprint, "found": fps.get(nb.workspace_path),
-                                          "git_changed": st.content_hash != nb.content_hash}))
-        elif st.content_hash != nb.content_hash:
-            actions.append(PlannedAction("update", "notebook", nb.workspace_path, "changed in Git", details))
-        elif r.language is not None and r.language != nb.language:
-            actions.append(PlannedAction("update", "notebook", nb.workspace_path,
-                                         f"language in the workspace is {r.language}", details))
-        else:
-            actions.append(PlannedAction("unchanged", "notebook", nb.workspace_path, "same content hash",
-                                         {"source": nb.source_path}))
 
-    if delete_removed:
-        desired_paths = {nb.workspace_path for nb in desired}
-        doomed: list[str] = []
-        for path in sorted(remote, key=lambda p: (p.count("/"), p)):
-            r = remote[path]
-            if path == target_dir or path in desired_paths or path in wanted_dirs:
-                continue
-            if any(path.startswith(d + "/") for d in doomed):
-                continue  # inside a folder deleted recursively
-            doomed.append(path)
-            ours = path in state or any(p.startswith(path + "/") for p in state)
-            reason = "removed from Git" if ours else "not in Git (not deployed by us)"
-            actions.append(PlannedAction("delete", _kind(r.object_type), path, reason,
-                                         {"recursive": r.object_type == DIRECTORY, "deployed_by_us": ours}))
+def _notebook_action(nb: NotebookSource, r: RemoteObject | None, st: StateEntry | None,
+                     found: str | None) -> PlannedAction:
+    """What one notebook of Git needs, given what the workspace holds (``r``) and our last sync (``st``)."""
+    path = nb.workspace_path
+    details = {"source": nb.source_path, "language": nb.language, "format": nb.format,
+               "hash": nb.content_hash, "size": nb.size}
+    if r is None:
+        reason = "new in Git" if st is None else "missing from the workspace (deleted by hand)"
+        return PlannedAction("create", "notebook", path, reason, details)
+    if r.object_type != NOTEBOOK:
+        return PlannedAction("update", "notebook", path, f"a {r.object_type} is at the notebook's path: replaced",
+                             {**details, "replace": True})
+    if st is None:
+        return PlannedAction("update", "notebook", path,
+                             "present in the workspace but not deployed by us yet: overwritten", details)
+    if st.fingerprint is not None and found not in (None, st.fingerprint):
+        return PlannedAction("drifted", "notebook", path, "changed in the workspace since our last sync: overwritten",
+                             {**details, "modified_at": r.modified_at, "expected": st.fingerprint,
+                              "found": found, "git_changed": st.content_hash != nb.content_hash})
+    if st.content_hash != nb.content_hash:
+        return PlannedAction("update", "notebook", path, "changed in Git", details)
+    if r.language is not None and r.language != nb.language:
+        return PlannedAction("update", "notebook", path, f"language in the workspace is {r.language}", details)
+    return PlannedAction("unchanged", "notebook", path, "same content hash", {"source": nb.source_path})
+
+
+def _delete_actions(remote: Mapping[str, RemoteObject], state: Mapping[str, StateEntry],
+                    keep: set[str]) -> list[PlannedAction]:
+    """Everything under the target that Git does not want, a deleted folder standing for its contents."""
+    actions: list[PlannedAction] = []
+    doomed: list[str] = []
+    for path in sorted(remote, key=lambda p: (p.count("/"), p)):
+        r = remote[path]
+        if path in keep:
+            continue
+        if any(path.startswith(d + "/") for d in doomed):
+            continue  # inside a folder deleted recursively
+        doomed.append(path)
+        ours = path in state or any(p.startswith(path + "/") for p in state)
+        reason = "removed from Git" if ours else "not in Git (not deployed by us)"
+        actions.append(PlannedAction("delete", _kind(r.object_type), path, reason,
+                                     {"recursive": r.object_type == DIRECTORY, "deployed_by_us": ours}))
     return actions
 
 

@@ -206,7 +206,7 @@ class EnvironmentControl:
             holder = f"schedule {action} ({actor or trigger})"
             if not locks.acquire(holder, self.lock_timeout):
                 raise LockBusy(f"environment {self.name} is being deployed ({_holders(locks)}); "
-                               f"{action} waited {self.lock_timeout:.0f}s", status=409)
+                               f"{action} waited {self.lock_timeout:.0f}s")
             try:
                 plan = self.plan(action)
                 outcomes = self._apply(plan.changes)
@@ -321,7 +321,7 @@ class EnvironmentControl:
         lock = LeaseLock(self.storage, self.name, "adf")
         if not lock.acquire(f"trigger {action} ({actor or 'manual'})", self.lock_timeout):
             raise LockBusy(f"environment {self.name} is being deployed (adf locked by "
-                           f"{lock.current_holder()})", status=409)
+                           f"{lock.current_holder()})")
         try:
             outcomes = self._apply(plan.changes)
         finally:

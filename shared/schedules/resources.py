@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..registry import Registry
+
 if TYPE_CHECKING:
     from .targets import EnvironmentTargets
 
@@ -72,27 +74,16 @@ class ResourceType(Protocol):
 ResourceFactory = Callable[["EnvironmentTargets"], ResourceType | None]
 
 
-class ResourceRegistry:
-    """Resource types by name."""
+class ResourceRegistry(Registry[ResourceFactory]):
+    """Resource types by name (the registry shape components use too)."""
 
     def __init__(self) -> None:
-        self._factories: dict[str, ResourceFactory] = {}
-
-    def register(self, name: str) -> Callable[[ResourceFactory], ResourceFactory]:
-        def decorate(factory: ResourceFactory) -> ResourceFactory:
-            self._factories[name] = factory
-            return factory
-        return decorate
-
-    def names(self) -> list[str]:
-        return list(self._factories)
+        super().__init__("resource type")
 
     def build(self, name: str, targets: EnvironmentTargets) -> ResourceType | None:
-        try:
-            factory = self._factories[name]
-        except KeyError:
-            raise KeyError(f"no resource type {name!r} (registered: {', '.join(self._factories)})") from None
-        return factory(targets)
+        if name not in self:
+            raise KeyError(f"no resource type {name!r} (registered: {', '.join(self.names())})")
+        return self.get(name)(targets)
 
 
 resource_types = ResourceRegistry()

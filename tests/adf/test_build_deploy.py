@@ -18,7 +18,8 @@ from shared.config import (
     PlatformConfig,
     Repository,
 )
-from shared.deploy.model import DeployContext, get_deployer
+from shared.deploy.components import COMPONENTS
+from shared.deploy.model import DeployContext
 from shared.git.snapshot import CommitSnapshot
 from shared.ingest.push import Push
 from shared.ingest.routing import route_push
@@ -68,20 +69,20 @@ def _push(branch: str, paths: tuple[str, ...] | None) -> Push:
 @pytest.mark.parametrize(("paths", "components"), [
     (("notebooks/etl/load.py",), ["notebooks"]),
     (("ADF/pipeline/pl_copy.json",), ["adf"]),
-    (("ADF/arm-template-parameters-definition.json", "notebooks/a.py"), ["notebooks", "adf"]),
+    (("ADF/arm-template-parameters-definition.json", "notebooks/a.py"), ["adf", "notebooks"]),
     (("ADF/README.md", "docs/x.md"), []),
-    (None, ["notebooks", "adf"]),  # the payload does not list files: both, each deploys incrementally
+    (None, ["adf", "notebooks"]),  # the payload does not list files: both, each deploys incrementally
 ])
 def test_push_to_main_routes_by_what_it_changes(paths: tuple[str, ...] | None, components: list[str]) -> None:
     route = route_push(_config(), _push("main", paths))
     assert [t.component for t in route.targets] == components
     if not components:
-        assert route.ignored and "neither the ADF root" in route.ignored
+        assert route.ignored == "the push changes nothing the components of 'main' deploy (adf: ADF, notebooks: notebooks)"
 
 
 def test_publish_branch_is_not_deployed_when_adf_comes_from_main() -> None:
     route = route_push(_config(), _push("adf_publish", None))
-    assert route.targets == () and "adf.source is main" in (route.ignored or "")
+    assert route.targets == () and route.ignored == "no component deploys from branch 'adf_publish' (main: adf, notebooks)"
     publish = _config().model_copy(update={"adf": AdfSource()})
     assert [t.component for t in route_push(publish, _push("adf_publish", None)).targets] == ["adf"]
     assert [t.component for t in route_push(publish, _push("main", ("ADF/pipeline/x.json",))).targets] == \
@@ -106,7 +107,7 @@ def _ctx(arm: Any, factory: str, files: dict[str, bytes], sha: str) -> DeployCon
 
 def test_main_commit_deploys_the_built_template(arm_standin: Any, arm_factory_name: str) -> None:
     arm_standin.create_factory(arm_factory_name)
-    deployer = get_deployer("adf")
+    deployer = COMPONENTS.deployer("adf")
     ctx = _ctx(arm_standin, arm_factory_name, _factory(), "a" * 40)
     plan = deployer.plan(ctx)
     assert plan.data["template"]["layout"] == "built-full"
@@ -126,8 +127,8 @@ def test_invalid_factory_json_deploys_nothing(arm_standin: Any, arm_factory_name
         "name": "run", "type": "ExecutePipeline", "typeProperties": {
             "pipeline": {"referenceName": "pl_gone", "type": "PipelineReference"}}}]}}})
     with pytest.raises(FactoryValidationError) as exc:
-        get_deployer("adf").plan(_ctx(arm_standin, arm_factory_name, broken, "c" * 40))
-    assert exc.value.status == 400
+        COMPONENTS.deployer("adf").plan(_ctx(arm_standin, arm_factory_name, broken, "c" * 40))
+    assert exc.value.kind == "invalid_input"
     assert exc.value.details[0]["file"] == "ADF/pipeline/pl_bad.json"
     assert exc.value.details[0]["path"] == "$.properties.activities[0].typeProperties.pipeline"
     assert arm_standin.names(arm_factory_name, "pipelines") == []

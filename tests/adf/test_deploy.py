@@ -13,7 +13,8 @@ from shared.adf.parameters import ParameterError
 from shared.audit.ledger import AuditLedger
 from shared.clock import FakeClock
 from shared.config import AdfSource, DataFactoryTarget, Environment, PlatformConfig, Repository
-from shared.deploy.model import DeployContext, get_deployer
+from shared.deploy.components import COMPONENTS
+from shared.deploy.model import DeployContext
 from shared.git.snapshot import CommitSnapshot
 
 from .helpers import (
@@ -47,7 +48,7 @@ def _ctx(arm: Any, factory: str, snap: CommitSnapshot, *, ledger: AuditLedger | 
 
 
 def _deploy(ctx: DeployContext) -> tuple[Any, Any]:
-    deployer = get_deployer("adf")
+    deployer = COMPONENTS.deployer("adf")
     plan = deployer.plan(ctx)
     return plan, deployer.apply(ctx, plan)
 

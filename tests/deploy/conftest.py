@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from shared.deploy import model
+from shared.cli import main
 
-from .helpers import CURRENT, LocalRepo, RecordingDeployer
+from .helpers import Deployers, LocalRepo, RecordingDeployer
 
 
 @pytest.fixture
@@ -16,13 +16,13 @@ def repo(tmp_path: Path) -> LocalRepo:
 
 
 @pytest.fixture
-def deployers(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, RecordingDeployer]]:
-    """Register our own deployers for both components for the duration of a test."""
-    CURRENT.clear()
-    CURRENT["notebooks"] = RecordingDeployer("notebooks")
-    CURRENT["adf"] = RecordingDeployer("adf")
-    monkeypatch.setitem(model.DEPLOYERS, "notebooks", "tests.deploy.helpers:NotebooksDeployer")
-    monkeypatch.setitem(model.DEPLOYERS, "adf", "tests.deploy.helpers:AdfDeployer")
-    yield CURRENT
-    CURRENT.clear()
+def deployers() -> Deployers:
+    """Our own deployers for both components; ``deployers.components`` is handed to what runs them."""
+    return Deployers(notebooks=RecordingDeployer("notebooks"), adf=RecordingDeployer("adf"))
 
+
+
+@pytest.fixture
+def dataops(deployers: Deployers) -> Callable[[list[str]], int]:
+    """The CLI, deploying with our own deployers."""
+    return lambda argv: main(argv, components=deployers.components)

@@ -11,6 +11,7 @@ from typing import Any
 
 from shared.audit.records import ObjectResult
 from shared.config import PlatformConfig, parse_config
+from shared.deploy.components import COMPONENTS, ComponentRegistry
 from shared.deploy.model import ApplyResult, DeployContext, Plan, PlannedAction
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "Ada Dev", "GIT_AUTHOR_EMAIL": "ada@example.com",
@@ -82,16 +83,12 @@ class RecordingDeployer:
                            error="target refused" if self.fail else None)
 
 
-# The registry holds "module:attribute"; tests point it at an instance held here.
-CURRENT: dict[str, RecordingDeployer] = {}
+class Deployers(dict[str, RecordingDeployer]):
+    """Recording deployers by component; ``components`` is the product registry deploying with them."""
 
-
-
-class NotebooksDeployer:
-    def __new__(cls) -> RecordingDeployer:  # type: ignore[misc]
-        return CURRENT["notebooks"]
-
-
-class AdfDeployer:
-    def __new__(cls) -> RecordingDeployer:  # type: ignore[misc]
-        return CURRENT["adf"]
+    @property
+    def components(self) -> ComponentRegistry:
+        registry = COMPONENTS
+        for name, deployer in self.items():
+            registry = registry.replacing_deployer(name, lambda d=deployer: d)
+        return registry

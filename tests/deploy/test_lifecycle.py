@@ -10,7 +10,6 @@ import yaml
 
 from devhost.standins.githost import GitHostStandIn
 from shared.audit import AuditLedger
-from shared.cli import main
 from shared.deploy.lifecycle import Opening, finish_deployment, open_deployment
 from shared.deploy.orchestrator import record_poisoned
 from shared.deploy.queue import DeploymentQueue
@@ -39,7 +38,7 @@ def _config(tmp_path: Path, repository: dict[str, str]) -> Path:
 
 
 def test_cli_deploy_stores_the_repository_url_without_its_credentials(
-        tmp_path, repo, githost, storage, azurite, monkeypatch, capsys, deployers):
+        tmp_path, repo, githost, storage, azurite, monkeypatch, capsys, dataops):
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
     for name, value in storage.names.app_settings().items():
         monkeypatch.setenv(name, value)
@@ -48,7 +47,7 @@ def test_cli_deploy_stores_the_repository_url_without_its_credentials(
     cfg = _config(tmp_path, {"provider": "github", "url": "https://github.com/contoso/data-platform",
                              "api_url": githost.url, "token_setting": "GIT_TOKEN"})
     url = f"https://x-access-token:{SECRET}@github.com/contoso/data-platform"
-    assert main(["--config", str(cfg), "deploy", "--env", "dev", "--repo", url, "--actor", "ada", "--json"]) == 0
+    assert dataops(["--config", str(cfg), "deploy", "--env", "dev", "--repo", url, "--actor", "ada", "--json"]) == 0
     out = capsys.readouterr().out
     (rec,) = json.loads(out)
     assert rec["status"] == "succeeded" and rec["commit"] == sha
@@ -58,18 +57,18 @@ def test_cli_deploy_stores_the_repository_url_without_its_credentials(
     assert SECRET not in json.dumps(stored.to_json(), default=str)
 
 
-def test_cli_rollback_is_the_http_rollback(tmp_path, repo, storage, azurite, monkeypatch, capsys, deployers):
+def test_cli_rollback_is_the_http_rollback(tmp_path, repo, storage, azurite, monkeypatch, capsys, dataops):
     """The CLI records the rollback through request_rollback: the same activity, checks and link."""
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
     for name, value in storage.names.app_settings().items():
         monkeypatch.setenv(name, value)
     cfg = _config(tmp_path, {"provider": "local", "url": str(repo.path)})
     first = repo.commit({"a.py": "1"})
-    assert main(["--config", str(cfg), "deploy", "--env", "dev", "--actor", "ada"]) == 0
+    assert dataops(["--config", str(cfg), "deploy", "--env", "dev", "--actor", "ada"]) == 0
     repo.commit({"a.py": "2"})
-    assert main(["--config", str(cfg), "deploy", "--env", "dev", "--actor", "ada"]) == 0
+    assert dataops(["--config", str(cfg), "deploy", "--env", "dev", "--actor", "ada"]) == 0
     capsys.readouterr()
-    assert main(["--config", str(cfg), "rollback", "--env", "dev", "--component", "notebooks", "--actor", "bob",
+    assert dataops(["--config", str(cfg), "rollback", "--env", "dev", "--component", "notebooks", "--actor", "bob",
                  "--json"]) == 0
     (rb,) = json.loads(capsys.readouterr().out)
     assert rb["status"] == "succeeded" and rb["commit"] == first and rb["extra"]["rollback"]["from_commit"]

@@ -7,6 +7,8 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from shared.audit import AuditLedger
 from shared.audit.records import DeploymentRecord
 from shared.clock import SystemClock
@@ -14,15 +16,17 @@ from shared.deploy.lock import LeaseLock
 from shared.deploy.orchestrator import GateInput, Hold, Orchestrator, record_poisoned, rollback_target, submit
 from shared.deploy.queue import DeploymentQueue
 from shared.deploy.request import DeploymentRequest
-from shared.errors import Unavailable
+from shared.errors import Conflict, DataOpsError, Throttled, Unavailable
 from shared.settings import Settings
 from shared.storage import StorageAccount
 
-from .helpers import LocalRepo, make_config
+from .helpers import Deployers, LocalRepo, make_config
 
 
-def _orch(storage: StorageAccount, ledger: AuditLedger, repo: LocalRepo, **kw: Any) -> Orchestrator:
-    return Orchestrator(make_config(str(repo.path)), storage, ledger, Settings({}), ledger.clock, **kw)
+def _orch(storage: StorageAccount, ledger: AuditLedger, repo: LocalRepo, deployers: Deployers,
+          **kw: Any) -> Orchestrator:
+    return Orchestrator(make_config(str(repo.path)), storage, ledger, Settings({}), ledger.clock,
+                        components=deployers.components, **kw)
 
 
 def _submit(ledger: AuditLedger, storage: StorageAccount, sha: str, env: str = "dev",
@@ -44,7 +48,7 @@ def test_push_deployment_runs_to_succeeded_with_plan_steps_and_objects(storage, 
     sha = repo.commit({"notebooks/a.py": "# Databricks notebook source\n1", "notebooks/b.sql": "x"})
     rec = _submit(ledger, storage, sha, actor="ada")
     (req,) = _take(storage)
-    outcome = _orch(storage, ledger, repo).run(req)
+    outcome = _orch(storage, ledger, repo, deployers).run(req)
     assert outcome.status == "succeeded"
     got = ledger.get_deployment(rec.id)
     assert got.status == "succeeded" and got.started_at and got.ended_at
@@ -60,7 +64,7 @@ def test_failed_apply_is_recorded_failed_with_the_error(storage, ledger, repo, d
     deployers["notebooks"].fail = True
     sha = repo.commit({"n.py": "x"})
     rec = _submit(ledger, storage, sha)
-    assert _orch(storage, ledger, repo).run(_take(storage)[0]).status == "failed"
+    assert _orch(storage, ledger, repo, deployers).run(_take(storage)[0]).status == "failed"
     got = ledger.get_deployment(rec.id)
     assert got.status == "failed" and got.error == "target refused"
 
@@ -68,7 +72,7 @@ def test_failed_apply_is_recorded_failed_with_the_error(storage, ledger, repo, d
 def test_older_commit_is_superseded_by_the_commit_graph(storage, ledger, repo, deployers):
     old = repo.commit({"n.py": "1"})
     new = repo.commit({"n.py": "2"})
-    orch = _orch(storage, ledger, repo)
+    orch = _orch(storage, ledger, repo, deployers)
     newer = _submit(ledger, storage, new)
     assert orch.run(_take(storage)[0]).status == "succeeded"
     older = _submit(ledger, storage, old)
@@ -85,7 +89,7 @@ def test_older_commit_is_superseded_by_the_commit_graph(storage, ledger, repo, d
 def test_rollback_redeploys_an_older_commit_without_being_superseded(storage, ledger, repo, deployers):
     old = repo.commit({"n.py": "1"})
     new = repo.commit({"n.py": "2"})
-    orch = _orch(storage, ledger, repo)
+    orch = _orch(storage, ledger, repo, deployers)
     for sha in (old, new):
         ledger.clock.advance(1)
         _submit(ledger, storage, sha)
@@ -102,7 +106,7 @@ def test_redelivered_request_of_a_finished_deployment_changes_nothing(storage, l
     sha = repo.commit({"n.py": "1"})
     _submit(ledger, storage, sha)
     (req,) = _take(storage)
-    orch = _orch(storage, ledger, repo)
+    orch = _orch(storage, ledger, repo, deployers)
     assert orch.run(req).status == "succeeded"
     assert orch.run(req).status == "succeeded"
     assert deployers["notebooks"].applied == [sha]
@@ -115,7 +119,7 @@ def test_lock_taken_puts_the_request_back_with_a_delay(storage, ledger, repo, de
     other = LeaseLock(storage, "dev", "notebooks", duration=15)
     assert other.try_acquire("someone-else")
     try:
-        outcome = _orch(storage, ledger, repo, lock_retry_seconds=30).run(req)
+        outcome = _orch(storage, ledger, repo, deployers, lock_retry_seconds=30).run(req)
     finally:
         other.release()
     assert outcome.status == "waiting_lock" and outcome.requeued_after == 30
@@ -135,7 +139,7 @@ def test_two_workers_on_one_environment_never_overlap(storage, azurite, repo, de
     errors: list[BaseException] = []
 
     def worker(name: str) -> None:
-        orch = _orch(storage, ledger, repo, lock_retry_seconds=1, holder=name)
+        orch = _orch(storage, ledger, repo, deployers, lock_retry_seconds=1, holder=name)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if all(ledger.get_deployment(r.id).final for r in recs):
@@ -179,7 +183,7 @@ def test_dead_workers_lease_expires_and_its_deployment_is_recorded_failed(storag
     sha2 = repo.commit({"n.py": "2"})
     rec = _submit(ledger, storage, sha2)
     (req,) = _take(storage)
-    orch = _orch(storage, ledger, repo, lock_retry_seconds=1)
+    orch = _orch(storage, ledger, repo, deployers, lock_retry_seconds=1)
     assert orch.run(req).status == "waiting_lock"
     deadline = time.monotonic() + 40
     outcome = None
@@ -201,7 +205,7 @@ def test_own_deployment_left_running_is_recorded_failed(storage, ledger, repo, d
     rec = _submit(ledger, storage, sha)
     (req,) = _take(storage)
     ledger.transition(rec.id, "running")  # a previous attempt died mid-apply
-    assert _orch(storage, ledger, repo).run(req).status == "failed"
+    assert _orch(storage, ledger, repo, deployers).run(req).status == "failed"
     assert deployers["notebooks"].applied == []
 
 
@@ -210,7 +214,7 @@ def test_transient_error_goes_back_to_queued_then_poison_records_failed(storage,
     sha = repo.commit({"n.py": "1"})
     rec = _submit(ledger, storage, sha)
     (req,) = _take(storage)
-    orch = _orch(storage, ledger, repo)
+    orch = _orch(storage, ledger, repo, deployers)
     for _ in range(2):
         try:
             orch.run(req)
@@ -234,7 +238,7 @@ def test_gate_holds_and_after_end_hook_runs(storage, ledger, repo, deployers):
     def gate(g: GateInput) -> Hold | None:
         return Hold("waiting_approval", "prod needs a person") if not g.request.force else None
 
-    orch = _orch(storage, ledger, repo, gates=[gate], after_end=[lambda r: seen.append(r.status)])
+    orch = _orch(storage, ledger, repo, deployers, gates=[gate], after_end=[lambda r: seen.append(r.status)])
     out = orch.run(req)
     assert out.status == "waiting_approval" and out.plan is not None
     got = ledger.get_deployment(rec.id)
@@ -249,5 +253,29 @@ def test_gate_holds_and_after_end_hook_runs(storage, ledger, repo, deployers):
 def test_unknown_commit_fails_with_the_reason(storage, ledger, repo, deployers):
     repo.commit({"n.py": "1"})
     rec = _submit(ledger, storage, "f" * 40)
-    assert _orch(storage, ledger, repo).run(_take(storage)[0]).status == "failed"
+    assert _orch(storage, ledger, repo, deployers).run(_take(storage)[0]).status == "failed"
     assert "unknown_ref" in (ledger.get_deployment(rec.id).error or "")
+
+
+class _DomainRetryable(DataOpsError):
+    """A kind the orchestrator has never heard of, retryable: retried by ``retryable``, not by a status."""
+
+    kind, code, retryable = "custom", "custom_transient", True
+
+
+def test_retry_is_decided_by_the_error_kind_not_a_status(storage, ledger, repo, deployers):
+    orch = _orch(storage, ledger, repo, deployers)
+    for err in (Throttled("slow down", retry_after=5), _DomainRetryable("try later")):
+        deployers["notebooks"].raise_in_plan = err
+        rec = _submit(ledger, storage, repo.commit({"n.py": err.code}))
+        (req,) = _take(storage)
+        with pytest.raises(type(err)):
+            orch.run(req)
+        assert ledger.get_deployment(rec.id).status == "queued"
+    deployers["notebooks"].raise_in_plan = Conflict("the target says no", code="target_conflict")
+    rec = _submit(ledger, storage, repo.commit({"n.py": "final"}))
+    (req,) = _take(storage)
+    assert orch.run(req).status == "failed"
+    got = ledger.get_deployment(rec.id)
+    assert got.error == "target_conflict: the target says no"
+    assert got.error_details == {"code": "target_conflict", "kind": "conflict"}

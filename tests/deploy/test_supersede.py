@@ -19,11 +19,13 @@ from shared.deploy.request import DeploymentRequest
 from shared.settings import Settings
 from shared.storage import StorageAccount
 
-from .helpers import LocalRepo, make_config
+from .helpers import Deployers, LocalRepo, make_config
 
 
-def _orch(storage: StorageAccount, ledger: AuditLedger, repo: LocalRepo, **kw: Any) -> Orchestrator:
-    return Orchestrator(make_config(str(repo.path)), storage, ledger, Settings({}), ledger.clock, **kw)
+def _orch(storage: StorageAccount, ledger: AuditLedger, repo: LocalRepo, deployers: Deployers,
+          **kw: Any) -> Orchestrator:
+    return Orchestrator(make_config(str(repo.path)), storage, ledger, Settings({}), ledger.clock,
+                        components=deployers.components, **kw)
 
 
 def _submit(ledger: AuditLedger, storage: StorageAccount, sha: str, **kw: Any) -> DeploymentRecord:
@@ -47,7 +49,7 @@ def test_a_success_queued_later_does_not_hide_a_newer_commit_already_deployed(st
     """Queued c3, c1, c2; finished c1 then c3: c2 must not go over c3 (queue time said c1 was the last)."""
     c1, c2, c3 = (repo.commit({"n.py": str(i)}, message=f"c{i}") for i in (1, 2, 3))
     r3, r1, r2 = (_submit(ledger, storage, c) for c in (c3, c1, c2))
-    orch = _orch(storage, ledger, repo)
+    orch = _orch(storage, ledger, repo, deployers)
     assert orch.run(_request(r1)).status == "succeeded"
     assert orch.run(_request(r3)).status == "succeeded"
     assert orch.run(_request(r2)).status == "superseded"
@@ -68,7 +70,7 @@ def test_out_of_order_deliveries_with_several_workers_end_on_the_newest(storage,
     errors: list[BaseException] = []
 
     def worker(name: str) -> None:
-        orch = _orch(storage, ledger, repo, lock_retry_seconds=1, holder=name)
+        orch = _orch(storage, ledger, repo, deployers, lock_retry_seconds=1, holder=name)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if all(ledger.get_deployment(r.id).final for r in recs):
@@ -103,7 +105,7 @@ def test_out_of_order_deliveries_with_several_workers_end_on_the_newest(storage,
 def test_a_commit_off_the_deployed_history_is_superseded_unless_forced(storage, ledger, repo, deployers):
     base = repo.commit({"n.py": "0"})
     deployed = repo.commit({"n.py": "1"})
-    orch = _orch(storage, ledger, repo)
+    orch = _orch(storage, ledger, repo, deployers)
     assert orch.run(_request(_submit(ledger, storage, deployed))).status == "succeeded"
     repo.git("checkout", "-q", "-b", "rewrite", base)
     rewritten = repo.commit({"n.py": "1b"}, branch="rewrite")

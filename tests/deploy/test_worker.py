@@ -26,7 +26,7 @@ def env(storage, azurite, monkeypatch):
 def test_push_to_deployment_through_the_host_is_one_trace(env, storage, clock, repo: LocalRepo, deployers,
                                                          spans):
     sha = repo.commit({"notebooks/a.py": "# Databricks notebook source\n"})
-    ctx = context(storage, make_config(str(repo.path)), clock)
+    ctx = context(storage, make_config(str(repo.path)), clock, components=deployers.components)
     app_context.set_current(ctx)
     h = host()
     payload = github_push(repo="contoso/data-platform", after=sha)
@@ -53,7 +53,7 @@ def test_poisoned_request_is_recorded_failed(env, storage, clock, deployers):
     cfg = parse_config({"repository": {"provider": "github", "url": "https://github.com/contoso/data-platform",
                                        "api_url": "http://127.0.0.1:9"},
                         "environments": make_config("x").model_dump(exclude_none=True)["environments"]})
-    ctx = context(storage, cfg, clock)
+    ctx = context(storage, cfg, clock, components=deployers.components)
     app_context.set_current(ctx)
     h = host()  # maxDequeueCount 2
     status, _, data = h.dispatch("POST", "http://x/api/hooks/github", *github(github_push()))

@@ -14,6 +14,7 @@ from functions import hooks, worker
 from shared.app import AppContext
 from shared.clock import Clock
 from shared.config import PlatformConfig, parse_config
+from shared.deploy.components import COMPONENTS, ComponentRegistry
 from shared.ingest.webhook_sources import sign_github
 from shared.settings import Settings
 from shared.storage import StorageAccount
@@ -40,9 +41,9 @@ def host() -> FunctionHost:
 
 
 def context(storage: StorageAccount, config: PlatformConfig, clock: Clock,
-            settings: dict[str, str] | None = None) -> AppContext:
-    return AppContext(settings=Settings({**SECRETS, **(settings or {})}), clock=clock, _config=config,
-                      _storage=storage)
+            settings: dict[str, str] | None = None, components: ComponentRegistry = COMPONENTS) -> AppContext:
+    return AppContext(settings=Settings({**SECRETS, **(settings or {})}), clock=clock, components=components,
+                      _config=config, _storage=storage)
 
 
 def github(payload: dict[str, Any] | bytes, event: str = "push", delivery: str | None = None,

@@ -107,7 +107,7 @@ def test_gitlab_corpus_examples(corpus: Path):
 
 
 @pytest.mark.parametrize(("ref", "reason"), [
-    ("refs/heads/feature/x", "neither the main branch"),
+    ("refs/heads/feature/x", "no component deploys from branch 'feature/x' (adf_publish: adf; main: notebooks)"),
     ("refs/tags/v1.0", "tag refs/tags/v1.0 is not a branch"),
 ])
 def test_routing_ignores_other_refs(ref: str, reason: str):

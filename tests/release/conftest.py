@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from shared.deploy import model
-
-from .helpers import CURRENT, GitRepo, ReleaseDeployer
+from .helpers import GitRepo, ReleaseDeployer
 
 
 @pytest.fixture
@@ -16,9 +13,6 @@ def repo(tmp_path: Path) -> GitRepo:
 
 
 @pytest.fixture
-def deployer(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReleaseDeployer]:
-    """Our own deployer registered for the notebooks component for the duration of a test."""
-    CURRENT["notebooks"] = ReleaseDeployer()
-    monkeypatch.setitem(model.DEPLOYERS, "notebooks", "tests.release.helpers:NotebooksDeployer")
-    yield CURRENT["notebooks"]
-    CURRENT.clear()
+def deployer() -> ReleaseDeployer:
+    """Our own deployer for the notebooks component (``deployer.registry()`` is handed to the orchestrator)."""
+    return ReleaseDeployer()

@@ -8,6 +8,7 @@ from typing import Any
 from shared.audit import AuditLedger
 from shared.audit.records import DeploymentRecord, ObjectResult
 from shared.config import PlatformConfig, parse_config
+from shared.deploy.components import COMPONENTS, ComponentRegistry
 from shared.deploy.model import ApplyResult, DeployContext, Plan, PlannedAction
 from shared.deploy.orchestrator import Orchestrator, Outcome, submit
 from shared.deploy.queue import DeploymentQueue
@@ -44,12 +45,9 @@ class ReleaseDeployer:
                            error="target refused" if status == "failed" else None)
 
 
-CURRENT: dict[str, ReleaseDeployer] = {}
-
-
-class NotebooksDeployer:
-    def __new__(cls) -> ReleaseDeployer:  # type: ignore[misc]
-        return CURRENT["notebooks"]
+    def registry(self) -> ComponentRegistry:
+        """The product's components, with this deployer deploying ``notebooks``."""
+        return COMPONENTS.replacing_deployer("notebooks", lambda: self)
 
 
 def make_config(repo: GitRepo, envs: dict[str, Any]) -> PlatformConfig:
@@ -71,10 +69,12 @@ class Flow:
     config: PlatformConfig
     storage: StorageAccount
     ledger: AuditLedger
+    deployer: ReleaseDeployer
     settings: Settings = field(default_factory=lambda: Settings({}))
     window_recheck_cap: int = 3600
 
     def __post_init__(self) -> None:
+        self.components = self.deployer.registry()
         self.queue = DeploymentQueue(self.storage)
         clock = self.ledger.clock
         notifier = Notifier(self.config, self.settings, clock, self.ledger, backoff_seconds=0.01)
@@ -83,7 +83,8 @@ class Flow:
             gates=gates(self.config, self.settings, clock, window_recheck_cap=self.window_recheck_cap,
                         notifier=notifier),
             after_end=after_end_hooks(self.config, self.storage, self.ledger, self.settings, clock, self.queue,
-                                      notifier=notifier))
+                                      notifier=notifier),
+            components=self.components)
 
     def take(self) -> list[DeploymentRequest]:
         q = self.storage.queue(self.storage.names.deploy_queue)

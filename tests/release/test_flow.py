@@ -10,12 +10,12 @@ from shared.release import decide, promote, request_rollback
 from .helpers import PIPELINE, Flow, make_config
 
 
-def _flow(repo, storage, ledger, envs=None, **kw) -> Flow:  # type: ignore[no-untyped-def]
-    return Flow(make_config(repo, envs or PIPELINE), storage, ledger, **kw)
+def _flow(repo, storage, ledger, deployer, envs=None, **kw) -> Flow:  # type: ignore[no-untyped-def]
+    return Flow(make_config(repo, envs or PIPELINE), storage, ledger, deployer, **kw)
 
 
 def test_one_commit_moves_dev_test_prod_and_prod_waits_for_a_person(repo, storage, ledger, deployer):
-    flow = _flow(repo, storage, ledger)
+    flow = _flow(repo, storage, ledger, deployer)
     sha = repo.commit({"notebooks/a.py": "1"})
     dev = flow.push(sha, actor="ada")
     flow.drain()
@@ -52,7 +52,7 @@ def test_one_commit_moves_dev_test_prod_and_prod_waits_for_a_person(repo, storag
 def test_promotion_waits_for_every_required_environment(repo, storage, ledger, deployer):
     envs = {"dev": {"deploy_on": ["push"]}, "qa": {"deploy_on": ["push"]},
             "prod": {"deploy_on": ["promotion"], "requires": ["dev", "qa"]}}
-    flow = _flow(repo, storage, ledger, envs)
+    flow = _flow(repo, storage, ledger, deployer, envs)
     sha = repo.commit({"n.py": "1"})
     flow.push(sha, env="dev")
     flow.drain()
@@ -65,7 +65,7 @@ def test_promotion_waits_for_every_required_environment(repo, storage, ledger, d
 
 def test_failed_deployment_is_not_promoted(repo, storage, ledger, deployer):
     deployer.fail_in = {"dev"}
-    flow = _flow(repo, storage, ledger)
+    flow = _flow(repo, storage, ledger, deployer)
     flow.push(repo.commit({"n.py": "1"}))
     flow.drain()
     assert flow.of("test") == [] and flow.of("prod") == []
@@ -80,7 +80,7 @@ def _waiting_prod(flow: Flow, sha: str, actor: str = "ada"):  # type: ignore[no-
 
 
 def test_rejection_records_who_and_why_and_ends_the_deployment(repo, storage, ledger, deployer):
-    flow = _flow(repo, storage, ledger)
+    flow = _flow(repo, storage, ledger, deployer)
     rec = _waiting_prod(flow, repo.commit({"n.py": "1"}))
     out = decide(ledger, flow.queue, flow.config, rec.id, approve=False, actor="carol", reason="freeze week")
     assert out.status == "rejected" and out.error == "rejected by carol: freeze week"
@@ -93,15 +93,15 @@ def test_rejection_records_who_and_why_and_ends_the_deployment(repo, storage, le
     # Decided: approving or rejecting again is a conflict.
     with pytest.raises(Conflict) as err:
         decide(ledger, flow.queue, flow.config, rec.id, approve=True, actor="bob")
-    assert err.value.status == 409 and err.value.code == "not_waiting_approval"
+    assert err.value.kind == "conflict" and err.value.code == "not_waiting_approval"
 
 
 def test_the_pusher_cannot_approve_their_own_change(repo, storage, ledger, deployer):
-    flow = _flow(repo, storage, ledger)
+    flow = _flow(repo, storage, ledger, deployer)
     rec = _waiting_prod(flow, repo.commit({"n.py": "1"}), actor="Ada@Example.com")
     with pytest.raises(Forbidden) as err:
         decide(ledger, flow.queue, flow.config, rec.id, approve=True, actor="ada@example.com")
-    assert err.value.status == 403 and err.value.code == "self_approval"
+    assert err.value.kind == "forbidden" and err.value.code == "self_approval"
     assert flow.get(rec.id).status == "waiting_approval"  # nothing changed
     # ... but may withdraw it, and someone else may approve.
     with pytest.raises(Unauthorized):
@@ -116,7 +116,7 @@ def test_the_pusher_cannot_approve_their_own_change(repo, storage, ledger, deplo
 
 def test_self_approval_when_the_environment_allows_it(repo, storage, ledger, deployer):
     envs = {**PIPELINE, "prod": {**PIPELINE["prod"], "allow_self_approval": True}}
-    flow = _flow(repo, storage, ledger, envs)
+    flow = _flow(repo, storage, ledger, deployer, envs)
     rec = _waiting_prod(flow, repo.commit({"n.py": "1"}), actor="ada")
     assert decide(ledger, flow.queue, flow.config, rec.id, approve=True, actor="ada").status == "queued"
     flow.drain()
@@ -124,7 +124,7 @@ def test_self_approval_when_the_environment_allows_it(repo, storage, ledger, dep
 
 
 def test_a_newer_waiting_commit_supersedes_the_older_one(repo, storage, ledger, deployer):
-    flow = _flow(repo, storage, ledger)
+    flow = _flow(repo, storage, ledger, deployer)
     old = _waiting_prod(flow, repo.commit({"n.py": "1"}))
     new = _waiting_prod(flow, repo.commit({"n.py": "2"}))
     got = flow.get(old.id)
@@ -139,7 +139,7 @@ def test_a_newer_waiting_commit_supersedes_the_older_one(repo, storage, ledger, 
 def test_an_older_commit_never_supersedes_a_newer_waiting_one(repo, storage, ledger, deployer):
     """Superseding follows the commit graph: an old SHA deployed by hand after a newer one started
     waiting ends superseded itself, and the newer one still ships."""
-    flow = _flow(repo, storage, ledger)
+    flow = _flow(repo, storage, ledger, deployer)
     old_sha, new_sha = repo.commit({"n.py": "1"}), repo.commit({"n.py": "2"})
     new = _waiting_prod(flow, new_sha)
     old = flow.push(old_sha, env="prod", trigger="manual")
@@ -153,7 +153,7 @@ def test_an_older_commit_never_supersedes_a_newer_waiting_one(repo, storage, led
 
 
 def test_diverged_waiting_commits_supersede_nothing(repo, storage, ledger, deployer):
-    flow = _flow(repo, storage, ledger)
+    flow = _flow(repo, storage, ledger, deployer)
     base = repo.commit({"n.py": "0"})
     left = repo.commit({"n.py": "1"})
     repo.git("checkout", "-q", "-b", "other", base)
@@ -164,7 +164,7 @@ def test_diverged_waiting_commits_supersede_nothing(repo, storage, ledger, deplo
 
 def test_protected_deletes_wait_even_where_deployment_is_automatic(repo, storage, ledger, deployer):
     envs = {"dev": {"deploy_on": ["push"], "protect_deletes": True}}
-    flow = _flow(repo, storage, ledger, envs)
+    flow = _flow(repo, storage, ledger, deployer, envs)
     sha = repo.commit({"n.py": "1"})
     ok = flow.push(sha)
     flow.drain()
@@ -186,7 +186,7 @@ def test_protected_deletes_wait_even_where_deployment_is_automatic(repo, storage
 
 def test_rollback_by_id_redeploys_the_last_good_commit(repo, storage, ledger, deployer):
     envs = {"dev": {"deploy_on": ["push"]}}
-    flow = _flow(repo, storage, ledger, envs)
+    flow = _flow(repo, storage, ledger, deployer, envs)
     s1, s2 = repo.commit({"n.py": "1"}), repo.commit({"n.py": "2"})
     flow.push(s1)
     flow.drain()
@@ -207,7 +207,7 @@ def test_rollback_by_id_redeploys_the_last_good_commit(repo, storage, ledger, de
 
 
 def test_rollback_needs_an_earlier_success_and_an_ended_deployment(repo, storage, ledger, deployer):
-    flow = _flow(repo, storage, ledger, {"dev": {"deploy_on": ["push"]}})
+    flow = _flow(repo, storage, ledger, deployer, {"dev": {"deploy_on": ["push"]}})
     only = flow.push(repo.commit({"n.py": "1"}))
     with pytest.raises(Conflict) as err:
         request_rollback(ledger, flow.queue, flow.config, only.id, actor="bob")
@@ -219,7 +219,7 @@ def test_rollback_needs_an_earlier_success_and_an_ended_deployment(repo, storage
 
 
 def test_automatic_rollback_after_a_failure_happens_once_and_never_loops(repo, storage, ledger, deployer):
-    flow = _flow(repo, storage, ledger, {"dev": {"deploy_on": ["push"], "on_failure": "rollback"}})
+    flow = _flow(repo, storage, ledger, deployer, {"dev": {"deploy_on": ["push"], "on_failure": "rollback"}})
     s1, s2 = repo.commit({"n.py": "1"}), repo.commit({"n.py": "2"})
     flow.push(s1)
     flow.drain()
@@ -239,7 +239,7 @@ def test_automatic_rollback_after_a_failure_happens_once_and_never_loops(repo, s
 
 
 def test_automatic_rollback_restores_service(repo, storage, ledger, deployer):
-    flow = _flow(repo, storage, ledger, {"dev": {"deploy_on": ["push"], "on_failure": "rollback"}})
+    flow = _flow(repo, storage, ledger, deployer, {"dev": {"deploy_on": ["push"], "on_failure": "rollback"}})
     s1, s2 = repo.commit({"n.py": "1"}), repo.commit({"n.py": "2"})
     flow.push(s1)
     flow.drain()
@@ -256,7 +256,7 @@ def test_automatic_rollback_restores_service(repo, storage, ledger, deployer):
 
 
 def test_no_automatic_rollback_when_nothing_changed(repo, storage, ledger, deployer):
-    flow = _flow(repo, storage, ledger, {"dev": {"deploy_on": ["push"], "on_failure": "rollback"}})
+    flow = _flow(repo, storage, ledger, deployer, {"dev": {"deploy_on": ["push"], "on_failure": "rollback"}})
     flow.push(repo.commit({"n.py": "1"}))
     flow.drain()
     # A commit that does not exist fails while loading, before any apply step.

@@ -39,9 +39,11 @@ def client() -> Client:
 @pytest.fixture
 def flow(repo, storage, ledger, deployer) -> Iterator[Flow]:  # type: ignore[no-untyped-def]
     config = make_config(repo, {**PIPELINE, "dev": {"deploy_on": ["push"], "approval": "required"}})
-    set_current(AppContext(settings=Settings(AUTH_ON), clock=ledger.clock, _config=config, _storage=storage))
+    flow = Flow(config, storage, ledger, deployer)
+    set_current(AppContext(settings=Settings(AUTH_ON), clock=ledger.clock, components=flow.components, _config=config,
+                           _storage=storage))
     try:
-        yield Flow(config, storage, ledger)
+        yield flow
     finally:
         set_current(None)
 
@@ -81,9 +83,9 @@ def test_http_errors_are_4xx_json(client, flow, repo):
 
 def test_rollback_route(client, flow, repo):
     config = make_config(repo, {"dev": {"deploy_on": ["push"]}})  # no approval needed here
-    set_current(AppContext(settings=Settings(AUTH_ON), clock=flow.ledger.clock, _config=config,
-                           _storage=flow.storage))
-    flow = Flow(config, flow.storage, flow.ledger)
+    flow = Flow(config, flow.storage, flow.ledger, flow.deployer)
+    set_current(AppContext(settings=Settings(AUTH_ON), clock=flow.ledger.clock, components=flow.components,
+                           _config=config, _storage=flow.storage))
     s1 = repo.commit({"n.py": "1"})
     flow.push(s1)
     flow.drain()

@@ -52,17 +52,18 @@ def client() -> Client:
     return Client()
 
 
-def _flow(repo, storage, ledger, *, settings: dict[str, str] | None = None, envs=None) -> Iterator[Flow]:  # type: ignore[no-untyped-def]
+def _flow(repo, storage, ledger, deployer, *, settings: dict[str, str] | None = None, envs=None) -> Iterator[Flow]:  # type: ignore[no-untyped-def]
     config = make_config(repo, envs or {**PIPELINE, "dev": {"deploy_on": ["push"], "approval": "required"}})
+    flow = Flow(config, storage, ledger, deployer)
     set_current(AppContext(settings=Settings(AUTH_ON if settings is None else settings), clock=ledger.clock,
-                           _config=config, _storage=storage))
-    return Flow(config, storage, ledger)
+                           components=flow.components, _config=config, _storage=storage))
+    return flow
 
 
 @pytest.fixture
 def flow(repo, storage, ledger, deployer) -> Iterator[Flow]:  # type: ignore[no-untyped-def]
     try:
-        yield _flow(repo, storage, ledger)
+        yield _flow(repo, storage, ledger, deployer)
     finally:
         set_current(None)
 
@@ -77,7 +78,7 @@ def _waiting(flow: Flow, repo, actor: str = "ada", **kw: Any) -> str:  # type: i
 # ---------------------------------------------------------------- who the caller is
 def test_without_platform_authentication_every_person_route_is_401_with_how_to_enable_it(
         client, repo, storage, ledger, deployer):
-    flow = _flow(repo, storage, ledger, settings={})
+    flow = _flow(repo, storage, ledger, deployer, settings={})
     try:
         did = _waiting(flow, repo)
         for route in PERSON_ROUTES:
@@ -170,7 +171,7 @@ def test_the_dev_host_injects_a_local_user_only_where_local_identities_are_allow
 # ---------------------------------------------------------------- people, not strings
 def test_a_github_login_and_the_same_persons_upn_are_one_person(client, repo, storage, ledger, deployer):
     envs = {"dev": {"deploy_on": ["push"], "approval": "required"}}
-    flow = _flow(repo, storage, ledger, envs=envs)
+    flow = _flow(repo, storage, ledger, deployer, envs=envs)
     try:
         flow.config = flow.config.model_copy(update={"people": [
             *flow.config.people, *make_config(repo, envs).people,
@@ -202,7 +203,7 @@ def test_authors_and_co_authors_cannot_approve_the_change_they_wrote(client, flo
 
 
 def test_an_unmapped_git_identity_is_refused_unless_self_approval_is_allowed(repo, storage, ledger, deployer):
-    flow = _flow(repo, storage, ledger)
+    flow = _flow(repo, storage, ledger, deployer)
     try:
         did = _waiting(flow, repo, actor="stranger")
         with pytest.raises(Forbidden) as err:
@@ -212,7 +213,7 @@ def test_an_unmapped_git_identity_is_refused_unless_self_approval_is_allowed(rep
     finally:
         set_current(None)
     envs = {**PIPELINE, "dev": {"deploy_on": ["push"], "approval": "required", "allow_self_approval": True}}
-    flow = Flow(make_config(repo, envs), storage, ledger)
+    flow = Flow(make_config(repo, envs), storage, ledger, deployer)
     did = _waiting(flow, repo, actor="stranger")
     assert decide(ledger, flow.queue, flow.config, did, approve=True, actor="bob").status == "queued"
 

@@ -130,7 +130,7 @@ def test_teams_message_is_an_adaptive_card(repo, ledger, receiver):
 
 def test_deployment_outcome_is_unchanged_when_the_receiver_is_down(repo, storage, ledger, receiver, deployer):
     receiver.close()  # nothing listens on that port any more: connection refused
-    flow = Flow(_config(repo), storage, ledger, settings=Settings({"HOOK_URL": receiver.url}))
+    flow = Flow(_config(repo), storage, ledger, deployer, settings=Settings({"HOOK_URL": receiver.url}))
     rec = flow.push(repo.commit({"n.py": "1"}))
     flow.drain()
     assert flow.get(rec.id).status == "succeeded"
@@ -141,7 +141,7 @@ def test_deployment_outcome_is_unchanged_when_the_receiver_is_down(repo, storage
 def test_waiting_for_approval_and_success_are_notified_through_the_flow(repo, storage, ledger, receiver, deployer):
     config = make_config(repo, {"prod": {"deploy_on": ["manual"], "approval": "required", "notify": [
         {"kind": "webhook", "url_setting": "HOOK_URL", "on": ["waiting_approval", "succeeded", "rejected"]}]}})
-    flow = Flow(config, storage, ledger, settings=Settings({"HOOK_URL": receiver.url}))
+    flow = Flow(config, storage, ledger, deployer, settings=Settings({"HOOK_URL": receiver.url}))
     rec = flow.push(repo.commit({"n.py": "1"}), env="prod", trigger="manual")
     flow.drain()
     (waiting,) = receiver.bodies
@@ -160,7 +160,7 @@ def test_rolled_back_is_notified_when_a_rollback_succeeds(repo, storage, ledger,
 
     config = make_config(repo, {"dev": {"deploy_on": ["push"], "notify": [
         {"kind": "webhook", "url_setting": "HOOK_URL", "on": ["rolled_back"]}]}})
-    flow = Flow(config, storage, ledger, settings=Settings({"HOOK_URL": receiver.url}))
+    flow = Flow(config, storage, ledger, deployer, settings=Settings({"HOOK_URL": receiver.url}))
     flow.push(repo.commit({"n.py": "1"}))
     flow.drain()
     bad = flow.push(repo.commit({"n.py": "2"}))

@@ -66,9 +66,9 @@ def test_weekend_freeze_from_the_spec():
     assert window_state([deny], datetime(2026, 1, 8, 12, 0, tzinfo=UTC)).open  # Thursday
 
 
-def _window_flow(repo, storage, ledger, windows, **kw):  # type: ignore[no-untyped-def]
+def _window_flow(repo, storage, ledger, deployer, windows, **kw):  # type: ignore[no-untyped-def]
     config = make_config(repo, {"dev": {"deploy_on": ["push", "manual"], "windows": windows}})
-    return Flow(config, storage, ledger, **kw)
+    return Flow(config, storage, ledger, deployer, **kw)
 
 
 def test_automatic_deployment_waits_for_the_window_and_runs_when_it_opens(repo, storage, azurite, deployer):
@@ -76,7 +76,7 @@ def test_automatic_deployment_waits_for_the_window_and_runs_when_it_opens(repo, 
 
     clock = FakeClock(datetime(2026, 7, 10, 21, 0, tzinfo=UTC))  # 22:00 London: inside the nightly freeze
     ledger = AuditLedger(storage, clock)
-    flow = _window_flow(repo, storage, ledger, [
+    flow = _window_flow(repo, storage, ledger, deployer, [
         {"kind": "deny", "start": "0 0 22 * * *", "duration": "8h", "time_zone": "Europe/London"}])
     sha = repo.commit({"n.py": "1"})
     rec = flow.push(sha)
@@ -100,7 +100,7 @@ def test_automatic_deployment_waits_for_the_window_and_runs_when_it_opens(repo, 
 
 
 def test_forced_manual_deployment_passes_a_closed_window_and_is_recorded(repo, storage, ledger, deployer):
-    flow = _window_flow(repo, storage, ledger, [{"kind": "allow", "start": "0 0 3 * * *", "duration": "1h"}])
+    flow = _window_flow(repo, storage, ledger, deployer, [{"kind": "allow", "start": "0 0 3 * * *", "duration": "1h"}])
     sha = repo.commit({"n.py": "1"})
     rec = flow.push(sha, trigger="manual", force=True, actor="ops")
     flow.drain()
@@ -122,7 +122,7 @@ def test_approved_deployment_then_waits_for_its_window(repo, storage, azurite, d
     ledger = AuditLedger(storage, clock)
     config = make_config(repo, {"prod": {"deploy_on": ["manual"], "approval": "required", "windows": [
         {"kind": "deny", "start": "0 0 17 * * 5", "duration": "64h", "time_zone": "Europe/London"}]}})
-    flow = Flow(config, storage, ledger)
+    flow = Flow(config, storage, ledger, deployer)
     rec = flow.push(repo.commit({"n.py": "1"}), env="prod", trigger="manual")
     flow.drain()
     assert flow.get(rec.id).status == "waiting_approval"

@@ -145,7 +145,7 @@ def test_waits_for_a_running_deployment(seeded: DatabricksStandIn, make_control:
     try:
         with pytest.raises(LockBusy) as err:
             make_control(env_for(seeded), seeded.settings(), lock_timeout=0.5).run("stop")
-        assert err.value.status == 409 and "deployment 123" in err.value.message
+        assert err.value.kind == "conflict" and "deployment 123" in err.value.message
         assert states(seeded)["etl-interactive"] == "RUNNING"  # nothing changed
         done: dict[str, Any] = {}
         worker = threading.Thread(target=lambda: done.setdefault(
