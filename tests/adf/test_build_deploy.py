@@ -144,7 +144,7 @@ def test_built_factory_over_arm_limits_deploys_through_the_linked_path(arm_stand
     target = arm_standin.target(arm_factory_name, parameters=secrets)
     ctx = DeployContext(config=_config(target), environment="dev", snapshot=CommitSnapshot("d" * 40, files),
                         settings=arm_standin.settings(), clock=FakeClock())
-    deployer = get_deployer("adf")
+    deployer = COMPONENTS.deployer("adf")
     plan = deployer.plan(ctx)
     assert plan.data["template"]["layout"] == "built-linked"  # 850 resources: over ARM's 800 per template
     assert plan.data["template"]["resources"] == 850
