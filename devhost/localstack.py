@@ -228,7 +228,7 @@ def start(stack: Stack) -> None:
                  "REQUESTS_CA_BUNDLE": str(certs / "ca.pem"), "PYTHONUNBUFFERED": "1",
                  "AZURE_CORE_ONLY_SHOW_ERRORS": "1",
                  # Traces without any cloud: every span as a JSON line (`dataops audit show ID --trace`).
-                 "DATAOPS_TRACE_FILE": str(stack.workdir / "traces.jsonl"),
+                 "DATAOPS_TRACE_FILE": str(stack.workdir / "traces.jsonl"), "OTEL_BSP_SCHEDULE_DELAY": "500",
                  # App Service Authentication stand-in: the dev host signs requests in as this user
                  "DATAOPS_LOCAL_PRINCIPAL": os.environ.get("DATAOPS_LOCAL_PRINCIPAL", "dev@contoso.example")}
     py = sys.executable
@@ -379,6 +379,15 @@ def scenario(stack: Stack) -> None:
     heading("Deployment history (dataops audit list)")
     subprocess.run([sys.executable, "-m", "shared.cli", "--config", CONFIG, "audit", "list", "--limit", "20"],
                    cwd=ROOT, env=stack.env, check=False)
+    traced = next((i for i in items if i["environment"] == "dev" and i.get("trace_id")), None)
+    if traced is not None:
+        heading(f"Trace of {traced['id']} (dataops audit show ID --trace)")
+        deadline, out = time.monotonic() + 15, ""
+        while time.monotonic() < deadline and " ms" not in out:  # the host exports spans every 0.5 s
+            out = subprocess.run([sys.executable, "-m", "shared.cli", "--config", CONFIG, "audit", "show",
+                                  traced["id"], "--trace"], cwd=ROOT, env=stack.env, check=False,
+                                 capture_output=True, text=True).stdout
+        say(out[out.find("\ntrace ") + 1:] if "\ntrace " in out else out)
     heading("DORA metrics (GET /api/metrics/dora?environment=dev&days=30)")
     status, body = _call(f"{stack.api}/metrics/dora?environment=dev&days=30")
     if status != 200:
@@ -388,6 +397,7 @@ def scenario(stack: Stack) -> None:
     say(f"  dashboard:   http://localhost:{HOST_PORT}/api/dashboard")
     say(f"  history:     curl 'http://localhost:{HOST_PORT}/api/deployments?environment=dev'")
     say(f"  CLI:         source .local/local.env && .venv/bin/dataops --config {CONFIG} audit list")
+    say(f"  trace:       .venv/bin/dataops --config {CONFIG} audit show ID --trace  (spans in .local/traces.jsonl)")
     waiting = [i for i in items if i["status"] == "waiting_approval"]
     if waiting:
         say(f"  approve:     curl -X POST -H 'X-MS-CLIENT-PRINCIPAL-NAME: lee@contoso.example' "

@@ -154,9 +154,13 @@ def _install(chosen: list[str], env: dict[str, str], settings: Settings) -> None
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        # Both read OTEL_EXPORTER_OTLP_ENDPOINT (+ /v1/traces, /v1/metrics) and OTEL_EXPORTER_OTLP_HEADERS.
-        span_exporters.append(OTLPSpanExporter())
-        metric_exporters.append(OTLPMetricExporter())
+        # The base endpoint + /v1/traces, /v1/metrics (the signal-specific OTEL_* variables still win);
+        # OTEL_EXPORTER_OTLP_HEADERS and the other standard variables are read by the exporters.
+        base = env["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/")
+        span_exporters.append(OTLPSpanExporter(
+            endpoint=None if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") else f"{base}/v1/traces"))
+        metric_exporters.append(OTLPMetricExporter(
+            endpoint=None if os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") else f"{base}/v1/metrics"))
     if "file" in chosen:
         span_exporters.append(FileSpanExporter(env["DATAOPS_TRACE_FILE"]))
 
@@ -220,7 +224,7 @@ def shutdown(timeout_millis: int = 10_000) -> None:
 # ----------------------------------------------------------------- scrubbing
 _CRED_IN_URL = re.compile(r"(?<=://)[^/@\s]+@")
 _SECRET_QUERY = re.compile(
-    r"(?i)([?&](?:sig|signature|se|sp|sv|skoid|sktid|code|token|access_token|api[-_]?key|key|secret|"
+    r"(?i)([?&](?:sig|signature|code|token|access_token|api[-_]?key|key|secret|"
     r"password|client_secret|private_token)=)[^&#\s]*")
 # (pattern, replacement): credentials that may sit in any text.
 _PATTERNS = [
@@ -409,6 +413,32 @@ def invocation(context: Any = None) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def resumed(trace_id: str | None, name: str, attributes: Mapping[str, Any] | None = None) -> Iterator[None]:
+    """Continue a deployment's own trace (a person released it): a span there, linked to the current span.
+
+    The span's parent is not known (only the trace id is stored), so it hangs off the trace's root.
+    """
+    here = current_span_context()
+    try:
+        tid = int(trace_id or "", 16)
+    except ValueError:
+        tid = 0
+    if not tid or (here is not None and here.trace_id == tid):
+        yield
+        return
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    parent = SpanContext(tid, int.from_bytes(os.urandom(8), "big") or 1, is_remote=True,
+                         trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(parent)))
+    try:
+        with span(name, attributes, links=[trace.Link(here)] if here is not None else None):
+            yield
+    finally:
+        otel_context.detach(token)
+
+
 def deployment_attributes(*, environment: str | None = None, component: str | None = None,
                           deployment_id: str | None = None, commit: str | None = None,
                           ref: str | None = None, repository: str | None = None,
@@ -500,6 +530,18 @@ class ContextPool(ThreadPoolExecutor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         ctx = contextvars.copy_context()
         return super().submit(ctx.run, fn, *args, **kwargs)
+
+
+# The pipeline run in progress: its id and how it ended (``run_ended``), read by ``pipeline_run``.
+_run_outcome: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("dataops_run_outcome",
+                                                                                   default=None)
+
+
+def run_ended(run_id: str, status: str, error: str | None = None) -> None:
+    """A deployment reached its final status (with its error): the result of its run span."""
+    outcome = _run_outcome.get()
+    if outcome is not None and outcome.get("run_id") == run_id:
+        outcome["ended"] = (status, error)
 
 
 # The low-cardinality attributes of the pipeline run in progress (environment, component), added to
@@ -598,9 +640,12 @@ def pipeline_run(*, action: str, pipeline: str, environment: str, run_id: str,
             inst.queue_wait.record(wait, base)
             inst.run_duration.record(wait, {**base, PIPELINE_RUN_STATE: "pending"})
     executing = {**base, PIPELINE_RUN_STATE: "executing"}
-    outcome: dict[str, Any] = {}
+    outcome: dict[str, Any] = {"run_id": run_id}
 
     def finish(status: str, error: str | None = None) -> None:
+        ended = outcome.get("ended")
+        if error is None and ended and ended[0] == status:
+            error = ended[1]
         outcome["status"], outcome["error"] = status, error
 
     here = current_span_context()
@@ -610,6 +655,7 @@ def pipeline_run(*, action: str, pipeline: str, environment: str, run_id: str,
     start = time.monotonic()
     inst.run_active.add(1, executing)
     token = _run_attrs.set({ENVIRONMENT: environment, **({COMPONENT: component} if component else {})})
+    outcome_token = _run_outcome.set(outcome)
     try:
         with span(f"{action} {pipeline}", attrs, kind=SpanKind.SERVER, links=links) as s:
             try:
@@ -626,6 +672,7 @@ def pipeline_run(*, action: str, pipeline: str, environment: str, run_id: str,
                     inst.run_errors.add(1, {**base, ERROR_TYPE: rec[ERROR_TYPE]})
                 inst.run_duration.record(time.monotonic() - start, rec)
     finally:
+        _run_outcome.reset(outcome_token)
         _run_attrs.reset(token)
         inst.run_active.add(-1, executing)
 

@@ -151,6 +151,7 @@ def finish_deployment(ledger: AuditLedger, deployment: DeploymentRecord | str, s
     if "error_details" in changes:
         changes["error_details"] = _redacted(changes["error_details"])
     final = ledger.transition(did, status, **changes)
+    telemetry.run_ended(did, status, final.error)
     from ..metrics.rollup import record_deployment
 
     record_deployment(ledger, final)

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from .. import telemetry
 from ..audit.ledger import AuditLedger
 from ..audit.records import Activity, DeploymentRecord
 from ..claims import Claims
@@ -159,7 +160,8 @@ def decide(ledger: AuditLedger, queue: DeploymentQueue, config: PlatformConfig, 
         if approve:
             final = ledger.transition(rec.id, "queued", extra=extra)
             try:
-                queue.send(request_for(final))
+                with telemetry.resumed(final.trace_id, f"dataops.approval {final.environment}"):
+                    queue.send(request_for(final))  # the prod run stays in the push's trace
             except Exception:
                 # Not queued: it must keep waiting, or it would sit ``queued`` with no request.
                 ledger.transition(rec.id, "waiting_approval", extra=rec.extra)

@@ -44,3 +44,5 @@ def test_local_up_once_deploys_promotes_and_waits_for_prod_approval() -> None:
     assert re.search(r"prod/notebooks\s+waiting_approval", text)
     # The history table and the metrics were printed.
     assert "Deployment history" in text and '"deployment_frequency"' in text
+    # make run shows traces without any cloud: the span tree of a deployment from .local/traces.jsonl.
+    assert re.search(r"\n\s+SYNC dataops-\w+\s+[\d.]+ ms .*cicd.pipeline.result=success", text)

@@ -27,11 +27,14 @@ from tests.deploy.helpers import LocalRepo
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def write_config(path: Path, repo: LocalRepo, dbx_url: str, envs: tuple[str, ...]) -> Path:
+def write_config(path: Path, repo: LocalRepo, dbx_url: str, envs: tuple[str, ...],
+                 approval: tuple[str, ...] = ()) -> Path:
     environments: dict[str, Any] = {}
     for i, name in enumerate(envs):
         trigger: dict[str, Any] = {"deploy_on": ["push"]} if i == 0 else {
             "deploy_on": ["promotion"], "requires": [envs[i - 1]]}
+        if name in approval:
+            trigger["approval"] = "required"
         environments[name] = {**trigger, "databricks": {"host": dbx_url, "token_setting": TOKEN_SETTING,
                                                         "target_dir": f"/Shared/{name}/data-platform"}}
     cfg = {"repository": {"provider": "local", "url": str(repo.path)},
@@ -81,11 +84,12 @@ class Stack:
             "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": secrets.token_hex(8),
             "X-Hub-Signature-256": sign_github(self.secret, body), "traceparent": f"00-{caller_trace}-{'1' * 16}-01"})
 
-    def settled(self, sha: str, envs: tuple[str, ...], timeout: float = 180) -> list[dict[str, Any]]:
+    def settled(self, sha: str, envs: tuple[str, ...], timeout: float = 180,
+                status: str = "succeeded") -> list[dict[str, Any]]:
         def done() -> list[dict[str, Any]] | None:
             _, page = call(f"{self.api}/deployments?limit=50")
             mine = [d for d in page.get("items", []) if d["commit"] == sha]
-            ok = {d["environment"] for d in mine if d["status"] == "succeeded"}
+            ok = {d["environment"] for d in mine if d["status"] == status}
             return mine if ok >= set(envs) else None
 
         try:
@@ -94,9 +98,16 @@ class Stack:
             raise AssertionError(self.log.read_text()[-4000:]) from None
 
 
+    def approve(self, deployment_id: str, trace_id: str) -> tuple[int, Any]:
+        """Approve as another person, from another trace (the approver's browser)."""
+        return call(f"{self.api}/deployments/{deployment_id}/approve", b'{"reason": "ok"}', {
+            "Content-Type": "application/json", "X-MS-CLIENT-PRINCIPAL-NAME": "lee@contoso.example",
+            "traceparent": f"00-{trace_id}-{'2' * 16}-01"})
+
+
 @contextlib.contextmanager
 def dev_host(tmp_path: Path, azurite: Any, prefix: str, databricks: Any, envs: tuple[str, ...],
-             telemetry_env: dict[str, str]) -> Iterator[Stack]:
+             telemetry_env: dict[str, str], approval: tuple[str, ...] = ()) -> Iterator[Stack]:
     """``python -m devhost`` on a free port, deploying a local repository's notebooks to ``envs``."""
     repo = LocalRepo(tmp_path / "data-platform")
     secret = "hook-" + secrets.token_hex(12)
@@ -104,7 +115,7 @@ def dev_host(tmp_path: Path, azurite: Any, prefix: str, databricks: Any, envs: t
     env = {k: v for k, v in os.environ.items()
            if k not in ("APPLICATIONINSIGHTS_CONNECTION_STRING", "OTEL_EXPORTER_OTLP_ENDPOINT")}
     env.update({"AzureWebJobsStorage": azurite.connection_string, **StorageNames(prefix).app_settings(),
-                "DATAOPS_CONFIG": str(write_config(tmp_path / "platform.yaml", repo, databricks.url, envs)),
+                "DATAOPS_CONFIG": str(write_config(tmp_path / "platform.yaml", repo, databricks.url, envs, approval)),
                 "GITHUB_WEBHOOK_SECRET": secret, TOKEN_SETTING: databricks.token,
                 "OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_METRIC_EXPORT_INTERVAL": "500",
                 "AZURE_CORE_ONLY_SHOW_ERRORS": "1", "PYTHONUNBUFFERED": "1", **telemetry_env})

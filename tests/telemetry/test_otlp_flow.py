@@ -30,20 +30,28 @@ def receiver() -> Iterator[OtlpReceiver]:
 def test_webhook_to_prod_is_one_exported_trace_with_metrics(tmp_path, azurite, unique_prefix, databricks_standin,
                                                            receiver):
     with dev_host(tmp_path, azurite, unique_prefix, databricks_standin, ENVS,
-                  {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_SERVICE_NAME": "dataops-test"}) as stack:
+                  {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_SERVICE_NAME": "dataops-test"},
+                  approval=("prod",)) as stack:
         sha = stack.repo.commit(NOTEBOOKS)
         caller_trace = secrets.token_hex(16)
         status, answer = stack.push(sha, caller_trace)
         assert status == 202 and answer["status"] == "queued", answer
         # The host continued the caller's trace; the app's spans are in it, and the answer says so.
         assert answer["trace_id"] == caller_trace
+        waiting = stack.settled(sha, ("prod",), status="waiting_approval")
+        (prod,) = [d for d in waiting if d["environment"] == "prod"]
+        # A person approves from a trace of their own; the prod run still belongs to the push's trace.
+        approver_trace = secrets.token_hex(16)
+        status, approved = stack.approve(prod["id"], approver_trace)
+        assert status == 200 and approved["status"] == "queued", approved
         deployments = stack.settled(sha, ENVS)
         assert {d["trace_id"] for d in deployments} == {caller_trace}
         runs = {d["environment"]: d["id"] for d in deployments}
 
         def exported() -> bool:
             names = {(s["name"], s["attributes"].get("deployment.environment.name"))
-                     for s in receiver.spans_of(caller_trace)}
+                     for s in receiver.spans_of(caller_trace)
+                     if s["attributes"].get("cicd.pipeline.result") == "success"}
             return all(("SYNC dataops-notebooks", e) in names and receiver.metric(
                 "cicd.pipeline.run.duration", **{"deployment.environment.name": e, "cicd.pipeline.result": "success"})
                 for e in ENVS)
@@ -68,8 +76,8 @@ def test_webhook_to_prod_is_one_exported_trace_with_metrics(tmp_path, azurite, u
     assert hook["attributes"]["vcs.provider.name"] == "github"
     assert hook["attributes"]["vcs.repository.name"] == "data-platform"
 
-    pipeline = {s["attributes"]["deployment.environment.name"]: s for s in spans
-                if s["name"] == "SYNC dataops-notebooks"}
+    pipeline = {s["attributes"]["deployment.environment.name"]: s for s in sorted(spans, key=lambda s: s["start"])
+                if s["name"] == "SYNC dataops-notebooks"}  # prod: its last run
     assert set(pipeline) == set(ENVS)
     for env_name, s in pipeline.items():
         a = s["attributes"]
@@ -81,8 +89,16 @@ def test_webhook_to_prod_is_one_exported_trace_with_metrics(tmp_path, azurite, u
         assert a["vcs.provider.name"] == "local"
         # The worker's invocation (its own trace, as the host starts for a queue message) is linked.
         assert [lk[1].get("dataops.link") for lk in s["links"]] == ["functions.invocation"]
-    # Promotions: test's run descends from dev's, prod's from test's (through the after-end hook).
-    assert descends(by_id, pipeline["test"], pipeline["dev"]) and descends(by_id, pipeline["prod"], pipeline["test"])
+    # Promotions: test's run descends from dev's (through the after-end hook). Prod ran twice: up to
+    # the approval gate (under test's run) and, once approved, from the approval (linked to the approver).
+    assert descends(by_id, pipeline["test"], pipeline["dev"])
+    prod_runs = sorted((s for s in spans if s["name"] == "SYNC dataops-notebooks"
+                        and s["attributes"]["deployment.environment.name"] == "prod"), key=lambda s: s["start"])
+    assert [s["attributes"]["cicd.pipeline.result"] for s in prod_runs] == ["skip", "success"]
+    assert prod_runs[0]["attributes"]["dataops.deployment.status"] == "waiting_approval"
+    assert descends(by_id, prod_runs[0], pipeline["test"])
+    release = next(s for s in spans if s["name"] == "dataops.approval prod")
+    assert [lk[0] for lk in release["links"]] == [approver_trace] and descends(by_id, prod_runs[1], release)
 
     tasks = [s for s in spans if s["attributes"].get("cicd.pipeline.task.name")]
     assert {s["attributes"]["cicd.pipeline.task.name"] for s in tasks} >= {"load_commit", "plan", "apply"}
