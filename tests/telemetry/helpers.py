@@ -38,7 +38,9 @@ def write_config(path: Path, repo: LocalRepo, dbx_url: str, envs: tuple[str, ...
         environments[name] = {**trigger, "databricks": {"host": dbx_url, "token_setting": TOKEN_SETTING,
                                                         "target_dir": f"/Shared/{name}/data-platform"}}
     cfg = {"repository": {"provider": "local", "url": str(repo.path)},
-           "databricks": {"source_dir": "notebooks"}, "environments": environments}
+           "databricks": {"source_dir": "notebooks"}, "environments": environments,
+           "security": {"local_identities": True},  # the dev host signs the approver in (Easy Auth stand-in)
+           "people": [{"entra": "ada@contoso.example", "git": ["ada", "Ada Dev", "ada@example.com"]}]}
     path.write_text(yaml.safe_dump(cfg))
     return path
 
@@ -99,10 +101,9 @@ class Stack:
 
 
     def approve(self, deployment_id: str, trace_id: str) -> tuple[int, Any]:
-        """Approve as another person, from another trace (the approver's browser)."""
+        """Approve as the signed-in local user (not the pusher), from another trace (their browser)."""
         return call(f"{self.api}/deployments/{deployment_id}/approve", b'{"reason": "ok"}', {
-            "Content-Type": "application/json", "X-MS-CLIENT-PRINCIPAL-NAME": "lee@contoso.example",
-            "traceparent": f"00-{trace_id}-{'2' * 16}-01"})
+            "Content-Type": "application/json", "traceparent": f"00-{trace_id}-{'2' * 16}-01"})
 
 
 @contextlib.contextmanager
@@ -117,6 +118,7 @@ def dev_host(tmp_path: Path, azurite: Any, prefix: str, databricks: Any, envs: t
     env.update({"AzureWebJobsStorage": azurite.connection_string, **StorageNames(prefix).app_settings(),
                 "DATAOPS_CONFIG": str(write_config(tmp_path / "platform.yaml", repo, databricks.url, envs, approval)),
                 "GITHUB_WEBHOOK_SECRET": secret, TOKEN_SETTING: databricks.token,
+                "DATAOPS_LOCAL_PRINCIPAL": "lee@contoso.example",
                 "OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_METRIC_EXPORT_INTERVAL": "500",
                 "AZURE_CORE_ONLY_SHOW_ERRORS": "1", "PYTHONUNBUFFERED": "1", **telemetry_env})
     log_path = tmp_path / "host.log"
