@@ -204,7 +204,8 @@ def test_audit_show_trace_prints_the_span_tree_of_a_deployment(tmp_path, repo, s
     from shared.cli import main
 
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
-    monkeypatch.setenv("DATAOPS_STORAGE_PREFIX", storage.names.prefix)
+    for name, value in storage.names.app_settings().items():
+        monkeypatch.setenv(name, value)
     cfg = tmp_path / "environments.yaml"
     cfg.write_text(yaml.safe_dump({"repository": {"provider": "local", "url": str(repo.path)}, "environments": {
         "dev": {"deploy_on": ["push"], "databricks": {"host": "http://127.0.0.1:9", "target_dir": "/Shared/dev"}}}}))
