@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         add_json(p)
         if name == "build":
             p.add_argument("--out", required=True, metavar="DIR", help="folder to write the publish output to")
+            p.add_argument("--compare", metavar="PUBLISH_DIR",
+                           help="compare with what ADF's Publish wrote (its factory folder of the publish branch), "
+                                "resource by resource; exit 1 on a difference")
             p.set_defaults(handler=_build)
         else:
             p.set_defaults(handler=_validate)
@@ -94,7 +97,27 @@ def _build(args: argparse.Namespace) -> int:
         print(result.summary() + (f" (commit {sha[:12]})" if sha else ""))
     for w in result.warnings:
         print(f"warning: {w} [{w.code}]", file=sys.stderr)
+    if args.compare:
+        diffs = _compare(result.template, Path(args.compare))
+        for d in diffs:
+            print(f"differs: {d}")
+        print(f"{len(diffs)} difference{'s' if len(diffs) != 1 else ''} from {args.compare}" if diffs
+              else f"same as {args.compare}")
+        return 1 if diffs else 0
     return 0
+
+
+def _compare(template: dict[str, object], publish_dir: Path) -> list[str]:
+    from ..adf.build.compare import compare_templates
+
+    path = publish_dir / "ARMTemplateForFactory.json"
+    try:
+        expected = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"{path}: cannot read ADF's template ({exc})", code="invalid_compare") from None
+    if not isinstance(expected, dict):
+        raise BadRequest(f"{path}: not an ARM template", code="invalid_compare")
+    return compare_templates(template, expected)
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -360,3 +360,21 @@ def test_every_object_folder_builds_with_its_references() -> None:
     assert params["pe-sql_properties_groupId"] == {"type": "string", "defaultValue": "sqlServer"}
     assert "uami_properties_typeProperties_resourceId" not in params  # credentials: not in the default template
     _check_linked(result.linked, result.template)
+
+
+def test_cli_build_compares_with_adfs_publish_output(corpus: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from shared.cli import main
+
+    same = corpus / "adf-source" / "hmcts-vh-reports-faaff34"
+    assert main(["adf", "build", "--repo", str(same / "collaboration"), "--out", str(tmp_path / "a"),
+                 "--compare", str(same / "publish")]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"same as {same / 'publish'}")
+    other = corpus / "adf-source" / "alesaez-adf-cicd-8c41112"  # another factory's publish output
+    assert main(["adf", "build", "--repo", str(same / "collaboration"), "--out", str(tmp_path / "b"),
+                 "--compare", str(other / "publish")]) == 1
+    out = capsys.readouterr().out
+    assert "differs: missing resource microsoft.datafactory/factories/pipelines" in out
+    assert main(["adf", "build", "--repo", str(same / "collaboration"), "--out", str(tmp_path / "c"),
+                 "--compare", str(tmp_path / "nowhere")]) == 2
+    assert "invalid_compare" in capsys.readouterr().err
