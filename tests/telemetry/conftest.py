@@ -1,1 +1,1 @@
-from tests.deploy.conftest import deployers, repo  # noqa: F401  (the deploy suite's fixtures)
+from tests.deploy.conftest import dataops, deployers, repo  # noqa: F401  (the deploy suite's fixtures)

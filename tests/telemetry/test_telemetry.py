@@ -196,12 +196,12 @@ def test_scrubber_knows_the_secret_settings_of_the_process() -> None:
 
 # ----------------------------------------------------------------- local traces
 def test_audit_show_trace_prints_the_span_tree_of_a_deployment(tmp_path, repo, storage, azurite, monkeypatch,
-                                                               deployers, spans, capsys) -> None:
+                                                               dataops, spans, capsys) -> None:
     import json
 
     import yaml
 
-    from shared.cli import main
+    main = dataops  # the CLI with the deploy suite's own deployers
 
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
     for name, value in storage.names.app_settings().items():
