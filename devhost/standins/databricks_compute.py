@@ -222,7 +222,11 @@ class ComputeState:
     def add_job(self, name: str, *, pause_status: str | None = "UNPAUSED",
                 quartz_cron_expression: str = "0 0 6 * * ?", timezone_id: str = "UTC",
                 tags: dict[str, str] | None = None, job_id: int | None = None, **settings: Any) -> int:
-        """Seed a job (with a cron schedule unless ``pause_status`` is None); returns its id."""
+        """Seed a job; returns its id. It gets a cron schedule unless ``pause_status`` is None or
+        ``continuous`` / ``trigger`` settings are given (a job has at most one of the three)."""
+        if "continuous" in settings or "trigger" in settings:
+            pause_status = None
+        _check_runs_by_itself(settings)
         with self._lock:
             jid = job_id or 1000 + next(self._ids)
             body: dict[str, Any] = {"name": name, "max_concurrent_runs": 1, "timeout_seconds": 0,
@@ -271,8 +275,10 @@ class ComputeState:
                     raise WorkspaceError(400, "INVALID_PARAMETER_VALUE",
                                          f"fields_to_remove: {name} is not supported by the stand-in")
                 settings.pop(name, None)
-            for key, value in (new_settings or {}).items():
-                settings[key] = copy.deepcopy(value)
+            merged = {**settings, **copy.deepcopy(new_settings or {})}
+            _check_runs_by_itself(merged)
+            settings.clear()
+            settings.update(merged)
 
     def reset_job(self, job_id: Any, new_settings: dict[str, Any]) -> None:
         """``jobs/reset``: replace all settings."""
@@ -280,4 +286,32 @@ class ComputeState:
             job = self._job(job_id)
             if not isinstance(new_settings, dict):
                 raise WorkspaceError(400, "INVALID_PARAMETER_VALUE", "new_settings is required")
+            _check_runs_by_itself(new_settings)
             job["settings"] = copy.deepcopy(new_settings)
+
+
+_RUNS_BY_ITSELF = ("schedule", "continuous", "trigger")
+_TRIGGER_KINDS = ("file_arrival", "table_update", "periodic", "model")
+
+
+def _check_runs_by_itself(settings: dict[str, Any]) -> None:
+    """The Jobs API's rules for ``schedule`` / ``continuous`` / ``trigger`` (at most one, each with a
+    valid ``pause_status``; a trigger names exactly one kind)."""
+    present = [f for f in _RUNS_BY_ITSELF if settings.get(f) is not None]
+    if len(present) > 1:
+        raise WorkspaceError(400, "INVALID_PARAMETER_VALUE",
+                             f"Only one of schedule, continuous and trigger can be set (got {', '.join(present)})")
+    for name in present:
+        value = settings[name]
+        if not isinstance(value, dict):
+            raise WorkspaceError(400, "MALFORMED_REQUEST", f"Invalid JSON given in the body of the request - "
+                                 f"expected a map for field '{name}'")
+        status = value.get("pause_status")
+        if status is not None and status not in ("PAUSED", "UNPAUSED"):
+            raise WorkspaceError(400, "INVALID_PARAMETER_VALUE",
+                                 f"Invalid pause_status {status!r} for {name} (PAUSED or UNPAUSED)")
+        if name == "trigger" and sum(value.get(k) is not None for k in _TRIGGER_KINDS) != 1:
+            raise WorkspaceError(400, "INVALID_PARAMETER_VALUE",
+                                 "A trigger must set exactly one of file_arrival, table_update, periodic")
+        if name == "schedule" and not value.get("quartz_cron_expression"):
+            raise WorkspaceError(400, "INVALID_PARAMETER_VALUE", "schedule.quartz_cron_expression is required")

@@ -11,9 +11,12 @@ Rules from the Databricks API:
   touched. ``clusters/delete`` terminates (it does not delete the
   definition); ``clusters/start`` works only from ``TERMINATED``.
 * SQL warehouses: ``stop`` / ``start``.
-* jobs: the schedule's ``pause_status`` (``PAUSED`` / ``UNPAUSED``).
-  ``jobs/update`` replaces whole top-level settings fields, so the complete
-  ``schedule`` object is sent back with only ``pause_status`` changed.
+* jobs: whichever of ``schedule`` (cron), ``continuous`` or ``trigger``
+  (file arrival, table update, periodic) the job has (a job has at most one)
+  carries a ``pause_status`` (``PAUSED`` / ``UNPAUSED``; absent means
+  unpaused). ``jobs/update`` replaces whole top-level settings fields, so the
+  complete object is sent back, as read (raw JSON: fields this SDK does not
+  know survive), with only ``pause_status`` changed.
 
 Nothing here waits for a cluster or warehouse to reach its final state: the
 state change is accepted by the API, which is what a schedule needs.
@@ -34,6 +37,9 @@ if TYPE_CHECKING:
 # Cluster states in which a cluster costs money and a stop changes something.
 CLUSTER_RUNNING = frozenset({"PENDING", "RUNNING", "RESIZING", "RESTARTING"})
 INTERACTIVE_SOURCES = frozenset({"UI", "API", ""})
+# The job settings fields that make a job run by itself, each with its own pause_status.
+JOB_TRIGGER_FIELDS = ("schedule", "continuous", "trigger")
+JOBS_API = "/api/2.2/jobs"
 WAREHOUSE_RUNNING = frozenset({"STARTING", "RUNNING"})
 
 
@@ -46,7 +52,7 @@ class ComputeObject:
     name: str
     state: str
     tags: Mapping[str, str] = field(default_factory=dict)
-    source: str = ""  # clusters: UI | API | JOB | PIPELINE ...
+    source: str = ""  # clusters: UI | API | JOB | PIPELINE ...; jobs: schedule | continuous | trigger
 
     @property
     def interactive(self) -> bool:
@@ -103,25 +109,32 @@ class WorkspaceCompute:
 
     # --------------------------------------------------------------------- jobs
     def scheduled_jobs(self) -> list[ComputeObject]:
-        """Jobs with a cron schedule; state is the schedule's ``pause_status``."""
+        """Jobs that run by themselves (cron schedule, continuous, file-arrival / table-update / periodic
+        trigger); state is that object's ``pause_status``, ``source`` the field that holds it."""
         out = []
         for job in self.w.jobs.list():
             s = job.settings
-            if s is None or s.schedule is None:
+            if s is None:
                 continue
-            state = _enum(s.schedule.pause_status) or "UNPAUSED"  # absent means unpaused
-            out.append(ComputeObject("job", str(job.job_id), s.name or str(job.job_id), state,
-                                     dict(s.tags or {})))
+            for name in JOB_TRIGGER_FIELDS:
+                value = getattr(s, name, None)
+                if value is None:
+                    continue
+                state = _enum(getattr(value, "pause_status", None)) or "UNPAUSED"  # absent means unpaused
+                out.append(ComputeObject("job", str(job.job_id), s.name or str(job.job_id), state,
+                                         dict(s.tags or {}), name))
+                break
         return out
 
     def set_job_pause(self, job_id: str, pause_status: str) -> None:
-        """Pause or unpause a job's schedule, sending the whole schedule back (update replaces it)."""
-        from databricks.sdk.service.jobs import CronSchedule, JobSettings, PauseStatus
-
-        job = self.w.jobs.get(job_id=int(job_id))
-        current = job.settings.schedule if job.settings else None
-        if current is None:
-            raise ValueError(f"job {job_id} has no schedule")
-        schedule = CronSchedule(quartz_cron_expression=current.quartz_cron_expression,
-                                timezone_id=current.timezone_id, pause_status=PauseStatus(pause_status))
-        self.w.jobs.update(job_id=int(job_id), new_settings=JobSettings(schedule=schedule))
+        """Pause or unpause whatever runs the job, sending that whole object back (update replaces it)."""
+        if pause_status not in ("PAUSED", "UNPAUSED"):
+            raise ValueError(f"pause_status must be PAUSED or UNPAUSED, not {pause_status!r}")
+        job = self.w.api_client.do("GET", f"{JOBS_API}/get", query={"job_id": int(job_id)})
+        settings = (job.get("settings") if isinstance(job, dict) else None) or {}
+        name = next((f for f in JOB_TRIGGER_FIELDS if isinstance(settings.get(f), dict)), None)
+        if name is None:
+            raise ValueError(f"job {job_id} has no schedule, continuous or trigger settings")
+        value = {**settings[name], "pause_status": pause_status}
+        self.w.api_client.do("POST", f"{JOBS_API}/update",
+                             body={"job_id": int(job_id), "new_settings": {name: value}})

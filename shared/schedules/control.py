@@ -12,6 +12,8 @@ Used alike by the timer, the HTTP handlers and the CLI. An apply:
 4. records one :class:`~shared.audit.Activity` (``environment_stop`` /
    ``environment_start`` / ``trigger_toggle``) with every resource's outcome.
    A stop's ``restore`` list is the exact set the next start brings back.
+5. drift (:mod:`.drift`): a stop records a snapshot of what it leaves; the next
+   start records what changed by hand in between as ``drift`` activities.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ..errors import NotFound
 from ..settings import Settings
 from ..storage import StorageAccount
 from ..telemetry import ContextPool as ThreadPoolExecutor  # tasks stay in the caller's trace
+from . import drift
 from . import resource_types as _registered  # noqa: F401  (registers the four resource types)
 from .plan import Change, LeftAlone, RestoreEntry, TogglePlan, plan_start, plan_stop
 from .resources import Resource, ResourceRegistry, ResourceType, parse_exclusions, resource_types
@@ -72,6 +75,7 @@ class ToggleResult:
     activity_id: str | None = None
     restore: list[RestoreEntry] = field(default_factory=list)  # stop: the set the next start restores
     remaining: list[RestoreEntry] = field(default_factory=list)  # start: still to restore
+    key: str | None = None  # the recorded activity's idempotency key
 
     @property
     def failed(self) -> list[Outcome]:
@@ -119,6 +123,7 @@ class EnvironmentControl:
         self.resource_names = list(schedule.resources) if schedule else registry.names()
         self.exclusions = parse_exclusions(schedule.exclude if schedule else [])
         self._types: dict[str, ResourceType] | None = None
+        self._observed: dict[str, list[Resource]] = {}  # what the last plan() saw
 
     # --------------------------------------------------------------- observing
     def types(self) -> dict[str, ResourceType]:
@@ -154,8 +159,26 @@ class EnvironmentControl:
             return stop, [RestoreEntry.from_json(d) for d in starts[0].data.get("remaining") or []]
         return stop, [RestoreEntry.from_json(d) for d in stop.data.get("restore") or []]
 
+    def stopped_since(self) -> Activity | None:
+        """The latest stop when no start came after it (the environment is stopped), else None."""
+        stops = self.ledger.list_activity(self.name, kind=KIND["stop"], limit=1).items
+        if not stops:
+            return None
+        starts = self.ledger.list_activity(self.name, kind=KIND["start"], limit=1).items
+        if starts and (starts[0].at > stops[0].at or starts[0].data.get("restores") == stops[0].id):
+            return None
+        return stops[0]
+
+    def drift_since_stop(self, observed: dict[str, list[Resource]]) -> tuple[Activity | None, list[drift.DriftChange]]:
+        """What changed since the stop the environment is in (none when it is not stopped)."""
+        stop = self.stopped_since()
+        if stop is None or "snapshot" not in stop.data:
+            return stop, []
+        return stop, drift.changes(stop.data["snapshot"], observed)
+
     def plan(self, action: str) -> TogglePlan:
         observed, problems = self.observe()
+        self._observed = observed
         stop, pending = self.pending_restore()
         if action == "stop":
             return plan_stop(self.name, observed, self.exclusions, pending, problems)
@@ -169,8 +192,11 @@ class EnvironmentControl:
 
         observed, problems = self.observe()
         stop, pending = self.pending_restore()
+        stopped, changed = self.drift_since_stop(observed)
         schedule = self.environment.schedule
         recent = self.ledger.list_many([self.name], limit=deployments).items
+        recorded = [a for a in self.ledger.list_activity(self.name, kind="drift", limit=50).items
+                    if a.data.get("component") == drift.COMPONENT][:20]
         return {
             "environment": self.name,
             "resources": {n: [r.to_json() for r in rs] for n, rs in sorted(observed.items())},
@@ -185,6 +211,10 @@ class EnvironmentControl:
                 "skip_dates": [d.isoformat() for d in schedule.skip_dates],
                 "resources": list(schedule.resources), "exclude": list(schedule.exclude),
                 "next": next_actions(self.name, schedule, self.clock.now())},
+            "drift": {"since_stop": None if stopped is None else stopped.id,
+                      "changes": [c.to_json() for c in changed],
+                      "recorded": [{"id": a.id, "at": a.at.isoformat(), "summary": a.summary, **a.data}
+                                   for a in recorded]},
             "last_deployments": [d.to_json(include_plan=False) for d in recent],
         }
 
@@ -209,9 +239,13 @@ class EnvironmentControl:
                                f"{action} waited {self.lock_timeout:.0f}s")
             try:
                 plan = self.plan(action)
+                stopped, changed = self.drift_since_stop(self._observed) if action == "start" else (None, [])
                 outcomes = self._apply(plan.changes)
                 result = self._result(plan, outcomes)
-                self._record(result, actor=actor, reason=reason, trigger=trigger, key=key, extra=extra)
+                self._record(result, actor=actor, reason=reason, trigger=trigger, key=key, extra=extra,
+                             drifted=changed)
+                if stopped is not None and changed:
+                    self._record_drift(result, stopped, changed)
             finally:
                 locks.release()
             finish(result.status)
@@ -219,8 +253,46 @@ class EnvironmentControl:
                             result=result.status)
             return result
 
+    def _waves(self, changes: tuple[Change, ...]) -> list[list[Change]]:
+        """Independent changes together; a type that orders its starts (ADF triggers: tumbling window
+        dependencies first) spreads them over waves, the first of which runs with everything else."""
+        types = self.types()
+        waves: list[list[Change]] = [[]]
+        ordered: dict[str, list[Change]] = {}
+        for c in changes:
+            if c.action == "start" and hasattr(types.get(c.resource.type), "start_waves"):
+                ordered.setdefault(c.resource.type, []).append(c)
+            else:
+                waves[0].append(c)
+        for type_name, items in ordered.items():
+            by_ref = {c.resource.ref: c for c in items}
+            for i, wave in enumerate(types[type_name].start_waves([c.resource for c in items])):  # type: ignore[attr-defined]
+                while len(waves) <= i:
+                    waves.append([])
+                waves[i].extend(by_ref[r.ref] for r in wave)
+        return [w for w in waves if w]
+
     def _apply(self, changes: tuple[Change, ...]) -> list[Outcome]:
-        """Apply in parallel under the bound; retry failures in rounds with backoff."""
+        """Apply wave after wave; within a wave in parallel under the bound, failures retried in rounds
+        with backoff. After a wave with a failed start, the later waves' starts of that type wait (as a
+        deployment stops at a failed wave): they are reported failed and stay to be restored."""
+        results: dict[tuple[str, str], Outcome] = {}
+        blocked: dict[str, str] = {}  # resource type -> why its later starts wait
+        for wave in self._waves(changes):
+            runnable = []
+            for c in wave:
+                r = c.resource
+                if c.action == "start" and r.type in blocked:
+                    results[r.ref] = Outcome(c.action, r.type, r.id, r.name, "failed", 0, blocked[r.type])
+                else:
+                    runnable.append(c)
+            results.update(self._apply_wave(runnable))
+            failed = [c.resource for c in runnable if c.action == "start" and results[c.resource.ref].status == "failed"]
+            for r in failed:
+                blocked.setdefault(r.type, f"not started: an earlier wave did not start ({r.name})")
+        return [results[c.resource.ref] for c in changes]
+
+    def _apply_wave(self, changes: list[Change]) -> dict[tuple[str, str], Outcome]:
         types = self.types()
         results: dict[tuple[str, str], Outcome] = {}
         pending = list(changes)
@@ -245,7 +317,7 @@ class EnvironmentControl:
             pending = [c for c in pending if results[c.resource.ref].status == "failed"]
             if pending and attempt < self.attempts:
                 self.clock.sleep(self.retry_delay * 2 ** (attempt - 1))
-        return [results[c.resource.ref] for c in changes]
+        return results
 
     def _result(self, plan: TogglePlan, outcomes: list[Outcome]) -> ToggleResult:
         result = ToggleResult(self.name, plan.action, False, plan, outcomes, _status(outcomes, plan.problems))
@@ -259,7 +331,7 @@ class EnvironmentControl:
         return result
 
     def _record(self, result: ToggleResult, *, actor: str | None, reason: str | None, trigger: str,
-                key: str | None, extra: dict[str, Any] | None) -> None:
+                key: str | None, extra: dict[str, Any] | None, drifted: list[drift.DriftChange]) -> None:
         now = self.clock.now()
         key = key or f"{trigger}/{result.action}/{stamp(now)}/{uuid.uuid4().hex[:12]}"
         changed = sum(o.status == "succeeded" for o in result.outcomes)
@@ -271,13 +343,29 @@ class EnvironmentControl:
             "problems": list(result.plan.problems), **(extra or {})}
         if result.action == "stop":
             data["restore"] = [e.to_json() for e in result.restore]
+            stopped = {(o.type, o.id) for o in result.outcomes if o.status == "succeeded"}
+            data["snapshot"] = drift.snapshot(self._observed, stopped)
         else:
             data["restores"] = result.plan.restores
             data["remaining"] = [e.to_json() for e in result.remaining]
+            data["drift"] = [c.to_json() for c in drifted]
         activity, _ = self.ledger.record_activity(Activity(
             environment=self.name, kind=KIND[result.action], key=key, at=now, actor=actor,
             status=result.status, summary=summary, data=data))
         result.activity_id = activity.id
+        result.key = key
+
+    def _record_drift(self, result: ToggleResult, stop: Activity, changed: list[drift.DriftChange]) -> None:
+        """One ``drift`` activity per resource changed by hand while the environment was stopped."""
+        now = self.clock.now()
+        for c in changed:
+            self.ledger.record_activity(Activity(
+                environment=self.name, kind="drift", key=f"{result.key}/drift/{c.type}/{c.id}", at=now,
+                actor=None, status=c.change,
+                summary=f"{c.type} {c.name} was {c.change} while {self.name} was stopped "
+                        f"(since {stop.at.isoformat()})",
+                data={"component": drift.COMPONENT, **c.to_json(), "stop": stop.id,
+                      "start": result.activity_id}))
 
     # --------------------------------------------------------- single triggers
     def trigger(self, name: str) -> Resource:

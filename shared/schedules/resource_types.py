@@ -7,7 +7,8 @@ type is decided here, in one place.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..databricks.compute import CLUSTER_RUNNING, WAREHOUSE_RUNNING
 from .resources import Resource, ResourceType, annotation_tags, resource_types
@@ -23,12 +24,14 @@ class AdfTriggers:
 
     def __init__(self, factory: FactoryClient) -> None:
         self.factory = factory
+        self._definitions: dict[str, dict[str, Any]] = {}
 
     def list(self) -> list[Resource]:
         out = []
         for t in self.factory.list_triggers():
             state = str(t.get("runtimeState") or "")
             props = t.get("properties") or {}
+            self._definitions[str(t["name"])] = props
             out.append(Resource(self.name, str(t["name"]), str(t["name"]), state,
                                 running=state == "Started", startable=state == "Stopped",
                                 tags=annotation_tags(props.get("annotations") or [])))
@@ -39,6 +42,15 @@ class AdfTriggers:
 
     def start(self, resource: Resource) -> None:
         self.factory.start_trigger(resource.id)
+
+    def start_waves(self, resources: Sequence[Resource]) -> Sequence[Sequence[Resource]]:
+        """Tumbling window triggers after the triggers they depend on, as a deployment starts them
+        (:func:`shared.adf.plan.order.start_waves`, definitions as last listed)."""
+        from ..adf.plan.order import start_waves
+
+        by_name = {r.name: r for r in resources}
+        waves, _ = start_waves(sorted(by_name), self._definitions)
+        return [[by_name[n] for n in wave] for wave in waves]
 
 
 class Clusters:
@@ -87,8 +99,10 @@ class JobSchedules:
         self.compute = compute
 
     def list(self) -> list[Resource]:
+        # A cron schedule, a continuous job and a file-arrival / table-update trigger pause alike.
         return [Resource(self.name, j.id, j.name, j.state, running=j.state == "UNPAUSED",
-                         startable=j.state == "PAUSED", tags=j.tags) for j in self.compute.scheduled_jobs()]
+                         startable=j.state == "PAUSED", tags=j.tags, kind=j.source)
+                for j in self.compute.scheduled_jobs()]
 
     def stop(self, resource: Resource) -> None:
         self.compute.set_job_pause(resource.id, "PAUSED")

@@ -38,6 +38,7 @@ class Resource:
     tags: Mapping[str, str] = field(default_factory=dict)
     managed: bool = True
     note: str = ""
+    kind: str = ""  # a subtype worth showing (jobs: schedule | continuous | trigger)
 
     @property
     def ref(self) -> tuple[str, str]:
@@ -46,6 +47,8 @@ class Resource:
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"type": self.type, "id": self.id, "name": self.name, "state": self.state,
                              "running": self.running}
+        if self.kind:
+            d["kind"] = self.kind
         if not self.managed:
             d["managed"] = False
             d["note"] = self.note

@@ -159,3 +159,63 @@ def test_waits_for_a_running_deployment(seeded: DatabricksStandIn, make_control:
     worker.join(timeout=30)
     assert done["result"].status == "succeeded"
     assert states(seeded)["etl-interactive"] in ("TERMINATING", "TERMINATED")
+
+
+def test_continuous_and_file_arrival_jobs_are_paused_and_restored(databricks_standin: DatabricksStandIn,
+                                                                  make_control: MakeControl) -> None:
+    d = databricks_standin
+    arrival = {"file_arrival": {"url": "abfss://landing@lake.dfs.core.windows.net/orders/",
+                                "min_time_between_triggers_seconds": 60}, "pause_status": "UNPAUSED"}
+    d.add_job("stream", continuous={"pause_status": "UNPAUSED"})
+    d.add_job("continuous-default", continuous={})  # pause_status absent: unpaused
+    d.add_job("on-arrival", trigger=arrival)
+    d.add_job("on-update", trigger={"table_update": {"table_names": ["main.sales.orders"]}})
+    d.add_job("paused-stream", continuous={"pause_status": "PAUSED"})
+    d.add_job("nightly")
+
+    def pauses() -> dict[str, str | None]:
+        out = {}
+        for j in d.compute.list_jobs():
+            s = j["settings"]
+            holder = next(s[f] for f in ("schedule", "continuous", "trigger") if f in s)
+            out[s["name"]] = holder.get("pause_status")
+        return out
+
+    control = make_control(env_for(d), d.settings())
+    stop = control.run("stop")
+    assert stop.status == "succeeded"
+    assert set(pauses().values()) == {"PAUSED"}
+    assert sorted(e.name for e in stop.restore) == ["continuous-default", "nightly", "on-arrival", "on-update",
+                                                    "stream"]
+    kinds = {r.name: r.kind for r in control.types()["jobs"].list()}
+    assert kinds["stream"] == "continuous" and kinds["on-arrival"] == "trigger" and kinds["nightly"] == "schedule"
+    # jobs/update replaces the whole field: the file-arrival configuration must survive the round trip.
+    on_arrival = next(j for j in d.compute.list_jobs() if j["settings"]["name"] == "on-arrival")
+    assert on_arrival["settings"]["trigger"] == {**arrival, "pause_status": "PAUSED"}
+    start = control.run("start")
+    assert start.status == "succeeded" and start.remaining == []
+    assert pauses() == {"stream": "UNPAUSED", "continuous-default": "UNPAUSED", "on-arrival": "UNPAUSED",
+                        "on-update": "UNPAUSED", "paused-stream": "PAUSED", "nightly": "UNPAUSED"}
+
+
+def test_standin_jobs_follow_the_api_rules_for_schedule_continuous_and_trigger(
+        databricks_standin: DatabricksStandIn) -> None:
+    from databricks.sdk.errors import InvalidParameterValue
+    from databricks.sdk.service.jobs import Continuous, JobSettings, PauseStatus
+
+    w = databricks_standin.client()
+    jid = databricks_standin.add_job("nightly")
+    with pytest.raises(InvalidParameterValue, match="Only one of schedule, continuous and trigger"):
+        w.jobs.update(job_id=jid, new_settings=JobSettings(continuous=Continuous(pause_status=PauseStatus.UNPAUSED)))
+    with pytest.raises(InvalidParameterValue):
+        w.api_client.do("POST", "/api/2.2/jobs/update",
+                        body={"job_id": jid, "new_settings": {"schedule": {
+                            "quartz_cron_expression": "0 0 6 * * ?", "pause_status": "SLEEPING"}}})
+    with pytest.raises(InvalidParameterValue, match="exactly one of file_arrival"):
+        w.api_client.do("POST", "/api/2.2/jobs/reset", body={"job_id": jid, "new_settings": {
+            "name": "x", "trigger": {"pause_status": "PAUSED"}}})
+    # Replacing the schedule by a continuous setting in one update is allowed (fields_to_remove first).
+    w.jobs.update(job_id=jid, fields_to_remove=["schedule"],
+                  new_settings=JobSettings(continuous=Continuous(pause_status=PauseStatus.PAUSED)))
+    settings = w.jobs.get(job_id=jid).settings
+    assert settings is not None and settings.schedule is None and settings.continuous is not None
