@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..audit.records import ObjectResult
 from ..deploy.model import ApplyResult, DeployContext, Plan
 from ..errors import BadRequest, DataOpsError
+from ..schedules.hold import hold_starts, record_hold
 from .arm_step import ArmWork, arm_work, deploy_all, evaluator_for, key_function, preflight
 from .build.deploy import load_template
 from .client import FactoryClient, error_details
@@ -113,7 +114,8 @@ class DataFactoryDeployer:
         if prep.params.warnings:
             plan = Plan(plan.component, plan.environment, plan.commit, plan.actions,
                         plan.warnings + tuple(prep.params.warnings), plan.refused, plan.data)
-        return plan
+        # Stopped by its schedule: deploy, but leave the starts to the next schedule start.
+        return hold_starts(ctx, plan, desired, listed.get("trigger", []))
 
     # ----------------------------------------------------------------- apply
     def apply(self, ctx: DeployContext, plan: Plan) -> ApplyResult:
@@ -134,7 +136,9 @@ class DataFactoryDeployer:
             return ApplyResult("failed", error=exc.message, failed_step="prepare",
                                error_details={"code": exc.code})
         run = _ApplyRun(ctx, plan, schedule, prep, client)
-        return run.execute()
+        result = run.execute()
+        record_hold(ctx, plan, result)
+        return result
 
 
 class _ApplyRun:

@@ -33,7 +33,7 @@ from ..errors import NotFound
 from ..settings import Settings
 from ..storage import StorageAccount
 from ..telemetry import ContextPool as ThreadPoolExecutor  # tasks stay in the caller's trace
-from . import drift
+from . import drift, hold
 from . import resource_types as _registered  # noqa: F401  (registers the four resource types)
 from .plan import Change, LeftAlone, RestoreEntry, TogglePlan, plan_start, plan_stop
 from .resources import Resource, ResourceRegistry, ResourceType, parse_exclusions, resource_types
@@ -149,25 +149,24 @@ class EnvironmentControl:
         return observed, tuple(problems)
 
     def pending_restore(self) -> tuple[Activity | None, list[RestoreEntry]]:
-        """The latest recorded stop and what of it is still to be started again."""
+        """The latest recorded stop and what of it is still to be started again (with what deployments
+        held stopped meanwhile, :mod:`.hold`)."""
         stops = self.ledger.list_activity(self.name, kind=KIND["stop"], limit=1).items
         if not stops:
             return None, []
         stop = stops[0]
         starts = self.ledger.list_activity(self.name, kind=KIND["start"], limit=1).items
         if starts and starts[0].data.get("restores") == stop.id:
-            return stop, [RestoreEntry.from_json(d) for d in starts[0].data.get("remaining") or []]
-        return stop, [RestoreEntry.from_json(d) for d in stop.data.get("restore") or []]
+            base = [RestoreEntry.from_json(d) for d in starts[0].data.get("remaining") or []]
+            added = hold.restore_additions(self.ledger, self.name, stop, after=starts[0].at)
+        else:
+            base = [RestoreEntry.from_json(d) for d in stop.data.get("restore") or []]
+            added = hold.restore_additions(self.ledger, self.name, stop)
+        return stop, sorted(set(base) | set(added))
 
     def stopped_since(self) -> Activity | None:
         """The latest stop when no start came after it (the environment is stopped), else None."""
-        stops = self.ledger.list_activity(self.name, kind=KIND["stop"], limit=1).items
-        if not stops:
-            return None
-        starts = self.ledger.list_activity(self.name, kind=KIND["start"], limit=1).items
-        if starts and (starts[0].at > stops[0].at or starts[0].data.get("restores") == stops[0].id):
-            return None
-        return stops[0]
+        return hold.stop_in_effect(self.ledger, self.name)
 
     def drift_since_stop(self, observed: dict[str, list[Resource]]) -> tuple[Activity | None, list[drift.DriftChange]]:
         """What changed since the stop the environment is in (none when it is not stopped)."""
