@@ -2,7 +2,8 @@
 
 ``POST /api/deployments/{id}/approve`` and ``/reject`` (body: optional ``reason``; the caller is
 App Service Authentication's principal, never a body field) and
-``POST /api/deployments/{id}/rollback`` (body: optional ``to`` SHA, ``reason``, ``force``).
+``POST /api/deployments/{id}/rollback`` (body: optional ``to`` SHA that succeeded there before,
+``reason``, ``force``, ``emergency`` (with ``reason``, for a caller holding an emergency role)).
 """
 
 from __future__ import annotations
@@ -51,16 +52,17 @@ def rollback_deployment(req: func.HttpRequest) -> func.HttpResponse:
     from shared import app
     from shared.deploy.queue import DeploymentQueue
     from shared.errors import BadRequest
-    from shared.release import request_rollback
+    from shared.release import Notifier, request_rollback
     from shared.validation import optional_text
 
     ctx = app.current()
     who = caller(req)
     body = json_body(req, required=False)
-    force = body.get("force", False)
-    if not isinstance(force, bool):
-        raise BadRequest("'force' must be true or false", code="invalid_force")
+    force, emergency = body.get("force", False), body.get("emergency", False)
+    if not isinstance(force, bool) or not isinstance(emergency, bool):
+        raise BadRequest("'force' and 'emergency' must be true or false", code="invalid_flag")
     rec = request_rollback(ctx.ledger, DeploymentQueue(ctx.storage), ctx.config, req.route_params.get("id", ""),
-                           actor=who.name, to=optional_text(body, "to"), reason=optional_text(body, "reason"),
-                           force=force)
+                           actor=who, to=optional_text(body, "to"), reason=optional_text(body, "reason"),
+                           force=force, emergency=emergency,
+                           notifier=Notifier(ctx.config, ctx.settings, ctx.clock, ctx.ledger))
     return json_response(rec.to_json(include_plan=False), 202)

@@ -53,6 +53,9 @@ def register(sub: argparse._SubParsersAction, components: ComponentRegistry = CO
     r.add_argument("--repo", metavar="PATH_OR_URL")
     r.add_argument("--actor", help="who rolls back (only with security.local_identities: true)")
     r.add_argument("--reason", help="why (recorded; required with --emergency)")
+    r.add_argument("--emergency", action="store_true",
+                   help="skip approval and windows (needs --reason and a role in security.emergency_roles; "
+                        "recorded and notified)")
     add_dry_run(r)
     add_json(r)
     r.set_defaults(handler=_rollback)
@@ -165,7 +168,7 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from ..release import request_rollback
+    from ..release import Notifier, request_rollback
 
     app = context(args)
     app.config.environment(args.env)
@@ -190,6 +193,7 @@ def _rollback(args: argparse.Namespace) -> int:
         return 0
     # The same entry point as POST /api/deployments/{id}/rollback: the same checks and records.
     who = require_verified(cli_principal(app.config, args.actor), "a rollback")
-    rec = request_rollback(app.ledger, None, app.config, current.id, actor=who.name,
-                           to=to, reason=getattr(args, "reason", None))
+    rec = request_rollback(app.ledger, None, app.config, current.id, actor=who, to=to,
+                           reason=getattr(args, "reason", None), emergency=args.emergency,
+                           notifier=Notifier(app.config, app.settings, app.clock, app.ledger))
     return _report(app, [_run_opened(app, source, rec)], args.json)

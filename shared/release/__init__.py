@@ -24,7 +24,7 @@ from ..settings import Settings
 from ..storage import StorageAccount
 from .approvals import approval_gate, decide
 from .notify import Notifier
-from .promotion import promote, promotion_hook
+from .promotion import promote, promotion_hook, requires_gate
 from .rollback import auto_rollback_hook, mark_rolled_back_hook, request_rollback
 from .windows import DEFAULT_RECHECK_CAP, window_gate, window_state
 
@@ -37,7 +37,7 @@ __all__ = ["Notifier", "after_end_hooks", "decide", "gates", "notify_hook", "pro
 
 def gates(config: PlatformConfig, settings: Settings, clock: Clock, *,
           window_recheck_cap: int = DEFAULT_RECHECK_CAP, notifier: Notifier | None = None) -> list[Gate]:
-    """The release gates in order: approval (and protected deletes), then deployment windows.
+    """The release gates in order: ``requires``, approval (and protected deletes), then deployment windows.
 
     Approval comes first so a person can approve at any time and the deployment then waits for
     its window, not the other way round.
@@ -49,7 +49,7 @@ def gates(config: PlatformConfig, settings: Settings, clock: Clock, *,
         n = base if base.ledger is not None else dataclasses.replace(base, ledger=g.ledger)
         return approval_gate(n)(g)
 
-    return [approval, window_gate(clock, recheck_cap=window_recheck_cap)]
+    return [requires_gate(), approval, window_gate(clock, recheck_cap=window_recheck_cap)]
 
 
 def notify_hook(notifier: Notifier) -> AfterEnd:

@@ -29,6 +29,7 @@ from ..deploy.queue import DeploymentQueue
 from ..errors import BadRequest, Conflict, Unauthorized
 from ..identity import Principal, as_principal, people_of, require_verified, self_approval_check
 from .notify import Notifier
+from .rollback import is_emergency
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,9 @@ def hold_reasons(g: GateInput) -> list[str]:
     if env is None:
         return []
     reasons: list[str] = []
-    # A rollback restores a state that was already approved once; it is not held for approval again.
-    if env.approval == "required" and rec.trigger != "rollback":
+    # A rollback is a release like any other; only an explicit emergency (recorded, notified, by a
+    # configured role or group) skips approval.
+    if env.approval == "required" and not is_emergency(rec):
         reasons.append(f"environment {rec.environment} requires approval")
     if env.protect_deletes and g.plan.deletes:
         reasons.append(f"the plan deletes {deletes_summary(g.plan)} "

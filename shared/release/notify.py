@@ -98,7 +98,7 @@ class Notifier:
         env = self.config.environments.get(rec.environment)
         out: list[Delivery] = []
         for target in env.notify if env else []:
-            if event not in target.on:
+            if event not in target.on and event != "emergency":  # emergencies reach every channel
                 continue
             try:
                 delivery = self._deliver(target, rec, event, reason)

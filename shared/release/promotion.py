@@ -16,7 +16,7 @@ from ..audit.ledger import AuditLedger
 from ..audit.records import Activity, DeploymentRecord
 from ..claims import Claims
 from ..config import PlatformConfig
-from ..deploy.orchestrator import AfterEnd, submit
+from ..deploy.orchestrator import AfterEnd, Gate, GateInput, Hold, submit
 from ..deploy.queue import DeploymentQueue
 
 log = logging.getLogger(__name__)
@@ -79,3 +79,32 @@ def promotion_hook(config: PlatformConfig, ledger: AuditLedger, queue: Deploymen
         promote(config, ledger, queue, rec)
 
     return hook
+
+
+def requires_gate() -> Gate:
+    """``requires`` holds for every deployment, not only promotions: a commit that has not succeeded
+    in each required environment is ``rejected`` before anything changes, unless forced (``dataops
+    deploy --force --reason``, recorded as a ``requires_override`` activity). Rollbacks go back to a
+    commit that already ran in the environment and are not checked."""
+
+    def gate(g: GateInput) -> Hold | None:
+        rec = g.record
+        env = g.config.environments.get(rec.environment)
+        if env is None or not env.requires or rec.trigger in ("rollback", "promotion"):
+            return None
+        missing = [r for r in env.requires if not has_succeeded(g.ledger, r, rec.component, rec.commit)]
+        if not missing:
+            return None
+        if g.request.force or rec.forced:
+            g.ledger.record_activity(Activity(
+                environment=rec.environment, kind="requires_override", key=rec.id, at=g.ledger.clock.now(),
+                actor=rec.actor, status="forced", deployment_id=rec.id,
+                summary=f"{rec.component} {rec.commit[:12]} deployed with force before succeeding in "
+                        f"{', '.join(missing)}: {rec.extra.get('force_reason') or 'no reason given'}",
+                data={"missing": missing, "reason": rec.extra.get("force_reason")}))
+            return None
+        return Hold("rejected", f"requires: {rec.commit[:12]} has not succeeded in {', '.join(missing)} "
+                                f"(environment {rec.environment} requires {', '.join(env.requires)}); "
+                                "deploy it there first, or --force --reason")
+
+    return gate

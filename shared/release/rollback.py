@@ -22,7 +22,8 @@ from ..config import PlatformConfig
 from ..deploy.lifecycle import AfterEnd
 from ..deploy.orchestrator import rollback_target, submit
 from ..deploy.queue import DeploymentQueue
-from ..errors import BadRequest, Conflict, DataOpsError
+from ..errors import BadRequest, Conflict, DataOpsError, Forbidden, Unauthorized
+from ..identity import Principal, as_principal
 from ..metrics.rollup import record_deployment
 from .notify import Notifier
 
@@ -32,16 +33,46 @@ SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
 AUTO_ACTOR = "dataops:auto-rollback"
 
 
+def is_emergency(rec: DeploymentRecord) -> bool:
+    """An emergency rollback: recorded with who and why, it passes approval and windows."""
+    return rec.trigger == "rollback" and bool(rec.extra.get("emergency"))
+
+
+def _emergency(config: PlatformConfig, actor: Principal | str | None, reason: str | None) -> dict[str, str]:
+    """Check an emergency request: a reason, and a verified caller with a configured role or group."""
+    if not reason or not reason.strip():
+        raise BadRequest("an emergency rollback needs a reason (recorded and notified)", code="reason_required")
+    who = as_principal(actor)
+    if who is None or not who.verified:
+        raise Unauthorized("an emergency rollback needs a verified identity", code="identity_required")
+    roles = config.security.emergency_roles
+    if not roles:
+        raise Forbidden("no emergency roles are configured (security.emergency_roles): a rollback waits for "
+                        "approval and windows like any release", code="emergency_not_configured")
+    if not who.has_any(roles):
+        raise Forbidden(f"{who.name} has none of the emergency roles or groups ({', '.join(roles)})",
+                        code="not_emergency_role")
+    return {"by": who.name, "reason": reason.strip()[:2000]}
+
+
 def request_rollback(ledger: AuditLedger, queue: DeploymentQueue | None, config: PlatformConfig, deployment_id: str, *,
-                     actor: str | None, to: str | None = None, reason: str | None = None, force: bool = False,
-                     automatic: bool = False) -> DeploymentRecord:
+                     actor: Principal | str | None, to: str | None = None, reason: str | None = None,
+                     force: bool = False, automatic: bool = False, emergency: bool = False,
+                     notifier: Notifier | None = None) -> DeploymentRecord:
     """Queue a rollback of ``deployment_id`` to ``to`` (a SHA) or to the last success before it.
 
     ``queue=None`` records it without queueing (the CLI runs it in-process, through the same checks).
 
-    Raises NotFound (unknown deployment), BadRequest (``to`` is not a SHA), Conflict (the deployment
-    has not ended yet, or there is no earlier successful deployment to go back to).
+    A rollback is a release: it passes approval and windows unless ``emergency`` (a reason and a
+    caller holding one of ``security.emergency_roles``; recorded and notified as such). ``to`` must
+    be a commit that succeeded in that environment before.
+
+    Raises NotFound (unknown deployment), BadRequest (``to`` is not a SHA, or never succeeded there;
+    an emergency without a reason), Conflict (the deployment has not ended yet, or there is no
+    earlier successful deployment to go back to), Forbidden (emergency without the role).
+    Nothing is recorded when it raises.
     """
+    actor_name = actor.name if isinstance(actor, Principal) else actor
     rec = ledger.get_deployment(deployment_id, with_plan=False)
     config.environment(rec.environment)  # an environment no longer configured: 404
     if to is not None and (not isinstance(to, str) or not SHA.match(to.strip())):
@@ -54,26 +85,51 @@ def request_rollback(ledger: AuditLedger, queue: DeploymentQueue | None, config:
         commit = to.strip().lower()
         if rec.commit.startswith(commit):
             raise Conflict(f"{commit} is the commit of deployment {rec.id} itself", code="same_commit")
+        target = _succeeded_with(ledger, rec.environment, rec.component, commit)
+        if target is None:
+            raise BadRequest(f"{commit} never succeeded as a {rec.component} deployment in {rec.environment}: "
+                             "a rollback goes back to a commit that ran there", code="not_deployed_here")
+        commit = target.commit
     else:
         target = rollback_target(ledger, rec.environment, rec.component, before=rec)
         if target is None:
             raise Conflict(f"no successful {rec.component} deployment in {rec.environment} before {rec.id} "
                            "to roll back to (pass 'to' with a commit SHA)", code="no_rollback_target")
         commit = target.commit
+    urgent = _emergency(config, actor, reason) if emergency else None
     info = {"to_deployment": target.id if target else None, "from_commit": rec.commit, "reason": reason,
             "automatic": automatic}
     now = ledger.clock.now()
     new = submit(ledger, queue, environment=rec.environment, component=rec.component, commit=commit,
                  ref=target.ref if target else "", repository=rec.repository, trigger="rollback",
-                 actor=actor, seed=f"rollback:{rec.id}:{commit}:{now.isoformat()}", force=force,
-                 rollback_of=rec.id, extra={"rollback": info})
+                 actor=actor_name, seed=f"rollback:{rec.id}:{commit}:{now.isoformat()}", force=force,
+                 rollback_of=rec.id, extra={"rollback": info, **({"emergency": urgent} if urgent else {})})
+    if urgent:
+        ledger.record_activity(Activity(
+            environment=rec.environment, kind="emergency", key=new.id, at=now, actor=actor_name,
+            status="emergency", deployment_id=new.id,
+            summary=f"EMERGENCY rollback of {rec.id} to {commit[:12]} by {urgent['by']}: {urgent['reason']}",
+            data={"rollback_of": rec.id, "to_commit": commit, **urgent}))
+        if notifier is not None:
+            notifier.notify(new, "emergency", urgent["reason"])
     ledger.record_activity(Activity(
-        environment=rec.environment, kind="rollback", key=f"{new.id}", at=now, actor=actor,
+        environment=rec.environment, kind="rollback", key=f"{new.id}", at=now, actor=actor_name,
         status="queued", deployment_id=new.id,
         summary=f"{'automatic ' if automatic else ''}rollback of {rec.id} ({rec.commit[:12]}) to {commit[:12]}"
                 + (f": {reason}" if reason else ""),
         data={"rollback_of": rec.id, **info, "to_commit": commit}))
     return new
+
+
+def _succeeded_with(ledger: AuditLedger, environment: str, component: str, commit: str) -> DeploymentRecord | None:
+    """A deployment of ``commit`` (a SHA or its prefix) that succeeded in ``environment`` (or was since
+    rolled back: it ran there)."""
+    for status in ("succeeded", "rolled_back"):
+        page = ledger.list_deployments(environment, component=component, status=status, commit=commit, limit=5)
+        for r in page.items:
+            if r.commit.startswith(commit):
+                return r
+    return None
 
 
 def _changed_something(ledger: AuditLedger, rec: DeploymentRecord) -> bool:

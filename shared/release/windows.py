@@ -24,6 +24,7 @@ from ..audit.records import Activity
 from ..clock import Clock
 from ..config import Window
 from ..deploy.orchestrator import Gate, GateInput, Hold
+from .rollback import is_emergency
 
 # How far ahead we look for the moment a blocked environment opens again.
 SEARCH_HORIZON = timedelta(days=32)
@@ -116,18 +117,19 @@ DEFAULT_RECHECK_CAP = 3600
 def window_gate(clock: Clock, *, recheck_cap: int = DEFAULT_RECHECK_CAP) -> Gate:
     """The gate: outside allowed time a deployment waits (``waiting_window``) and is re-checked when
     the window opens (at most ``recheck_cap`` seconds later); a forced one passes, recorded.
-    Rollbacks pass: restoring a known-good state is never blocked by a freeze."""
+    A rollback waits like any release unless it is an emergency (``--emergency --reason``)."""
 
     def gate(g: GateInput) -> Hold | None:
         rec = g.record
         env = g.config.environments.get(rec.environment)
-        if env is None or not env.windows or rec.trigger == "rollback":
+        if env is None or not env.windows or is_emergency(rec):
             return None
         now = clock.now()
         state = window_state(env.windows, now)
         if state.open:
             return None
-        if g.request.force or rec.forced:
+        # --force (with its recorded reason) passes a closed window; a rollback passes only as an emergency.
+        if (g.request.force or rec.forced) and rec.trigger != "rollback":
             g.ledger.record_activity(Activity(
                 environment=rec.environment, kind="window_override", key=rec.id, at=now, actor=rec.actor,
                 status="forced", deployment_id=rec.id,

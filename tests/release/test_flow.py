@@ -72,7 +72,7 @@ def test_failed_deployment_is_not_promoted(repo, storage, ledger, deployer):
 
 
 def _waiting_prod(flow: Flow, sha: str, actor: str = "ada"):  # type: ignore[no-untyped-def]
-    rec = flow.push(sha, env="prod", actor=actor, trigger="manual")
+    rec = flow.push(sha, env="prod", actor=actor, trigger="promotion")  # as if test had passed
     flow.drain()
     rec = flow.get(rec.id)
     assert rec.status == "waiting_approval"
@@ -137,12 +137,12 @@ def test_a_newer_waiting_commit_supersedes_the_older_one(repo, storage, ledger, 
 
 
 def test_an_older_commit_never_supersedes_a_newer_waiting_one(repo, storage, ledger, deployer):
-    """Superseding follows the commit graph: an old SHA deployed by hand after a newer one started
-    waiting ends superseded itself, and the newer one still ships."""
+    """Superseding follows the commit graph: an old SHA arriving after a newer one started waiting
+    ends superseded itself, and the newer one still ships."""
     flow = _flow(repo, storage, ledger, deployer)
     old_sha, new_sha = repo.commit({"n.py": "1"}), repo.commit({"n.py": "2"})
     new = _waiting_prod(flow, new_sha)
-    old = flow.push(old_sha, env="prod", trigger="manual")
+    old = flow.push(old_sha, env="prod", trigger="promotion")
     flow.drain()
     assert flow.get(new.id).status == "waiting_approval"
     got = flow.get(old.id)
