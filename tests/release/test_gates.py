@@ -103,7 +103,8 @@ def test_an_emergency_rollback_needs_a_reason_and_a_role_and_is_recorded_and_not
 def test_a_manual_deploy_honours_requires_unless_forced_with_a_reason(
         repo, storage, azurite, tmp_path, monkeypatch, capsys, deployer):
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
-    monkeypatch.setenv("DATAOPS_STORAGE_PREFIX", storage.names.prefix)
+    for name, value in storage.names.app_settings().items():
+        monkeypatch.setenv(name, value)
     target = {"databricks": {"host": "http://127.0.0.1:9", "target_dir": "/Shared/x/data-platform"}}
     raw = {"repository": {"provider": "local", "url": str(repo.path)}, "people": PEOPLE,
            "security": {"local_identities": True},
