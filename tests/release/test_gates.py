@@ -24,11 +24,11 @@ PROD = {"deploy_on": ["manual"], "approval": "required",
         "notify": [{"kind": "webhook", "url_setting": "RELEASE_HOOK_URL", "on": ["failed"]}]}
 
 
-def _prod_flow(repo, storage, ledger, **security: Any) -> Flow:  # type: ignore[no-untyped-def]
+def _prod_flow(repo, storage, ledger, deployer, **security: Any) -> Flow:  # type: ignore[no-untyped-def]
     config = make_config(repo, {"prod": PROD})
     if security:
         config = config.model_copy(update={"security": config.security.model_copy(update=security)})
-    return Flow(config, storage, ledger)
+    return Flow(config, storage, ledger, deployer)
 
 
 def _deployed(flow: Flow, sha: str) -> str:
@@ -42,7 +42,7 @@ def _deployed(flow: Flow, sha: str) -> str:
 
 
 def test_a_rollback_waits_for_approval_and_for_the_window(repo, storage, ledger, deployer):
-    flow = _prod_flow(repo, storage, ledger)
+    flow = _prod_flow(repo, storage, ledger, deployer)
     s1 = repo.commit({"n.py": "1"})
     _deployed(flow, s1)
     bad = _deployed(flow, repo.commit({"n.py": "2"}))
@@ -58,7 +58,7 @@ def test_a_rollback_waits_for_approval_and_for_the_window(repo, storage, ledger,
 
 
 def test_rollback_to_must_be_a_commit_that_succeeded_there(repo, storage, ledger, deployer):
-    flow = _prod_flow(repo, storage, ledger)
+    flow = _prod_flow(repo, storage, ledger, deployer)
     s1 = repo.commit({"n.py": "1"})
     _deployed(flow, s1)
     bad = _deployed(flow, repo.commit({"n.py": "2"}))
@@ -78,7 +78,7 @@ def test_rollback_to_must_be_a_commit_that_succeeded_there(repo, storage, ledger
 
 def test_an_emergency_rollback_needs_a_reason_and_a_role_and_is_recorded_and_notified(
         repo, storage, ledger, deployer):
-    flow = _prod_flow(repo, storage, ledger, emergency_roles=["Release.Emergency"])
+    flow = _prod_flow(repo, storage, ledger, deployer, emergency_roles=["Release.Emergency"])
     s1 = repo.commit({"n.py": "1"})
     _deployed(flow, s1)
     bad = _deployed(flow, repo.commit({"n.py": "2"}))
@@ -114,11 +114,11 @@ def test_a_manual_deploy_honours_requires_unless_forced_with_a_reason(
     cfg = tmp_path / "environments.yaml"
     cfg.write_text(yaml.safe_dump(raw))
     sha = repo.commit({"n.py": "never ran in test"})
-    assert main(["--config", str(cfg), "deploy", "--env", "prod", "--component", "notebooks", "--json"]) == 1
+    assert main(components=deployer.registry(), argv=["--config", str(cfg), "deploy", "--env", "prod", "--component", "notebooks", "--json"]) == 1
     (rec,) = json.loads(capsys.readouterr().out)
     assert rec["status"] == "rejected" and "has not succeeded in test" in rec["error"]
     assert deployer.applied == []
-    assert main(["--config", str(cfg), "deploy", "--env", "prod", "--component", "notebooks", "--force",
+    assert main(components=deployer.registry(), argv=["--config", str(cfg), "deploy", "--env", "prod", "--component", "notebooks", "--force",
                  "--reason", "hotfix for incident 42", "--json"]) == 0
     (rec,) = json.loads(capsys.readouterr().out)
     assert rec["status"] == "succeeded" and rec["forced"] and deployer.applied == [("prod", sha)]
