@@ -122,31 +122,17 @@ def decide(ledger: AuditLedger, queue: DeploymentQueue, config: PlatformConfig, 
            after_end: Sequence[AfterEnd] = ()) -> DeploymentRecord:
     """Approve (back to the queue) or reject (ends ``rejected``) a deployment waiting for approval.
 
-    Raises Unauthorized without an identity, NotFound for an unknown id, Conflict (409) when the
-    deployment is not waiting for approval or was decided meanwhile, Forbidden (403) when the pusher
+    Raises Unauthorized without an identity, NotFound for an unknown id, Conflict when the
+    deployment is not waiting for approval or was decided meanwhile, Forbidden when the pusher
     approves their own change (as pusher, author or co-author of a commit it carries) or cannot be told
     apart from them (``people:``), and the environment does not allow it.
 
     ``actor`` is the caller's :class:`~shared.identity.Principal` (HTTP: App Service Authentication;
     CLI: the Azure sign-in); a plain string is taken as already verified (in-process callers).
     """
-    approver = as_principal(actor)
-    if approver is None:
-        raise Unauthorized("an approval needs the caller's identity (App Service Authentication)",
-                           code="identity_required")
-    require_verified(approver, "approving or rejecting")
+    approver, reason = _approver_and_reason(actor, reason)
     actor = approver.name[:200]
-    if reason is not None and not isinstance(reason, str):
-        raise BadRequest("'reason' must be a string", code="invalid_reason")
-    reason = (reason or "").strip()[:2000] or None
-    rec = ledger.get_deployment(deployment_id, with_plan=False)
-    verb = "approve" if approve else "reject"
-    if rec.status != "waiting_approval":
-        raise Conflict(f"deployment {rec.id} is {rec.status}, not waiting for approval: nothing to {verb}",
-                       code="not_waiting_approval")
-    config.environment(rec.environment)
-    if approve:
-        self_approval_check(config, approver, people_of(rec.actor, rec.commits), environment=rec.environment)
+    rec = _waiting_for(ledger, config, deployment_id, approver if approve else None)
     now = ledger.clock.now()
     decision: dict[str, Any] = {"decision": "approved" if approve else "rejected", "by": actor,
                                 "by_principal": approver.to_json(),
@@ -157,20 +143,8 @@ def decide(ledger: AuditLedger, queue: DeploymentQueue, config: PlatformConfig, 
     if not won:
         raise Conflict(f"deployment {rec.id} was already decided ({existing.get('decision')} by "
                        f"{existing.get('by')})", code="already_decided")
-    extra = {**rec.extra, "approval": decision}
     try:
-        if approve:
-            final = ledger.transition(rec.id, "queued", extra=extra)
-            try:
-                with telemetry.resumed(final.trace_id, f"dataops.approval {final.environment}"):
-                    queue.send(request_for(final))  # the prod run stays in the push's trace
-            except Exception:
-                # Not queued: it must keep waiting, or it would sit ``queued`` with no request.
-                ledger.transition(rec.id, "waiting_approval", extra=rec.extra)
-                raise
-        else:
-            text = f"rejected by {actor}" + (f": {reason}" if reason else "")
-            final = finish_deployment(ledger, rec, "rejected", hooks=after_end, error=text, extra=extra)
+        final = _carry_out(ledger, queue, rec, decision, after_end)
     except Exception:
         # Nothing was decided: let a retry decide again.
         try:
@@ -186,3 +160,48 @@ def decide(ledger: AuditLedger, queue: DeploymentQueue, config: PlatformConfig, 
         data={"reason": reason, "pusher": rec.actor, "commit": rec.commit, "component": rec.component,
               "waiting_reason": rec.extra.get("waiting_reason")}))
     return final
+
+
+def _approver_and_reason(actor: Principal | str | None, reason: Any) -> tuple[Principal, str | None]:
+    """The verified caller and the cleaned reason, or the error saying what is missing."""
+    approver = as_principal(actor)
+    if approver is None:
+        raise Unauthorized("an approval needs the caller's identity (App Service Authentication)",
+                           code="identity_required")
+    require_verified(approver, "approving or rejecting")
+    if reason is not None and not isinstance(reason, str):
+        raise BadRequest("'reason' must be a string", code="invalid_reason")
+    return approver, (reason or "").strip()[:2000] or None
+
+
+def _waiting_for(ledger: AuditLedger, config: PlatformConfig, deployment_id: str,
+                 approver: Principal | None) -> DeploymentRecord:
+    """The deployment, when it waits for approval and (``approver`` given) that person may approve it."""
+    rec = ledger.get_deployment(deployment_id, with_plan=False)
+    if rec.status != "waiting_approval":
+        verb = "approve" if approver is not None else "reject"
+        raise Conflict(f"deployment {rec.id} is {rec.status}, not waiting for approval: nothing to {verb}",
+                       code="not_waiting_approval")
+    config.environment(rec.environment)
+    if approver is not None:
+        self_approval_check(config, approver, people_of(rec.actor, rec.commits), environment=rec.environment)
+    return rec
+
+
+def _carry_out(ledger: AuditLedger, queue: DeploymentQueue, rec: DeploymentRecord, decision: dict[str, Any],
+               after_end: Sequence[AfterEnd]) -> DeploymentRecord:
+    """Approved: back to ``queued`` with its request sent; rejected: ended ``rejected``."""
+    extra = {**rec.extra, "approval": decision}
+    if decision["decision"] == "approved":
+        final = ledger.transition(rec.id, "queued", extra=extra)
+        try:
+            with telemetry.resumed(final.trace_id, f"dataops.approval {final.environment}"):
+                queue.send(request_for(final))  # the prod run stays in the push's trace
+        except Exception:
+            # Not queued: it must keep waiting, or it would sit ``queued`` with no request.
+            ledger.transition(rec.id, "waiting_approval", extra=rec.extra)
+            raise
+        return final
+    reason = decision["reason"]
+    text = f"rejected by {decision['by']}" + (f": {reason}" if reason else "")
+    return finish_deployment(ledger, rec, "rejected", hooks=after_end, error=text, extra=extra)
