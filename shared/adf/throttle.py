@@ -23,6 +23,8 @@ from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import HTTPPolicy
 from azure.core.pipeline.policies._utils import get_retry_after
 
+from .. import telemetry
+
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
@@ -54,9 +56,12 @@ class ThrottleBudgetPolicy(HTTPPolicy):  # type: ignore[type-arg]
             else:
                 if response.http_response.status_code not in RETRY_STATUSES:
                     return response
+                if response.http_response.status_code == 429:
+                    telemetry.count("throttled", {"dataops.service": "arm"})
                 wait = self._wait(response, attempt)
                 if self._monotonic() + wait > deadline:
                     return response
             self.retries += 1
+            telemetry.count("retries", {"dataops.service": "arm"})
             attempt += 1
             self._sleep(wait)
