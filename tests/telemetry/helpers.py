@@ -70,6 +70,7 @@ class Stack:
     secret: str
     repo: LocalRepo
     log: Path
+    env: dict[str, str]  # the host's app settings (the CLI runs with the same)
 
     def push(self, sha: str, caller_trace: str) -> tuple[int, Any]:
         """A signed GitHub push of ``sha``; its clone URL carries the webhook secret (must never leave)."""
@@ -135,7 +136,7 @@ def dev_host(tmp_path: Path, azurite: Any, prefix: str, databricks: Any, envs: t
 
             wait("the dev host", ready, timeout=60)
             assert host.poll() is None, log_path.read_text()[-4000:]
-            yield Stack(api, secret, repo, log_path)
+            yield Stack(api, secret, repo, log_path, env)
         finally:
             host.terminate()
             host.wait(30)
