@@ -6,6 +6,7 @@ behave the same.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -44,6 +45,7 @@ class AppContext:
         return AuditLedger(self.storage, self.clock)
 
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _current: AppContext | None = None
 
@@ -60,7 +62,38 @@ def current() -> AppContext:
                 # Storage may come up later (local start-up order); handlers answer 503 meanwhile.
                 _current = None
                 raise
+            log_unresolved_secrets(_current)
         return _current
+
+
+# The secrets every deployment of the app may use (the configuration names the others).
+WEBHOOK_SECRETS = ("GITHUB_WEBHOOK_SECRET", "AZDO_WEBHOOK_USER", "AZDO_WEBHOOK_PASSWORD", "GITLAB_WEBHOOK_TOKEN")
+
+
+def secret_settings(config: PlatformConfig) -> list[str]:
+    """Every app setting holding a secret: the webhook ones and those the configuration names."""
+    names = list(WEBHOOK_SECRETS)
+    if config.repository.token_setting:
+        names.append(config.repository.token_setting)
+    for env in config.environments.values():
+        for target in (env.data_factory, env.databricks):
+            if target is not None and target.token_setting:
+                names.append(target.token_setting)
+        names.extend(n.url_setting for n in env.notify)
+    return list(dict.fromkeys(names))
+
+
+def log_unresolved_secrets(ctx: AppContext) -> list[str]:
+    """Start-up check: log every secret setting that is empty or an unresolved Key Vault reference
+    (by name, never its value); the routes that need one answer 503 ``secret_unresolved``."""
+    try:
+        names = ctx.settings.unresolved(secret_settings(ctx.config))
+    except Exception:  # an invalid configuration is reported where it is used
+        return []
+    for name in names:
+        log.error("app setting %s is unresolved (empty or a Key Vault reference App Service could not "
+                  "resolve): what needs it answers 503 secret_unresolved", name)
+    return names
 
 
 def set_current(ctx: AppContext | None) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
@@ -138,6 +138,14 @@ class StorageNames:
         return [self.payload_container, self.lock_container, self.state_container]
 
 
+_KEY_VAULT_REFERENCE = re.compile(r"^\s*@Microsoft\.KeyVault\(", re.IGNORECASE)
+
+
+def is_unresolved(value: str) -> bool:
+    """An app setting value that is empty or still an App Service Key Vault reference."""
+    return not value.strip() or bool(_KEY_VAULT_REFERENCE.match(value))
+
+
 @dataclass(frozen=True)
 class Settings:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -154,8 +162,27 @@ class Settings:
         return value if value not in (None, "") else default
 
     def secret(self, name: str) -> str | None:
-        """The value of the app setting ``name`` (a secret: never log it)."""
-        return self.get(name)
+        """The value of the app setting ``name`` (a secret: never log it); None when not set.
+
+        A setting that is present but empty, or still holds the ``@Microsoft.KeyVault(...)`` text
+        (App Service passes the reference itself when it cannot resolve it), is *unresolved*:
+        503 ``secret_unresolved`` naming the setting, never its value. Accepting it would let anyone
+        who knows the reference text (or nothing) authenticate with it.
+        """
+        raw = self.environ.get(name)
+        if raw is None:
+            return None
+        if is_unresolved(raw):
+            from .errors import Unavailable
+
+            raise Unavailable(f"app setting {name} is {'empty' if not raw.strip() else 'an unresolved Key Vault reference'}"
+                              " (check the app's access to the vault and the secret's name; App Service retries "
+                              "resolving references)", code="secret_unresolved")
+        return raw
+
+    def unresolved(self, names: Iterable[str]) -> list[str]:
+        """Which of the settings ``names`` are present but unresolved (empty or a Key Vault reference)."""
+        return [n for n in names if n in self.environ and is_unresolved(self.environ[n])]
 
     def require_secret(self, name: str, purpose: str) -> str:
         value = self.secret(name)
