@@ -115,6 +115,7 @@ class ArmStandIn(ServedStandIn):
         add("GET", _DEPLOY, self._deployment_list, "deployments.list")
         add("POST", _DEPLOY + r"/(?P<name>[^/]+)/cancel", self._deployment_cancel, "deployments.cancel")
         add("POST", _DEPLOY + r"/(?P<name>[^/]+)/validate", self._deployment_validate, "deployments.validate")
+        add("POST", _DEPLOY + r"/(?P<name>[^/]+)/whatIf", self._deployment_what_if, "deployments.whatIf")
         # the SDK lists resource-group deployment operations without the provider segment (as ARM's REST API)
         for base in (_DEPLOY, _RG + r"/deployments"):
             add("GET", base + r"/(?P<name>[^/]+)/operations", self._deployment_operations, "deployments.operations")
@@ -204,6 +205,10 @@ class ArmStandIn(ServedStandIn):
     def _deployment_validate(self, req: Request) -> Response:
         return json_response(self.deployments.validate(req.match["sub"], req.match["rg"], req.match["name"],
                                                        req.json()))
+
+    def _deployment_what_if(self, req: Request) -> Response:
+        return json_response(self.deployments.what_if(req.match["sub"], req.match["rg"], req.match["name"],
+                                                      req.json()))
 
     def _deployment_operations(self, req: Request) -> Response:
         dep = self.deployments.get(req.match["sub"], req.match["rg"], req.match["name"])

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from .. import telemetry
 from ..errors import NotFound, TargetFailed, Unavailable
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from .deployments import ArmDeployments
 
 log = logging.getLogger(__name__)
+DATAFACTORY_API = "2018-06-01"  # the Data Factory REST API version (the SDK's)
 
 
 @dataclass(frozen=True)
@@ -232,22 +234,51 @@ class FactoryClient:
         return name.split("/", 1) if object_type == "managedPrivateEndpoint" else [name]
 
     def list_objects(self, object_type: str) -> list[dict[str, Any]]:
-        """Every object of a type as REST JSON ({name, properties, ...}); endpoint names are ``vnet/name``."""
-        _, ops = self._ops(object_type)
+        """Every object of a type as REST JSON ({name, properties, ...}); endpoint names are ``vnet/name``.
+
+        Read page by page (``nextLink``) as the service returns it, through the SDK's pipeline (auth,
+        retries) without model round trips: nothing the service sends is lost before it is compared, and
+        a large factory lists fast.
+        """
+        kind = OBJECT_KINDS[object_type]
         if object_type == "managedPrivateEndpoint":
             out = []
             for vnet in self.list_objects("managedVirtualNetwork"):
-                for ep in self._call(ops.list_by_factory, self.rg, self.factory, vnet["name"]):
-                    d = _plain(ep)
+                for d in self._list_raw(f"managedVirtualNetworks/{quote(vnet['name'], safe='')}"
+                                        "/managedPrivateEndpoints"):
                     d["name"] = f"{vnet['name']}/{d.get('name')}"
                     out.append(d)
             return out
         try:
-            return [_plain(o) for o in self._call(ops.list_by_factory, self.rg, self.factory)]
+            return self._list_raw(kind.arm_type)
         except FactoryOperationError as exc:
-            if exc.code == "not_found" and OBJECT_KINDS[object_type].optional:
+            if exc.code == "not_found" and kind.optional:
                 return []
             raise
+
+    def _list_raw(self, collection: str) -> list[dict[str, Any]]:
+        from azure.core.exceptions import HttpResponseError, ServiceRequestError
+        from azure.core.rest import HttpRequest
+
+        url: str | None = (f"/subscriptions/{quote(self.target.subscription_id, safe='')}/resourceGroups/"
+                           f"{quote(self.rg, safe='')}/providers/Microsoft.DataFactory/factories/"
+                           f"{quote(self.factory, safe='')}/{collection}?api-version={DATAFACTORY_API}")
+        out: list[dict[str, Any]] = []
+        while url:
+            try:
+                resp = self.df.send_request(HttpRequest("GET", url))
+                resp.raise_for_status()
+            except ServiceRequestError as exc:
+                raise Unavailable(f"Data Factory API unreachable: {exc}", code="factory_unreachable") from None
+            except HttpResponseError as exc:
+                details = error_details(exc)
+                code = "not_found" if details.get("status_code") == 404 else None
+                raise FactoryOperationError(f"list {collection} failed: {details.get('code') or ''} "
+                                            f"{details.get('message')}".strip(), code=code, details=details) from None
+            body = resp.json() or {}
+            out.extend(v for v in body.get("value") or [] if isinstance(v, dict))
+            url = body.get("nextLink")
+        return out
 
     def list_all(self) -> dict[str, list[dict[str, Any]]]:
         """The whole factory: object_type -> objects."""

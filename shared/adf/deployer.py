@@ -117,6 +117,31 @@ class DataFactoryDeployer:
         # Stopped by its schedule: deploy, but leave the starts to the next schedule start.
         return hold_starts(ctx, plan, desired, listed.get("trigger", []))
 
+    def what_if(self, ctx: DeployContext, plan: Plan) -> Plan:
+        """``plan`` with ARM's what-if of its deployment(s) in ``data["what_if"]`` (changes nothing):
+        counts by change type and the resources ARM would create or modify. An endpoint without
+        what-if is reported as ``supported: false`` with its answer, not as an error."""
+        from azure.core.exceptions import HttpResponseError
+
+        prep = self._prepare(ctx)
+        client = self._client_factory(prep.target, ctx.settings)
+        sched = ApplySchedule.of_plan(plan)
+        work = arm_work(prep, sched.deployment_name, sched.deployments)
+        changes: list[dict[str, Any]] = []
+        try:
+            for name, template, params, _ in work.all:
+                changes += client.arm.what_if(name, template, params)
+        except HttpResponseError as exc:
+            summary: dict[str, Any] = {"supported": False, "reason": error_details(exc).get("message")}
+        else:
+            counts: dict[str, int] = {}
+            for c in changes:
+                counts[str(c["change_type"])] = counts.get(str(c["change_type"]), 0) + 1
+            summary = {"supported": True, "counts": counts,
+                       "changes": [c for c in changes if c["change_type"] not in ("NoChange", "Ignore")][:200]}
+        return Plan(plan.component, plan.environment, plan.commit, plan.actions, plan.warnings, plan.refused,
+                    {**plan.data, "what_if": summary})
+
     # ----------------------------------------------------------------- apply
     def apply(self, ctx: DeployContext, plan: Plan) -> ApplyResult:
         """Carry out ``plan``; returns ``failed`` (never raises) when the factory or ARM refuses."""

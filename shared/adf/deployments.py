@@ -80,6 +80,13 @@ class ArmDeployments:
                                    details={k: err.get(k) for k in ("code", "message", "details") if err.get(k)})
         return result
 
+    def what_if(self, name: str, template: dict[str, Any], parameters: dict[str, Any]) -> list[dict[str, Any]]:
+        """ARM's what-if of the deployment: ``[{resource_id, change_type}]`` (raises HttpResponseError)."""
+        poller = self.client.deployments.begin_what_if(self.rg, name, self.body(template, parameters))
+        result = _plain(poller.result(timeout=self.cancel_timeout)) or {}
+        changes = ((result.get("properties") or {}).get("changes")) or []
+        return [{"resource_id": c.get("resourceId"), "change_type": c.get("changeType")} for c in changes]
+
     # ------------------------------------------------------------------ deploy
     def deploy(self, name: str, template: dict[str, Any], parameters: dict[str, Any], *,
                timeout: float) -> dict[str, Any]:

@@ -31,6 +31,9 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+TEMPLATE_FILE = "the template parameters file"
+
+
 class ParameterError(BadRequest):
     code = "invalid_parameters"
 
@@ -115,6 +118,45 @@ def _check_type(name: str, decl: Mapping[str, Any], value: Any, source: str) -> 
     return None
 
 
+def _layers(file_values: Mapping[str, Any], snapshot: CommitSnapshot | None, parameters_file: str | None,
+            config_values: Mapping[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:
+    """(source, {name: entry}) in the order they apply: publish output, parameters_file, configuration."""
+    layers: list[tuple[str, dict[str, Any]]] = [(TEMPLATE_FILE, dict(file_values))]
+    if parameters_file:
+        data = snapshot.read(parameters_file) if snapshot is not None else None
+        if data is None:
+            raise ParameterError(f"parameters_file {parameters_file}: not found in the repository at "
+                                 f"{snapshot.sha[:12] if snapshot else '?'}", code="parameters_file_not_found")
+        try:
+            doc = json.loads(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ParameterError(f"parameters_file {parameters_file}: not valid JSON ({exc})") from None
+        layers.append((parameters_file, _file_entries(doc, parameters_file)))
+    layers.append(("the configuration", {k: ({"reference": v["reference"]} if _is_reference(v) else {"value": v})
+                                         for k, v in (config_values or {}).items()}))
+    return layers
+
+
+def _choose(layers: list[tuple[str, dict[str, Any]]], by_lower: Mapping[str, str], secure: set[str],
+            result: ResolvedParameters) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The winning (source, entry) per declared parameter; unknown names become a warning."""
+    chosen: dict[str, tuple[str, dict[str, Any]]] = {}
+    unknown: list[str] = []
+    for source, entries in layers:
+        for raw, entry in entries.items():
+            name = by_lower.get(raw.lower())
+            if name is None:
+                if source != TEMPLATE_FILE:
+                    unknown.append(f"{raw} ({source})")
+                continue
+            if source == TEMPLATE_FILE and name in secure and "value" in entry and entry["value"] in ("", None):
+                continue  # ADF's placeholder for a secret, not a value
+            chosen[name] = (source, entry)
+    if unknown:
+        result.warnings.append("not parameters of this template (ignored): " + ", ".join(sorted(unknown)))
+    return chosen
+
+
 def resolve_parameters(template: Mapping[str, Any], file_values: Mapping[str, Any], *,
                        factory_name: str, snapshot: CommitSnapshot | None = None,
                        parameters_file: str | None = None,
@@ -128,37 +170,8 @@ def resolve_parameters(template: Mapping[str, Any], file_values: Mapping[str, An
                                            if isinstance(v, Mapping)}
     by_lower = {k.lower(): k for k in decls}
     secure = {k for k, d in decls.items() if str(d.get("type", "")).lower() in SECURE_TYPES}
-    layers: list[tuple[str, dict[str, Any]]] = [("the template parameters file", dict(file_values))]
-    if parameters_file:
-        data = snapshot.read(parameters_file) if snapshot is not None else None
-        if data is None:
-            raise ParameterError(f"parameters_file {parameters_file}: not found in the repository at "
-                                 f"{snapshot.sha[:12] if snapshot else '?'}", code="parameters_file_not_found")
-        try:
-            doc = json.loads(data.decode("utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ParameterError(f"parameters_file {parameters_file}: not valid JSON ({exc})") from None
-        layers.append((parameters_file, _file_entries(doc, parameters_file)))
-    layers.append(("the configuration", {k: ({"reference": v["reference"]} if _is_reference(v) else {"value": v})
-                                         for k, v in (config_values or {}).items()}))
-
     result = ResolvedParameters(secure=secure)
-    chosen: dict[str, tuple[str, dict[str, Any]]] = {}
-    unknown: list[str] = []
-    for source, entries in layers:
-        for raw, entry in entries.items():
-            name = by_lower.get(raw.lower())
-            if name is None:
-                if source != "the template parameters file":
-                    unknown.append(f"{raw} ({source})")
-                continue
-            if (source == "the template parameters file" and name in secure and "value" in entry
-                    and entry["value"] in ("", None)):
-                continue  # ADF's placeholder for a secret, not a value
-            chosen[name] = (source, entry)
-    if unknown:
-        result.warnings.append("not parameters of this template (ignored): " + ", ".join(sorted(unknown)))
-
+    chosen = _choose(_layers(file_values, snapshot, parameters_file, config_values), by_lower, secure, result)
     fname = by_lower.get("factoryname")
     if fname:
         src = chosen.get(fname)
@@ -166,13 +179,11 @@ def resolve_parameters(template: Mapping[str, Any], file_values: Mapping[str, An
             raise ParameterError(f"factoryName {src[1].get('value')!r} in the configuration differs from the "
                                  f"environment's factory {factory_name!r}")
         chosen[fname] = ("the environment's data_factory.factory_name", {"value": factory_name})
-
     missing, problems = [], []
     for name, decl in decls.items():
         if name not in chosen:
-            if "defaultValue" in decl:
-                continue  # ARM applies the default; we render it from the template
-            missing.append(name)
+            if "defaultValue" not in decl:  # with a default ARM applies it; we render it from the template
+                missing.append(name)
             continue
         source, entry = chosen[name]
         result.sources[name] = source

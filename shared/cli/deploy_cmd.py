@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction, components: ComponentRegistry = CO
                                            "the signed-in Azure identity, else cli:<os user>, unverified)")
             p.set_defaults(handler=_deploy)
         else:
+            p.add_argument("--what-if", action="store_true",
+                           help="adf: also show ARM's what-if of the deployment (where the endpoint supports it)")
             p.set_defaults(handler=_plan)
     r = sub.add_parser("rollback", help="redeploy the last good commit before the current one")
     r.add_argument("--env", required=True)
@@ -83,11 +85,15 @@ def _storage_or_none(app: AppContext) -> Any:
     return app.storage if (app.settings.storage_connection or app.settings.storage_account) else None
 
 
-def _plan_one(app: AppContext, source: GitSource, env: str, component: str, ref: str | None) -> Plan:
+def _plan_one(app: AppContext, source: GitSource, env: str, component: str, ref: str | None,
+              what_if: bool = False) -> Plan:
     snapshot = source.snapshot(ref or _default_ref(app, component))
     ctx = DeployContext(config=app.config, environment=env, snapshot=snapshot, settings=app.settings,
                         clock=app.clock, storage=_storage_or_none(app), dry_run=True)
-    return app.components.deployer(component).plan(ctx)
+    deployer = app.components.deployer(component)
+    plan = deployer.plan(ctx)
+    what_if_of = getattr(deployer, "what_if", None) if what_if else None
+    return what_if_of(ctx, plan) if what_if_of is not None else plan
 
 
 def print_plan(plan: Plan) -> None:
@@ -105,12 +111,19 @@ def print_plan(plan: Plan) -> None:
         print(f"  warning: {w}")
     if plan.refused:
         print(f"  REFUSED: {plan.refused}")
+    what_if = plan.data.get("what_if")
+    if isinstance(what_if, dict):
+        if what_if.get("supported"):
+            counts = ", ".join(f"{k} {v}" for k, v in sorted((what_if.get("counts") or {}).items())) or "nothing"
+            print(f"  ARM what-if: {counts}")
+        else:
+            print(f"  ARM what-if not available: {what_if.get('reason')}")
 
 
 def _plan(args: argparse.Namespace) -> int:
     app = context(args)
     source = _source(app, args.repo)
-    plans = [_plan_one(app, source, args.env, c, args.ref)
+    plans = [_plan_one(app, source, args.env, c, args.ref, getattr(args, "what_if", False))
              for c in _components(app, args.env, args.component)]
     if args.json:
         print_json([p.to_json() for p in plans])

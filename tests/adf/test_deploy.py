@@ -263,6 +263,60 @@ def test_corpus_deploys_to_empty_factory_then_noop(arm_standin: Any, arm_factory
     assert plan.counts().get("create", 0) > 0
     result = deployer.apply(ctx, plan)
     assert result.status == "succeeded", (result.error, result.error_details)
+    stops = arm_standin.counters.count("triggers.stop")
     again = deployer.plan(_ctx(arm_standin, arm_factory_name, snap, factory_dir=factory_dir or None,
                                parameters=fill))
     assert not again.has_changes, [a.to_json() for a in again.actions if a.action not in ("unchanged", "leave")]
+    assert deployer.apply(ctx, again).status == "succeeded"
+    assert arm_standin.counters.count("triggers.stop") == stops  # the no-op stops nothing
+    # an edit commit: one trigger changed, one pipeline nothing refers to removed
+    edited, trigger, pipeline = _edit_corpus(snap, plan.data["template"]["files"], factory_dir)
+    if trigger is None and pipeline is None:
+        return
+    ectx = _ctx(arm_standin, arm_factory_name, edited, factory_dir=factory_dir or None, parameters=fill)
+    plan3 = deployer.plan(ectx)
+    result3 = deployer.apply(ectx, plan3)
+    assert result3.status == "succeeded", (result3.error, result3.error_details)
+    assert [a.name for a in plan3.of("update")] == ([trigger] if trigger else [])
+    assert [a.name for a in plan3.deletes] == ([pipeline] if pipeline else [])
+    stopped = sorted(n for w in sched(plan3)["stop_waves"] for n in w)
+    was_started = trigger is not None and any(r["name"] == trigger and r["live_state"] == "Started"
+                                              for r in sched(plan3)["triggers"])
+    assert stopped == ([trigger] if was_started else [])
+    if pipeline:
+        assert pipeline.lower() not in [n.lower() for n in arm_standin.names(arm_factory_name, "pipelines")]
+
+
+def _edit_corpus(snap: CommitSnapshot, used: list[str], factory_dir: str) -> tuple[CommitSnapshot, str | None,
+                                                                                    str | None]:
+    """The publish output with the first trigger's annotations changed and the first pipeline that nothing
+    references removed, in every template file that declares them (full and linked alike)."""
+    import re
+
+    prefix = f"{factory_dir.strip('/')}/" if factory_dir else ""
+    docs = {p: json.loads(snap.files[prefix + p]) for p in used if "Parameters" not in p and "parameters" not in p}
+    text = "\n".join(json.dumps(d) for d in docs.values())
+
+    def name(r: dict[str, Any]) -> str | None:
+        m = re.search(r"'/([^'/]+)'\s*\)\]$", str(r.get("name", "")))
+        return m.group(1) if m else None
+
+    resources = [r for d in docs.values() for r in d.get("resources") or []]
+    trigger = next((name(r) for r in resources if str(r.get("type", "")).lower().endswith("/triggers")
+                    and name(r)), None)
+    pipeline = next((n for r in resources if str(r.get("type", "")).lower().endswith("/pipelines")
+                     and (n := name(r)) and f'"referenceName": "{n}"' not in text and f"/pipelines/{n}'" not in text
+                     and f'"{n}"' not in text), None)
+    files = dict(snap.files)
+    for path, doc in docs.items():
+        kept = []
+        for r in doc.get("resources") or []:
+            if pipeline and name(r) == pipeline and str(r.get("type", "")).lower().endswith("/pipelines"):
+                continue
+            if trigger and name(r) == trigger and str(r.get("type", "")).lower().endswith("/triggers"):
+                r = json.loads(json.dumps(r))
+                r["properties"]["annotations"] = [*(r["properties"].get("annotations") or []), "edited"]
+            kept.append(r)
+        doc["resources"] = kept
+        files[prefix + path] = json.dumps(doc).encode()
+    return CommitSnapshot("e" * 40, files, ref="refs/heads/adf_publish"), trigger, pipeline

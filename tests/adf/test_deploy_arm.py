@@ -178,3 +178,18 @@ def test_trigger_start_retries_the_provisioning_conflict(arm_standin: Any, arm_f
         raise AssertionError("a stop during provisioning must be refused")
     except FactoryOperationError as exc:
         assert "cannot be updated during provisioning" in str(exc)
+
+
+def test_what_if_is_an_optional_part_of_the_plan(arm_standin: Any, arm_factory_name: str) -> None:
+    """#17.3: ARM's what-if next to our plan (changes nothing); the CLI's ``dataops plan --what-if``."""
+    from shared.adf.deployer import DataFactoryDeployer
+
+    _first(arm_standin, arm_factory_name)
+    deployer = DataFactoryDeployer()
+    ctx = _ctx(arm_standin, arm_factory_name, snapshot_of(template(_changed()), sha="7" * 40))
+    plan = deployer.what_if(ctx, deployer.plan(ctx))
+    what_if = plan.data["what_if"]
+    assert what_if["supported"] and what_if["counts"] == {"Modify": 1, "NoChange": 7}
+    assert [c["resource_id"].rsplit("/", 1)[1] for c in what_if["changes"]] == ["tr_hourly"]
+    assert arm_standin.counters.count("deployments.put") == 1  # only the first deployment was made
+    assert arm_standin.trigger_state(arm_factory_name, "tr_hourly") == "Started"
