@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
+from typing import Any
 
 from ..audit.ledger import AuditLedger
 from ..audit.records import Activity, DeploymentRecord
@@ -80,30 +82,43 @@ def request_rollback(ledger: AuditLedger, queue: DeploymentQueue | None, config:
     if not rec.final:
         raise Conflict(f"deployment {rec.id} is {rec.status}; only an ended deployment can be rolled back",
                        code="not_final")
-    target: DeploymentRecord | None = None
-    if to is not None:
-        commit = to.strip().lower()
-        if rec.commit.startswith(commit):
-            raise Conflict(f"{commit} is the commit of deployment {rec.id} itself", code="same_commit")
-        target = _succeeded_with(ledger, rec.environment, rec.component, commit)
-        if target is None:
-            raise BadRequest(f"{commit} never succeeded as a {rec.component} deployment in {rec.environment}: "
-                             "a rollback goes back to a commit that ran there", code="not_deployed_here")
-        commit = target.commit
-    else:
+    target = _rollback_target(ledger, rec, to)
+    commit = target.commit
+    urgent = _emergency(config, actor, reason) if emergency else None
+    info = {"to_deployment": target.id, "from_commit": rec.commit, "reason": reason,
+            "automatic": automatic}
+    now = ledger.clock.now()
+    new = submit(ledger, queue, environment=rec.environment, component=rec.component, commit=commit,
+                 ref=target.ref, repository=rec.repository, trigger="rollback",
+                 actor=actor_name, seed=f"rollback:{rec.id}:{commit}:{now.isoformat()}", force=force,
+                 rollback_of=rec.id, extra={"rollback": info, **({"emergency": urgent} if urgent else {})})
+    _record_requested(ledger, rec, new, actor_name, now, info, urgent, notifier)
+    return new
+
+
+def _rollback_target(ledger: AuditLedger, rec: DeploymentRecord, to: str | None) -> DeploymentRecord:
+    """The successful deployment to go back to: of ``to`` when given, else the last one before ``rec``."""
+    if to is None:
         target = rollback_target(ledger, rec.environment, rec.component, before=rec)
         if target is None:
             raise Conflict(f"no successful {rec.component} deployment in {rec.environment} before {rec.id} "
                            "to roll back to (pass 'to' with a commit SHA)", code="no_rollback_target")
-        commit = target.commit
-    urgent = _emergency(config, actor, reason) if emergency else None
-    info = {"to_deployment": target.id if target else None, "from_commit": rec.commit, "reason": reason,
-            "automatic": automatic}
-    now = ledger.clock.now()
-    new = submit(ledger, queue, environment=rec.environment, component=rec.component, commit=commit,
-                 ref=target.ref if target else "", repository=rec.repository, trigger="rollback",
-                 actor=actor_name, seed=f"rollback:{rec.id}:{commit}:{now.isoformat()}", force=force,
-                 rollback_of=rec.id, extra={"rollback": info, **({"emergency": urgent} if urgent else {})})
+        return target
+    commit = to.strip().lower()
+    if rec.commit.startswith(commit):
+        raise Conflict(f"{commit} is the commit of deployment {rec.id} itself", code="same_commit")
+    found = _succeeded_with(ledger, rec.environment, rec.component, commit)
+    if found is None:
+        raise BadRequest(f"{commit} never succeeded as a {rec.component} deployment in {rec.environment}: "
+                         "a rollback goes back to a commit that ran there", code="not_deployed_here")
+    return found
+
+
+def _record_requested(ledger: AuditLedger, rec: DeploymentRecord, new: DeploymentRecord, actor_name: str | None,
+                      now: datetime, info: dict[str, Any], urgent: dict[str, str] | None,
+                      notifier: Notifier | None) -> None:
+    """The rollback's activity (and, for an emergency, its own activity and notification)."""
+    commit, reason, automatic = new.commit, info["reason"], info["automatic"]
     if urgent:
         ledger.record_activity(Activity(
             environment=rec.environment, kind="emergency", key=new.id, at=now, actor=actor_name,
@@ -118,7 +133,6 @@ def request_rollback(ledger: AuditLedger, queue: DeploymentQueue | None, config:
         summary=f"{'automatic ' if automatic else ''}rollback of {rec.id} ({rec.commit[:12]}) to {commit[:12]}"
                 + (f": {reason}" if reason else ""),
         data={"rollback_of": rec.id, **info, "to_commit": commit}))
-    return new
 
 
 def _succeeded_with(ledger: AuditLedger, environment: str, component: str, commit: str) -> DeploymentRecord | None:
