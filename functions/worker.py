@@ -34,7 +34,8 @@ def _run_request(msg: func.QueueMessage) -> None:
     from shared.release import release_orchestrator
 
     ctx = app_context.current()
-    orchestrator = release_orchestrator(ctx, holder=f"worker:{msg.id}")
+    orchestrator = release_orchestrator(ctx, holder=f"worker:{msg.id}",
+                                        lock_retry_seconds=ctx.settings.lock_retry_seconds)
     outcome = orchestrator.run(request)
     log.info("deployment %s: %s", outcome.deployment_id, outcome.status)
 

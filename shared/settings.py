@@ -42,6 +42,8 @@ KNOWN_SETTINGS: dict[str, str] = {
                               "see DATAOPS_DEPLOY_QUEUE)",
     "DATAOPS_DEPLOY_QUEUE": "Required: the deployment request queue, exactly as the worker's trigger binds it "
                             "(%DATAOPS_DEPLOY_QUEUE%); its poison queue is <name>-poison",
+    "DATAOPS_LOCK_RETRY_SECONDS": "Seconds a deployment request whose environment and component is locked "
+                                  "waits in the queue before it tries again (default 15)",
     "GITHUB_WEBHOOK_SECRET": "Secret of the GitHub webhook (HMAC-SHA256 signature)",
     "AZDO_WEBHOOK_USER": "Basic-auth user name configured on the Azure DevOps service hook",
     "AZDO_WEBHOOK_PASSWORD": "Basic-auth password configured on the Azure DevOps service hook",
@@ -193,6 +195,13 @@ class Settings:
     @property
     def config_path(self) -> str | None:
         return self.get("DATAOPS_CONFIG")
+
+    @property
+    def lock_retry_seconds(self) -> int:
+        raw = self.get("DATAOPS_LOCK_RETRY_SECONDS", "15") or "15"
+        if not raw.isdigit() or not 1 <= int(raw) <= 3600:
+            raise ConfigError([f"DATAOPS_LOCK_RETRY_SECONDS: {raw!r} must be whole seconds, 1-3600"], "app settings")
+        return int(raw)
 
     @property
     def storage_connection(self) -> str | None:

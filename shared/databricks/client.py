@@ -8,6 +8,7 @@ own. databricks-sdk is imported here, when a client is built, not at start-up.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
@@ -17,6 +18,11 @@ if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
 
     from ..config import DatabricksTarget
+
+# databricks-sdk fills Config's class-level attribute cache on first use by iterating the class
+# __dict__ while another thread may be adding to it ("dictionary changed size during iteration"):
+# an instance running several deployments at once builds its clients one at a time.
+_BUILD = threading.Lock()
 
 # The AzureDatabricks first-party application id: the resource of Entra ID tokens for Databricks.
 DATABRICKS_RESOURCE = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"
@@ -64,6 +70,7 @@ def _client(**kwargs: Any) -> WorkspaceClient:
     from databricks.sdk.core import Config
 
     accepted = inspect.signature(WorkspaceClient.__init__).parameters
-    if all(k in accepted for k in kwargs):
-        return WorkspaceClient(**kwargs)
-    return WorkspaceClient(config=Config(**kwargs))
+    with _BUILD:
+        if all(k in accepted for k in kwargs):
+            return WorkspaceClient(**kwargs)
+        return WorkspaceClient(config=Config(**kwargs))
