@@ -154,3 +154,10 @@ def test_built_factory_over_arm_limits_deploys_through_the_linked_path(arm_stand
     assert len(arm_standin.names(arm_factory_name, "datasets")) == 340
     small = deployer.plan(_ctx(arm_standin, arm_factory_name, _factory(), "e" * 40))
     assert small.data["template"]["layout"] == "built-full"
+
+
+def test_plan_and_deploy_default_to_the_main_branch_when_adf_comes_from_main() -> None:
+    from shared.deploy.components import COMPONENTS
+
+    assert COMPONENTS.get("adf").default_ref(_config()) == "main"
+    assert COMPONENTS.get("adf").default_ref(_config().model_copy(update={"adf": AdfSource()})) == "adf_publish"
