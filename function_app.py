@@ -14,6 +14,7 @@ from functions import (
     environments,
     hooks,
     incidents,
+    maintenance,
     metrics,
     schedules,
     worker,
@@ -21,5 +22,6 @@ from functions import (
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (hooks, approvals, deployments, environments, metrics, incidents, worker, schedules, dashboard):
+for blueprint in (hooks, approvals, deployments, environments, metrics, incidents, worker, schedules, dashboard,
+                  maintenance):
     app.register_functions(blueprint.bp)

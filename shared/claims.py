@@ -50,5 +50,12 @@ class Claims:
             return None
         return json.loads(e.get("data") or "{}")
 
+    def put(self, scope: str, key: str, data: dict[str, Any]) -> None:
+        """Replace the claim's data (the claim stays taken): progress that later readers must see."""
+        from azure.data.tables import UpdateMode
+
+        self.table.upsert_entity({"PartitionKey": f"claim-{safe_key(scope)}", "RowKey": fit_key(key),
+                                  "data": json.dumps(data, default=str)}, mode=UpdateMode.REPLACE)
+
     def release(self, scope: str, key: str) -> None:
         self.table.delete_entity(f"claim-{safe_key(scope)}", fit_key(key))

@@ -57,6 +57,10 @@ KNOWN_SETTINGS: dict[str, str] = {
     "REQUESTS_CA_BUNDLE": "Extra CA bundle for HTTPS targets (the local ARM stand-in's certificate authority)",
     "DATAOPS_LOCAL_PRINCIPAL": "Dev host only: the local user its App Service Authentication stand-in signs "
                                "requests in as (needs security.local_identities: true)",
+    "DATAOPS_WEBHOOK_BUDGET_S": "Seconds a webhook may take to answer (default 8; storage that does not answer "
+                                "in time is a 503)",
+    "DATAOPS_WEBHOOK_REPLAY_WINDOW_S": "Seconds within which a replayed body or provider id is a duplicate "
+                                       "(default 259200 = 72 h)",
 }
 
 

@@ -8,6 +8,10 @@ that importing the function app stays fast.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +25,83 @@ if TYPE_CHECKING:
 
 # Short timeouts: a storage outage must become a 503 quickly, not hang a webhook.
 _CLIENT_KW: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 30, "retry_total": 2}
+# Table retries sleep through a wrapper transport that does not see the deadline: keep them short.
+_TABLE_KW: dict[str, Any] = {"retry_backoff_factor": 0.2}
+
+# An absolute time.monotonic() deadline for every storage request made in this context (a webhook's
+# answer budget): requests, their timeouts and the SDKs' retry back-offs all end by then.
+_deadline: ContextVar[float | None] = ContextVar("dataops_storage_deadline", default=None)
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[float]:
+    """Storage calls in this block end within ``seconds`` (a nested deadline never extends an outer one)."""
+    outer = _deadline.get()
+    end = time.monotonic() + max(0.0, seconds)
+    if outer is not None:
+        end = min(end, outer)
+    token = _deadline.set(end)
+    try:
+        yield end
+    finally:
+        _deadline.reset(token)
+
+
+def time_left() -> float | None:
+    """Seconds until the current deadline (None: no deadline)."""
+    end = _deadline.get()
+    return None if end is None else end - time.monotonic()
+
+
+class BudgetSpent(Unavailable):
+    """The deadline passed before a storage request could be sent (so it was certainly not sent).
+
+    Not an ``AzureError`` on purpose: the SDKs' retry policies give up at once instead of retrying it.
+    """
+
+    code = "storage_timeout"
+
+
+def _bounded_retry(module: str) -> Any:
+    """The storage SDK's ExponentialRetry whose back-off sleeps end at the deadline."""
+    import importlib
+
+    base = importlib.import_module(module).ExponentialRetry
+
+    class BoundedRetry(base):  # type: ignore[misc,valid-type]
+        def sleep(self, settings: Any, transport: Any) -> None:
+            backoff = self.get_backoff_time(settings)
+            left = time_left()
+            if left is not None:
+                backoff = min(backoff, max(0.0, left))
+            if backoff and backoff > 0:
+                time.sleep(backoff)
+
+    return BoundedRetry(retry_total=_CLIENT_KW["retry_total"])
+
+
+def _transport() -> Any:
+    """A requests transport that honours :func:`deadline` (one per service client, like the SDK's own)."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    class DeadlineTransport(RequestsTransport):  # type: ignore[misc]
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            left = time_left()
+            if left is not None:
+                if left <= 0.01:
+                    raise BudgetSpent("storage did not answer within the time budget")
+                kwargs["connection_timeout"] = min(float(kwargs.get("connection_timeout")
+                                                         or self.connection_config.timeout), left)
+                kwargs["read_timeout"] = min(float(kwargs.get("read_timeout")
+                                                   or self.connection_config.read_timeout), left)
+            return super().send(request, **kwargs)
+
+        def sleep(self, duration: float) -> None:
+            left = time_left()
+            super().sleep(duration if left is None else max(0.0, min(duration, left)))
+
+    return DeadlineTransport(connection_timeout=_CLIENT_KW["connection_timeout"],
+                             read_timeout=_CLIENT_KW["read_timeout"])
 
 
 class StorageAccount:
@@ -60,27 +141,34 @@ class StorageAccount:
         from azure.data.tables import TableServiceClient
 
         if self.connection_string:
-            return TableServiceClient.from_connection_string(self.connection_string, **_CLIENT_KW)
+            return TableServiceClient.from_connection_string(self.connection_string, transport=_transport(),
+                                                          **_CLIENT_KW, **_TABLE_KW)
         return TableServiceClient(f"https://{self.account_name}.table.core.windows.net",
-                                  credential=self._cred(), **_CLIENT_KW)
+                                  credential=self._cred(), transport=_transport(), **_CLIENT_KW, **_TABLE_KW)
 
     @cached_property
     def queue_service(self) -> QueueServiceClient:
         from azure.storage.queue import QueueServiceClient
 
         if self.connection_string:
-            return QueueServiceClient.from_connection_string(self.connection_string, **_CLIENT_KW)
+            return QueueServiceClient.from_connection_string(
+                self.connection_string, transport=_transport(), retry_policy=_bounded_retry("azure.storage.queue"),
+                **_CLIENT_KW)
         return QueueServiceClient(f"https://{self.account_name}.queue.core.windows.net",
-                                  credential=self._cred(), **_CLIENT_KW)
+                                  credential=self._cred(), transport=_transport(),
+                                  retry_policy=_bounded_retry("azure.storage.queue"), **_CLIENT_KW)
 
     @cached_property
     def blob_service(self) -> BlobServiceClient:
         from azure.storage.blob import BlobServiceClient
 
         if self.connection_string:
-            return BlobServiceClient.from_connection_string(self.connection_string, **_CLIENT_KW)
+            return BlobServiceClient.from_connection_string(
+                self.connection_string, transport=_transport(), retry_policy=_bounded_retry("azure.storage.blob"),
+                **_CLIENT_KW)
         return BlobServiceClient(f"https://{self.account_name}.blob.core.windows.net",
-                                 credential=self._cred(), **_CLIENT_KW)
+                                 credential=self._cred(), transport=_transport(),
+                                 retry_policy=_bounded_retry("azure.storage.blob"), **_CLIENT_KW)
 
     def table(self, name: str) -> TableClient:
         with self._lock:

@@ -143,7 +143,9 @@ class Orchestrator:
         assert self.queue is not None
         # Record first, then re-queue: the copy could otherwise run (and move on) before the record
         # says waiting_lock. If the send fails the original message is retried by the queue.
-        if rec.status != "waiting_lock":
+        # A copy of a request whose deployment runs elsewhere (a redelivered or swept request) leaves
+        # its status alone; it comes back later, and finds it ended, or its worker dead (recovery).
+        if rec.status != "waiting_lock" and rec.status not in ACTIVE_STATUSES:
             self.ledger.transition(rec.id, "waiting_lock")
         self.queue.send(request.again(), delay_seconds=self.lock_retry_seconds)
         return Outcome(rec.id, "waiting_lock", requeued_after=self.lock_retry_seconds)

@@ -3,40 +3,49 @@
 Order matters:
 
 1. size (413) and signature/credentials (401) on the raw body, before parsing;
-2. JSON (400) and the event type (unsupported: 202 ignored);
+2. JSON (400, depth bounded before parsing) and the event type (unsupported: 202 ignored);
 3. the normalized push and its route (other branch, tag, deletion, other
    repository: 202 ignored, recorded as activity);
-4. an atomic claim on the delivery id (a redelivery, even a concurrent one,
-   finds it taken and changes nothing);
+4. an atomic claim on the delivery id and its aliases (body digest, provider ids:
+   a redelivery or a replay under a new id, even a concurrent one, finds it taken);
 5. the deployment records (status ``queued``) *then* the queue messages, so a
    request is never lost; 202 once every message is durably queued.
 
-Storage trouble is a 503 (Azure DevOps retries on it); the claim is released
-so the retry is not mistaken for a duplicate.
+Storage trouble is a 503 within the answer budget; the claim is released only when
+nothing can have been queued, else a retry finishes the work with the same ids
+(:mod:`shared.ingest.delivery`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
 from .. import telemetry
 from ..audit.ledger import AuditLedger
 from ..audit.records import Activity
-from ..claims import Claims
 from ..clock import Clock
 from ..config import PlatformConfig
 from ..deploy.components import COMPONENTS, ComponentRegistry
 from ..deploy.lifecycle import Opening, open_deployments
-from ..deploy.queue import DeploymentQueue
-from ..errors import DataOpsError, NotFound, PayloadTooLarge, Unavailable
+from ..errors import BadRequest, DataOpsError, NotFound, PayloadTooLarge, Unavailable
 from ..settings import Settings
-from ..storage import StorageAccount
+from ..storage import StorageAccount, deadline
 from ..validation import json_object
+from .delivery import (
+    CLAIM_SCOPE,
+    WORK_SHARE,
+    Attempt,
+    DeliveryClaims,
+    DeliveryPolicy,
+    TrackingQueue,
+    alias_keys,
+    delete_unqueued_record,
+)
 from .push import Push
 from .routing import route_push
 from .webhook_sources import MAX_DELIVERY, SOURCES, lower_headers
@@ -44,10 +53,8 @@ from .webhook_sources import MAX_DELIVERY, SOURCES, lower_headers
 log = logging.getLogger(__name__)
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
-CLAIM_SCOPE = "webhook"
 WEBHOOK_PARTITION = "_webhooks"  # activity partition of ignored deliveries (no environment applies)
-# A redelivery later than this checks that the first receiver finished (it may have died).
-STALE_CLAIM = timedelta(seconds=60)
+__all__ = ["CLAIM_SCOPE", "MAX_BODY", "WEBHOOK_PARTITION", "Intake", "IntakeResult"]
 
 
 @dataclass
@@ -66,6 +73,12 @@ class Intake:
     settings: Settings
     clock: Clock
     components: ComponentRegistry = COMPONENTS  # what a push can deploy
+    policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    _started: float = field(default=0.0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.policy == DeliveryPolicy():
+            self.policy = DeliveryPolicy.from_settings(self.settings)
 
     def receive(self, source_name: str, headers: Mapping[str, str], body: bytes) -> IntakeResult:
         """Handle one delivery; raises DataOpsError (4xx/503) for what the caller must see as an error."""
@@ -75,7 +88,9 @@ class Intake:
         if len(body) > MAX_BODY:
             raise PayloadTooLarge(f"body is {len(body)} bytes; the limit is {MAX_BODY}")
         h = lower_headers(headers)
-        with telemetry.span(f"dataops.webhook {source_name}", {"dataops.webhook.provider": source_name}) as span:
+        self._started = time.monotonic()
+        with telemetry.span(f"dataops.webhook {source_name}", {"dataops.webhook.provider": source_name}) as span, \
+                deadline(self.policy.budget_s * 0.95):
             source.verify(h, body, self.settings)
             payload = json_object(body)
             event = source.classify(h, payload)
@@ -96,52 +111,58 @@ class Intake:
                 self._record_ignored(source_name, push.delivery_id, route.ignored, push)
                 return IntakeResult(202, {"status": "ignored", "reason": route.ignored,
                                           "delivery_id": push.delivery_id})
-            return self._accept(push, [(t.environment, t.component) for t in route.targets], route.skipped)
+            return self._accept(push, [(t.environment, t.component) for t in route.targets], route.skipped,
+                                body)
 
     # ----------------------------------------------------------------- accept
-    def _accept(self, push: Push, targets: list[tuple[str, str]], skipped: tuple[str, ...]) -> IntakeResult:
-        from azure.core.exceptions import AzureError
+    def _accept(self, push: Push, targets: list[tuple[str, str]], skipped: tuple[str, ...],
+                body: bytes) -> IntakeResult:
+        """Claim, record, queue: exactly once, within the budget (see :mod:`shared.ingest.delivery`)."""
+        from azure.core.exceptions import AzureError, HttpResponseError
 
         now = self.clock.now()
+        policy = self.policy
         seed = f"{push.provider}:{push.delivery_id}"
-        ids = {f"{env}/{comp}": self.ledger.new_deployment_id(env, comp, seed, when=now) for env, comp in targets}
-        claims = Claims(self.storage)
-        key = seed
+        fresh = {f"{env}/{comp}": self.ledger.new_deployment_id(env, comp, seed, when=now) for env, comp in targets}
+        dc = DeliveryClaims(self.storage, policy)
+        attempt = Attempt(seed)
+        queue = TrackingQueue(self.storage)
+        ids = fresh
         try:
-            won, data = claims.claim(CLAIM_SCOPE, key, {"deployments": ids, "at": now.isoformat()}, at=now)
-        except AzureError as exc:
-            raise Unavailable(f"state storage is unreachable: {type(exc).__name__}") from exc
-        if not won:
-            if not _stale(data, now):
-                return IntakeResult(202, {"status": "duplicate", "delivery_id": push.delivery_id,
-                                          "deployments": list((data.get("deployments") or {}).values())})
-            # Delivered again after a while: make sure the first receiver finished (it may have died
-            # between the claim and the queue). Existing records are kept (a retried create is a
-            # no-op) and only those still ``queued`` are sent again: a request sent twice is harmless,
-            # the worker skips a deployment that ended or runs elsewhere (the lock).
-            ids = dict(data.get("deployments") or ids)
-        trace_id = telemetry.current_trace_id()
-        openings = []
-        for target, deployment_id in ids.items():
-            env, _, comp = target.partition("/")
-            openings.append(Opening(
-                environment=env, component=comp, commit=push.after, trigger="push", ref=push.ref,
-                repository=push.repository, actor=push.pusher, commits=push.commits, commit_time=push.head_time,
-                delivery_id=push.delivery_id, deployment_id=deployment_id,
-                extra={"provider": push.provider, "before": push.before, "forced": push.forced}))
-        try:
-            open_deployments(self.ledger, DeploymentQueue(self.storage), openings, when=now)
-        except (AzureError, Unavailable) as exc:
-            try:
-                claims.release(CLAIM_SCOPE, key)  # so the provider's retry is not taken for a duplicate
-            except Exception:
-                log.warning("webhook %s: claim not released (stale after %s)", seed, STALE_CLAIM)
+            with deadline(max(0.0, self._started + policy.budget_s * WORK_SHARE - time.monotonic())):
+                dc.resolve(attempt, alias_keys(push.provider, body, push.provider_ids))
+                outcome, ids = dc.claim(attempt, fresh)
+                if outcome == "duplicate":
+                    return IntakeResult(202, {"status": "duplicate", "delivery_id": push.delivery_id,
+                                              "deployments": list(ids.values()),
+                                              **({"replay_of": attempt.key} if attempt.replay_of else {})})
+                trace_id = telemetry.current_trace_id()
+                open_deployments(self.ledger, queue, [self._opening(push, t, d) for t, d in ids.items()],
+                                 when=now)
+            dc.done(attempt, ids)
+        except (AzureError, DataOpsError) as exc:
+            if not queue.maybe_sent:
+                dc.undo(attempt, ids, lambda did: delete_unqueued_record(self.storage, did))
+            if isinstance(exc, HttpResponseError) and exc.status_code == 400:
+                # Table storage refused a value: input we should have refused first. Still the caller's.
+                raise BadRequest(f"the delivery cannot be stored: {exc.reason or exc.message}"[:500],
+                                 code="not_storable") from exc
             if isinstance(exc, DataOpsError):
                 raise
             raise Unavailable(f"storage is unreachable: {type(exc).__name__}") from exc
-        return IntakeResult(202, {"status": "queued" if won else "recovered", "delivery_id": push.delivery_id,
+        status = "recovered" if attempt.takeover else "queued"
+        return IntakeResult(202, {"status": status, "delivery_id": push.delivery_id,
                                   "deployments": list(ids.values()), "skipped": list(skipped),
-                                  "trace_id": trace_id})
+                                  "trace_id": trace_id,
+                                  **({"replay_of": attempt.key} if attempt.replay_of else {})})
+
+    @staticmethod
+    def _opening(push: Push, target: str, deployment_id: str) -> Opening:
+        env, _, comp = target.partition("/")
+        return Opening(environment=env, component=comp, commit=push.after, trigger="push", ref=push.ref,
+                       repository=push.repository, actor=push.pusher, commits=push.commits,
+                       commit_time=push.head_time, delivery_id=push.delivery_id, deployment_id=deployment_id,
+                       extra={"provider": push.provider, "before": push.before, "forced": push.forced})
 
     def _record_ignored(self, provider: str, delivery: str, reason: str, push: Push | None) -> None:
         from azure.core.exceptions import AzureError
@@ -160,11 +181,3 @@ class Intake:
 
 def _digest(body: bytes) -> str:
     return "sha256-" + hashlib.sha256(body).hexdigest()[:32]
-
-
-def _stale(data: dict[str, Any], now: datetime) -> bool:
-    try:
-        at = datetime.fromisoformat(str(data.get("at")))
-    except ValueError:
-        return True
-    return now - at > STALE_CLAIM

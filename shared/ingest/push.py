@@ -28,6 +28,7 @@ class Push:
     repository_aliases: tuple[str, ...] = ()  # other names of the same repository (ssh URL, web URL)
     # files the push added/modified/removed, when the payload lists them all; None = unknown
     changed_paths: tuple[str, ...] | None = None
+    provider_ids: tuple[str, ...] = ()  # the provider's own ids of this push/delivery (replay detection)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

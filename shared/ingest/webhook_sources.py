@@ -286,8 +286,17 @@ def parse_azure_devops(headers: Headers, p: dict[str, Any]) -> Push:
                 before=_sha(upd.get("oldObjectId"), "resource.refUpdates[0].oldObjectId"), after=after,
                 pusher=_name(pusher), forced=False, deleted=after == ZERO_SHA,
                 commits=tuple(reversed(commits)),  # Azure DevOps lists newest first
-                repository_aliases=aliases,
+                repository_aliases=aliases, provider_ids=_azdo_ids(res, repo),
                 extra={"other_ref_updates": len(updates) - 1} if len(updates) > 1 else {})
+
+
+def _azdo_ids(res: dict[str, Any], repo: dict[str, Any]) -> tuple[str, ...]:
+    """The push id within its repository: the same push however often it is notified."""
+    push_id, repo_id = res.get("pushId"), repo.get("id")
+    if isinstance(push_id, int) and not isinstance(push_id, bool) and isinstance(repo_id, str) \
+            and 0 < len(repo_id) <= MAX_DELIVERY:
+        return (f"push:{repo_id}:{push_id}",)
+    return ()
 
 
 # --------------------------------------------------------------------- GitLab
@@ -324,9 +333,15 @@ def parse_gitlab(headers: Headers, p: dict[str, Any]) -> Push:
     return Push(provider="gitlab", delivery_id=delivery, repository=url, ref=_ref(p.get("ref"), "ref"),
                 before=_sha(p.get("before"), "before"), after=after,
                 pusher=_name(pusher), forced=False, deleted=after == ZERO_SHA,
-                commits=commits, repository_aliases=aliases,
+                commits=commits, repository_aliases=aliases, provider_ids=_gitlab_ids(headers),
                 changed_paths=_changed_paths(p.get("commits"), complete=not isinstance(p.get("total_commits_count"), int)
                                              or p["total_commits_count"] <= len(commits)))
+
+
+def _gitlab_ids(headers: Headers) -> tuple[str, ...]:
+    """``X-Gitlab-Idempotency-Key`` (GitLab 17.4+): the same across retries of one webhook."""
+    key = headers.get("x-gitlab-idempotency-key", "").strip()
+    return (f"idempotency:{key}",) if key and len(key) <= MAX_DELIVERY and not _CONTROL.search(key) else ()
 
 
 SOURCES: dict[str, WebhookSource] = {

@@ -1,0 +1,32 @@
+"""What the maintenance timer does (``functions/maintenance.py``): finish what was left half-done.
+
+1. Deployment records still ``queued`` whose request was lost are re-queued, or
+   ended after a day (:mod:`shared.ingest.sweeper`).
+2. Triggers a failed restore could not start again (recorded as stranded) are
+   started, until they are (:mod:`shared.adf.stranded`).
+
+Each part runs on its own: one failing does not stop the other.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import AppContext
+
+log = logging.getLogger(__name__)
+
+
+def run_maintenance(ctx: AppContext) -> dict[str, Any]:
+    from .deploy.queue import DeploymentQueue
+    from .ingest.sweeper import sweep_queued
+
+    report: dict[str, Any] = {}
+    try:
+        report.update(sweep_queued(ctx.ledger, DeploymentQueue(ctx.storage), ctx.config).to_json())
+    except Exception:
+        log.exception("maintenance: sweeping queued deployments failed")
+        report["sweep_failed"] = True
+    return report
