@@ -26,7 +26,8 @@ SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 ScheduleResource = Literal["adf_triggers", "clusters", "warehouses", "jobs"]
-NotifyEvent = Literal["waiting_approval", "failed", "succeeded", "rejected", "rolled_back", "superseded"]
+NotifyEvent = Literal["waiting_approval", "failed", "succeeded", "rejected", "rolled_back", "superseded",
+                      "stranded"]
 
 
 class _Model(BaseModel):
@@ -207,7 +208,7 @@ class Window(_Model):
 class Notify(_Model):
     kind: Literal["teams", "webhook"]
     url_setting: str
-    on: list[NotifyEvent] = ["waiting_approval", "failed", "succeeded"]
+    on: list[NotifyEvent] = ["waiting_approval", "failed", "succeeded", "stranded"]
 
     _setting = field_validator("url_setting")(_check_setting)
 

@@ -29,4 +29,13 @@ def run_maintenance(ctx: AppContext) -> dict[str, Any]:
     except Exception:
         log.exception("maintenance: sweeping queued deployments failed")
         report["sweep_failed"] = True
+    try:
+        from .adf.stranded import retry_stranded
+        from .release.notify import Notifier
+
+        notifier = Notifier(ctx.config, ctx.settings, ctx.clock, ctx.ledger)
+        report["stranded"] = retry_stranded(ctx.config, ctx.ledger, ctx.settings, ctx.storage, notifier=notifier)
+    except Exception:
+        log.exception("maintenance: retrying stranded triggers failed")
+        report["stranded_failed"] = True
     return report

@@ -29,11 +29,14 @@ from .loader import FactoryTemplate
 from .ownership import check_ownership
 from .parameters import ResolvedParameters, resolve_parameters
 from .plan import IGNORED_PROPERTIES, ApplySchedule, LiveFactory, PlanOptions, build_plan, start_waves
+from .recovery import Recovery, recover_deployment
 from .template import Evaluator, render_objects
 from .waves import run_wave
 
 if TYPE_CHECKING:
-    from ..config import DataFactoryTarget
+    from ..audit.ledger import AuditLedger
+    from ..audit.records import DeploymentRecord
+    from ..config import DataFactoryTarget, PlatformConfig
     from ..settings import Settings
 
 log = logging.getLogger(__name__)
@@ -141,6 +144,15 @@ class DataFactoryDeployer:
                        "changes": [c for c in changes if c["change_type"] not in ("NoChange", "Ignore")][:200]}
         return Plan(plan.component, plan.environment, plan.commit, plan.actions, plan.warnings, plan.refused,
                     {**plan.data, "what_if": summary})
+
+    # -------------------------------------------------------------- recovery
+    def recover(self, config: PlatformConfig, rec: DeploymentRecord, settings: Settings,
+                ledger: AuditLedger) -> Recovery:
+        """After a worker died mid-deployment: restart the triggers its audit says it stopped (``recovery``)."""
+        target = config.environment(rec.environment).data_factory
+        if target is None:
+            return Recovery()
+        return recover_deployment(ledger, rec.id, target, settings, self._client_factory)
 
     # ----------------------------------------------------------------- apply
     def apply(self, ctx: DeployContext, plan: Plan) -> ApplyResult:

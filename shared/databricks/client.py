@@ -47,7 +47,12 @@ def _entra_strategy(credential: Any) -> Any:
 
 def workspace_client(target: DatabricksTarget, settings: Settings, *, credential: Any = None,
                      **config: Any) -> WorkspaceClient:
-    """A client for ``target``; extra ``config`` goes to ``databricks.sdk.core.Config``."""
+    """A client for ``target``; extra ``config`` goes to ``databricks.sdk.core.Config``.
+
+    The SDK's own retries (429 honouring Retry-After, 503) are bounded by time, not a count:
+    ``retry_timeout_seconds`` is the target's ``throttle_budget_s`` (default 10 minutes).
+    """
+    config.setdefault("retry_timeout_seconds", max(1, int(target.throttle_budget_s)))
     if target.token_setting:
         token = settings.secret(target.token_setting)
         if not token:

@@ -133,8 +133,11 @@ class Orchestrator:
             self._recover_crashed(rec)
             rec = self.ledger.get_deployment(rec.id, with_plan=False)
             if rec.status in ACTIVE_STATUSES:
-                # This very deployment was being run by a worker that died: a crash mid-way is a failure.
-                return self._end(rec, "failed", error="the worker running this deployment stopped mid-way")
+                # This very deployment was being run by a worker that died: a crash mid-way is a failure,
+                # once what it changed and did not undo is put back.
+                summary, details = self._undo_crashed(rec)
+                return self._end(rec, "failed", error="the worker running this deployment stopped mid-way"
+                                 + summary, error_details=details)
             return self._deploy(rec, request, lock)
         finally:
             lock.release()
@@ -159,11 +162,26 @@ class Orchestrator:
                 if orphan.id == current.id:
                     continue
                 log.warning("deployment %s was left %s by a dead worker", orphan.id, orphan.status)
+                summary, details = self._undo_crashed(orphan)
                 try:
-                    self._end(orphan, "failed",
-                              error=f"the worker running this deployment stopped mid-way (found by {current.id})")
+                    self._end(orphan, "failed", error=f"the worker running this deployment stopped mid-way "
+                                                      f"(found by {current.id}){summary}", error_details=details)
                 except DataOpsError:
                     pass  # ended meanwhile
+
+    def _undo_crashed(self, orphan: DeploymentRecord) -> tuple[str, dict[str, Any] | None]:
+        """Put back what a crashed deployment changed and did not undo (the deployer's ``recover``, when it
+        has one: ADF restarts the triggers it stopped). Returns (text for the error, error details)."""
+        try:
+            recover = getattr(get_deployer(orphan.component), "recover", None)
+            if recover is None:
+                return "", None
+            done = recover(self.config, orphan, self.settings, self.ledger)
+        except Exception as exc:  # recovery must not stop the crashed record from being ended
+            log.exception("recovering crashed deployment %s", orphan.id)
+            return f"; putting back what it changed failed: {type(exc).__name__}", {"recovery_error": str(exc)[:500]}
+        return f"; {done.summary}", {"recovery": done.to_json(),
+                                     **({"stranded_triggers": sorted(done.failed)} if done.failed else {})}
 
     def _deploy(self, rec: DeploymentRecord, request: DeploymentRequest, lock: LeaseLock) -> Outcome:
         trace_id = telemetry.current_trace_id()

@@ -50,7 +50,7 @@ from ..deploy.queue import DeploymentQueue
 from ..deploy.request import DeploymentRequest
 from ..errors import Unavailable
 from ..settings import Settings
-from ..storage import StorageAccount, time_left
+from ..storage import BudgetSpent, StorageAccount, time_left
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,11 @@ class DeliveryClaims:
                     raise Unavailable("this delivery is being received by another request; retry",
                                       code="delivery_in_progress")
                 threading.Event().wait(self.policy.poll_s)
-                current = self.claims.get(CLAIM_SCOPE, attempt.key)
+                try:
+                    current = self.claims.get(CLAIM_SCOPE, attempt.key)
+                except BudgetSpent:
+                    raise Unavailable("this delivery is being received by another request; retry",
+                                      code="delivery_in_progress") from None
                 if current is None:
                     break  # released: nothing was queued; claim it afresh
                 if current.get("state") == "queued":

@@ -17,7 +17,7 @@ from .limits import path_problem
 from .plan import RemoteObject, deleted_share, deletes_everything, fingerprint, plan_actions
 from .state import NotebookState, StateEntry, state_blob
 from .sync import NotebookSync, _parallel
-from .throttle import AdaptivePacer, WorkspaceCallError
+from .throttle import AdaptivePacer, RetryPolicy, WorkspaceCallError
 from .workspace import Workspace
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class NotebookDeployer:
     def workspace(self, ctx: DeployContext, target: DatabricksTarget) -> Workspace:
         if self._workspace is None:
             pacer = AdaptivePacer(target.max_parallel, sleep=ctx.clock.sleep, monotonic=time.monotonic,
-                                  rng=self._rng)
+                                  rng=self._rng, policy=RetryPolicy(throttle_budget_s=target.throttle_budget_s))
             self._workspace = Workspace.connect(target, ctx.settings, pacer)
         return self._workspace
 

@@ -10,8 +10,10 @@ the 429s, under a concurrency cap (``max_parallel``):
   and the throttled request waits its ``Retry-After`` before going again;
 * every second without a 429 the rate grows by 5% (at least 1/s);
 * 5xx and connection errors are retried with exponential backoff and jitter,
-  up to ``max_attempts``; a 429 storm never exhausts attempts but is bounded by
-  ``throttle_budget_s`` so a stuck workspace cannot stall a deployment forever.
+  up to ``max_attempts``; 429s are not counted: a request honours ``Retry-After``
+  for as long as its time budget lasts (``throttle_budget_s``, elapsed time since it
+  was first sent, default 10 minutes), so a stuck workspace cannot stall a deployment
+  forever and a long storm does not fail it after a fixed number of tries.
 
 Time and randomness are passed in (``monotonic``, ``sleep``, ``rng``).
 """
@@ -57,7 +59,9 @@ class RetryPolicy:
     max_attempts: int = 6  # for 5xx / connection errors
     base_backoff_s: float = 0.2
     max_backoff_s: float = 8.0
-    throttle_budget_s: float = 300.0  # total time one request may spend waiting out 429s
+    # 429s are not counted: one request keeps honouring Retry-After until this much time has passed
+    # since it was first sent (databricks.throttle_budget_s, default 10 minutes)
+    throttle_budget_s: float = 600.0
     default_retry_after_s: float = 1.0
 
 
@@ -135,7 +139,7 @@ class AdaptivePacer:
     # -- calls --------------------------------------------------------------------
     def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` (one Workspace API request) within the pace, retrying 429 and 5xx."""
-        attempts, throttled_for = 0, 0.0
+        attempts, started, waited = 0, self._now(), 0.0
         while True:
             self._acquire()
             try:
@@ -146,9 +150,11 @@ class AdaptivePacer:
                     telemetry.count("throttled", {"dataops.service": "databricks.workspace"})
                     wait = exc.retry_after if exc.retry_after is not None else self.policy.default_retry_after_s
                     self._on_throttle(wait)
-                    throttled_for += wait
-                    if throttled_for > self.policy.throttle_budget_s:
-                        raise
+                    # elapsed time, or the time slept when the sleep is not the clock's (tests)
+                    spent = max(self._now() - started, waited)
+                    if spent + wait > self.policy.throttle_budget_s:
+                        raise  # waiting again would end past the budget: give up now, not later
+                    waited += wait
                     self._sleep(wait)
                     continue
                 attempts += 1

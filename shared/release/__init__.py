@@ -70,8 +70,10 @@ def after_end_hooks(config: PlatformConfig, storage: StorageAccount, ledger: Aud
     """
     q = queue or DeploymentQueue(storage)
     n = notifier or Notifier(config, settings, clock, ledger)
+    from ..adf.stranded import stranded_hook
+
     hooks: list[Callable[[DeploymentRecord], None]] = [
-        mark_rolled_back_hook(ledger, n), notify_hook(n), promotion_hook(config, ledger, q),
+        mark_rolled_back_hook(ledger, n), notify_hook(n), stranded_hook(ledger, n), promotion_hook(config, ledger, q),
         auto_rollback_hook(config, ledger, q)]
     return hooks
 

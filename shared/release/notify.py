@@ -26,7 +26,8 @@ from ..settings import Settings
 log = logging.getLogger(__name__)
 
 STATUS_COLOURS = {"succeeded": "Good", "failed": "Attention", "rejected": "Attention",
-                  "rolled_back": "Warning", "waiting_approval": "Accent", "superseded": "Default"}
+                  "rolled_back": "Warning", "waiting_approval": "Accent", "superseded": "Default",
+                  "stranded": "Attention"}
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Delivery:
 def _title(rec: DeploymentRecord, event: str) -> str:
     what = {"waiting_approval": "waits for approval", "succeeded": "succeeded", "failed": "failed",
             "rejected": "was rejected", "rolled_back": "was rolled back",
-            "superseded": "was superseded"}.get(event, event)
+            "superseded": "was superseded", "stranded": "left triggers stopped"}.get(event, event)
     return f"{rec.component} deployment of {rec.commit[:12]} to {rec.environment} {what}"
 
 

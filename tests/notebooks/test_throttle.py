@@ -80,3 +80,34 @@ def test_a_429_storm_is_bounded_by_the_throttle_budget() -> None:
     with pytest.raises(WorkspaceCallError):
         pacer.call(fn)  # type: ignore[arg-type]
     assert calls[0] == 6 and sum(s for s in t.slept if s == 2) <= 12
+
+
+def test_a_long_429_storm_is_waited_out_within_the_default_ten_minutes() -> None:
+    # 12 x 429 in a row, each asking for 30 s: 6 minutes of waiting. Not a count: a time budget.
+    t = FakeTime()
+    pacer = AdaptivePacer(2, monotonic=t.monotonic, sleep=t.sleep)
+    calls, fn = _failing([WorkspaceCallError("x", status=429, retry_after=30)] * 12)
+    assert pacer.call(fn) == "ok"  # type: ignore[arg-type]
+    assert calls[0] == 13 and sum(s for s in t.slept if s == 30) == 360
+    assert RetryPolicy().throttle_budget_s == 600
+
+
+def test_the_throttle_budget_is_elapsed_time_and_never_overshot() -> None:
+    t = FakeTime()
+    pacer = AdaptivePacer(2, policy=RetryPolicy(throttle_budget_s=100), monotonic=t.monotonic, sleep=t.sleep)
+    calls, fn = _failing([WorkspaceCallError("x", status=429, retry_after=30)] * 100)
+    with pytest.raises(WorkspaceCallError) as info:
+        pacer.call(fn)  # type: ignore[arg-type]
+    assert info.value.status == 429
+    # 3 Retry-After waits of 30 s fit in 100 s, a 4th would not (pacing between attempts counts too)
+    assert sum(s for s in t.slept if s == 30) <= 90 and calls[0] <= 4
+
+
+def test_the_target_sets_the_budget_of_the_sdk_and_the_pacer(databricks_standin) -> None:
+    from shared.config import DatabricksTarget
+    from shared.databricks.client import workspace_client
+
+    target = databricks_standin.target("/Shared/x", throttle_budget_s=42)
+    client = workspace_client(target, databricks_standin.settings())
+    assert client.config.retry_timeout_seconds == 42
+    assert DatabricksTarget(host="http://127.0.0.1:9", target_dir="/Shared/x").throttle_budget_s == 600
