@@ -67,7 +67,7 @@ def test_sigkill_mid_deployment_then_recovery_restarts_the_stopped_triggers(
                                  "data_factory": target.model_dump(exclude_none=True)}}}))
     config = load_config(cfg_path)
     env = {**os.environ, "AzureWebJobsStorage": azurite.connection_string,
-           "DATAOPS_STORAGE_PREFIX": storage.names.prefix, "DATAOPS_CONFIG": str(cfg_path),
+           **storage.names.app_settings(), "DATAOPS_CONFIG": str(cfg_path),
            **arm_standin.settings().environ}
     settings = Settings(env)
     ledger = AuditLedger(storage, SystemClock())

@@ -84,7 +84,8 @@ def test_every_acknowledged_delivery_is_deployed_exactly_once_through_refusals_a
     proxied = StorageAccount(connection_string=faults.connection_string, names=names)
     hooks_ctx = context(proxied, config, SystemClock(), settings={"DATAOPS_WEBHOOK_BUDGET_S": str(BUDGET)})
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)  # the host's own queue polling
-    monkeypatch.setenv("DATAOPS_STORAGE_PREFIX", unique_prefix)
+    for name, value in names.app_settings().items():
+        monkeypatch.setenv(name, value)
     h = host()
 
     answers: dict[str, list[tuple[int, dict[str, Any], float]]] = defaultdict(list)
@@ -143,11 +144,20 @@ def test_every_acknowledged_delivery_is_deployed_exactly_once_through_refusals_a
     app_context.set_current(worker_ctx)
     try:
         sweep_queued(worker_ctx.ledger, DeploymentQueue(direct), config, requeue_after=timedelta(0))
-        worker = next(q for q in h.queues if q[0] == "deployment_worker")
+        # One message at a time: a batch would mostly wait for the environment lock (15 s each).
+        import azure.functions as func
+
+        from devhost.host import FunctionHost
+        from functions import worker as worker_bp
+
+        app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+        app.register_functions(worker_bp.bp)
+        drain = FunctionHost(app, {"extensions": {"queues": {"batchSize": 1, "newBatchThreshold": 0}}})
+        worker = drain.listener("deployment_worker")
         idle = 0
         deadline = time.monotonic() + 120
         while idle < 2 and time.monotonic() < deadline:
-            idle = idle + 1 if h.process_queue_once(*worker) == 0 else 0
+            idle = idle + 1 if worker.process_once() == 0 else 0
     finally:
         app_context.set_current(None)
 
