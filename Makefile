@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 NODE    := node_modules/.installed
 ARGS    ?=
 
-.PHONY: bootstrap run test lint bench clean
+.PHONY: bootstrap run test lint bench soak clean
 
 bootstrap: $(STAMP) $(NODE)
 
@@ -36,6 +36,10 @@ lint: bootstrap
 
 bench: bootstrap
 	$(BIN)/python -m bench $(ARGS)
+
+# The webhook fuzzer: 10,200 mutated deliveries over the three sources (ARGS="--n N --seed S").
+soak: bootstrap
+	$(BIN)/python -m bench.soak_webhooks $(ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

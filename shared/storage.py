@@ -47,6 +47,22 @@ def deadline(seconds: float) -> Iterator[float]:
         _deadline.reset(token)
 
 
+_writes: ContextVar[list[str] | None] = ContextVar("dataops_storage_writes", default=None)
+_WRITE_METHODS = frozenset({"PUT", "POST", "DELETE", "MERGE", "PATCH"})
+
+
+@contextmanager
+def record_writes() -> Iterator[list[str]]:
+    """Collect ``"METHOD path"`` of every storage write sent in this block (the soak bench counts writes
+    caused by invalid input; nothing else is recorded)."""
+    seen: list[str] = []
+    token = _writes.set(seen)
+    try:
+        yield seen
+    finally:
+        _writes.reset(token)
+
+
 def time_left() -> float | None:
     """Seconds until the current deadline (None: no deadline)."""
     end = _deadline.get()
@@ -86,6 +102,9 @@ def _transport() -> Any:
 
     class DeadlineTransport(RequestsTransport):  # type: ignore[misc]
         def send(self, request: Any, **kwargs: Any) -> Any:
+            writes = _writes.get()
+            if writes is not None and request.method in _WRITE_METHODS:
+                writes.append(f"{request.method} {request.url.split('?', 1)[0]}")
             left = time_left()
             if left is not None:
                 if left <= 0.01:

@@ -173,7 +173,7 @@ class Orchestrator:
         """Put back what a crashed deployment changed and did not undo (the deployer's ``recover``, when it
         has one: ADF restarts the triggers it stopped). Returns (text for the error, error details)."""
         try:
-            recover = getattr(get_deployer(orphan.component), "recover", None)
+            recover = getattr(self.components.deployer(orphan.component), "recover", None)
             if recover is None:
                 return "", None
             done = recover(self.config, orphan, self.settings, self.ledger)

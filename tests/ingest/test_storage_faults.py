@@ -140,7 +140,7 @@ def test_every_acknowledged_delivery_is_deployed_exactly_once_through_refusals_a
     assert slow == [], slow
 
     # Storage healthy again: the sweeper sends what lost its message, the worker drains the queue.
-    worker_ctx = context(direct, config, SystemClock())
+    worker_ctx = context(direct, config, SystemClock(), components=deployers.components)
     app_context.set_current(worker_ctx)
     try:
         sweep_queued(worker_ctx.ledger, DeploymentQueue(direct), config, requeue_after=timedelta(0))
