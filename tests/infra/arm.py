@@ -352,7 +352,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "subscription": lambda ctx: {"id": f"/subscriptions/{ctx.scope.subscription_id}",
                                  "subscriptionId": ctx.scope.subscription_id, "tenantId": ctx.scope.tenant_id},
     "environment": lambda ctx: {"name": "AzureCloud", "suffixes": {"keyvaultDns": ".vault.azure.net",
-                                                                   "storage": "core.windows.net"}},
+                                                                   "storage": "core.windows.net"},
+                                "authentication": {"loginEndpoint": "https://login.microsoftonline.com/"}},
     "reference": lambda ctx, rid, *rest: Reference(f"<reference:{rid}>"),
 }
 

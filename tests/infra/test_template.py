@@ -40,7 +40,8 @@ APP_SCOPE = Scope("aaaaaaaa-0000-0000-0000-00000000000a", "rg-dataops")
 
 # Built-in role definition ids (Azure built-in roles reference).
 DATA_FACTORY_CONTRIBUTOR = "673868aa-7521-48a0-acc6-0f60742d39f5"
-STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+# The Functions host minimum for identity-based AzureWebJobsStorage (Microsoft docs: Storage Blob Data Owner).
+STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
 STORAGE_QUEUE_DATA_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
 STORAGE_TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
@@ -415,7 +416,7 @@ def _expected_scopes(values: dict[str, Any], deployed: list[Deployed]) -> dict[s
                         for f in factories},
         "eventgrid": {f"/subscriptions/{e['subscriptionId']}/resourceGroups/{e['resourceGroup']}"
                       f"/providers/Microsoft.Storage/storageAccounts/{e['storageAccountName']}" for e in events},
-        STORAGE_BLOB_DATA_CONTRIBUTOR: {storage_id},
+        STORAGE_BLOB_DATA_OWNER: {storage_id},
         STORAGE_QUEUE_DATA_CONTRIBUTOR: {storage_id},
         STORAGE_TABLE_DATA_CONTRIBUTOR: {storage_id},
         KEY_VAULT_SECRETS_USER: {f"{APP_SCOPE.rg_id}/providers/Microsoft.KeyVault/vaults/{vault}"},
@@ -525,7 +526,7 @@ def test_no_target_factories_means_no_extra_roles(template: dict[str, Any]) -> N
 def test_built_in_role_ids(template: dict[str, Any]) -> None:
     assert template["variables"]["roles"] == {
         "dataFactoryContributor": DATA_FACTORY_CONTRIBUTOR,
-        "storageBlobDataContributor": STORAGE_BLOB_DATA_CONTRIBUTOR,
+        "storageBlobDataOwner": STORAGE_BLOB_DATA_OWNER,
         "storageQueueDataContributor": STORAGE_QUEUE_DATA_CONTRIBUTOR,
         "storageTableDataContributor": STORAGE_TABLE_DATA_CONTRIBUTOR,
         "keyVaultSecretsUser": KEY_VAULT_SECRETS_USER,
@@ -564,3 +565,19 @@ def test_webhook_outputs_match_the_app_routes(template: dict[str, Any]) -> None:
     urls = {outputs[k].split("/api/", 1)[1] for k in ("githubWebhookUrl", "azureDevOpsWebhookUrl", "gitlabWebhookUrl")}
     assert urls == {"hooks/github", "hooks/azure-devops", "hooks/gitlab"}
     assert urls <= routes, f"hook routes in functions/hooks.py: {routes}"
+
+
+def test_app_service_authentication_signs_callers_in_with_entra_id(template: dict[str, Any]) -> None:
+    """authsettingsV2: Entra ID for the routes that act for a person; anonymous requests still reach
+    the app (the webhooks authenticate with their own signatures; the app answers 401 elsewhere)."""
+    client = "22222222-2222-2222-2222-222222222222"
+    deployed = expand(template, {"environmentName": "prod", "authClientId": client}, APP_SCOPE)
+    (auth,) = [r for r in by_type(deployed, "Microsoft.Web/sites/config") if r.name.endswith("/authsettingsV2")]
+    props = auth.resource["properties"]
+    assert props["platform"]["enabled"] is True
+    assert props["globalValidation"]["unauthenticatedClientAction"] == "AllowAnonymous"
+    aad = props["identityProviders"]["azureActiveDirectory"]
+    assert aad["enabled"] is True and aad["registration"]["clientId"] == client
+    assert aad["registration"]["openIdIssuer"].endswith("/v2.0")
+    without = expand(template, {"environmentName": "prod"}, APP_SCOPE)
+    assert not [r for r in by_type(without, "Microsoft.Web/sites/config") if r.name.endswith("/authsettingsV2")]
