@@ -4,9 +4,12 @@ ARM throttles with 429 and ``Retry-After`` (seconds; ``retry-after-ms`` /
 ``x-ms-retry-after-ms`` are honoured too); a sustained storm outlasts any fixed
 number of retries (azure-core's default policy gives up after a few). This
 policy, installed as the SDK clients' ``retry_policy``, keeps retrying one
-HTTP call — 429, 500, 502, 503, 504, and connection failures — while the
+HTTP call that was throttled (429, or 503 with ``Retry-After``) while the
 next wait still fits in ``budget_s`` (default 10 minutes, configurable as
-``data_factory.throttle_budget``). When it does not, the last answer goes back
+``data_factory.throttle_budget``). Other transient failures (408, 500, 502,
+503, 504, connection failures) are not throttling: they get at most
+``max_transient`` retries (3, as azure-core's own policy gives), within the
+same budget, so a broken call fails in seconds rather than ten minutes. When it does not, the last answer goes back
 to the caller (a 429 becomes the caller's error, with ARM's code). Waits
 without ``Retry-After`` back off exponentially (``base_s`` doubling, capped).
 ``sleep`` and ``monotonic`` are injected so tests need not wait.
@@ -32,10 +35,11 @@ class ThrottleBudgetPolicy(HTTPPolicy):  # type: ignore[type-arg]
     """Retry throttled and transient answers while the next wait fits in the operation's budget."""
 
     def __init__(self, budget_s: float = 600.0, *, base_s: float = 0.5, max_wait_s: float = 60.0,
-                 sleep: Callable[[float], None] = time.sleep,
+                 max_transient: int = 3, sleep: Callable[[float], None] = time.sleep,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self.budget_s, self.base_s, self.max_wait_s = budget_s, base_s, max_wait_s
+        self.max_transient = max_transient
         self._sleep, self._monotonic = sleep, monotonic
         self.retries = 0  # total retries made (for tests and metrics)
 
@@ -45,21 +49,25 @@ class ThrottleBudgetPolicy(HTTPPolicy):  # type: ignore[type-arg]
 
     def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
         deadline = self._monotonic() + self.budget_s
-        attempt = 0
+        attempt = transient = 0
         while True:
             try:
                 response = self.next.send(request)
             except (ServiceRequestError, ServiceResponseError):
                 wait = self._wait(None, attempt)
-                if self._monotonic() + wait > deadline:
+                transient += 1
+                if transient > self.max_transient or self._monotonic() + wait > deadline:
                     raise
             else:
-                if response.http_response.status_code not in RETRY_STATUSES:
+                status = response.http_response.status_code
+                if status not in RETRY_STATUSES:
                     return response
-                if response.http_response.status_code == 429:
+                throttled = status == 429 or (status == 503 and get_retry_after(response) is not None)
+                if status == 429:
                     telemetry.count("throttled", {"dataops.service": "arm"})
                 wait = self._wait(response, attempt)
-                if self._monotonic() + wait > deadline:
+                transient += 0 if throttled else 1
+                if transient > self.max_transient or self._monotonic() + wait > deadline:
                     return response
             self.retries += 1
             telemetry.count("retries", {"dataops.service": "arm"})

@@ -193,3 +193,20 @@ def test_what_if_is_an_optional_part_of_the_plan(arm_standin: Any, arm_factory_n
     assert [c["resource_id"].rsplit("/", 1)[1] for c in what_if["changes"]] == ["tr_hourly"]
     assert arm_standin.counters.count("deployments.put") == 1  # only the first deployment was made
     assert arm_standin.trigger_state(arm_factory_name, "tr_hourly") == "Started"
+
+
+def test_a_server_error_is_retried_a_few_times_not_for_the_whole_budget(arm_standin: Any,
+                                                                        arm_factory_name: str) -> None:
+    """A 500 is not throttling: three retries (azure-core's count), then the caller sees it, within seconds."""
+    _first(arm_standin, arm_factory_name)
+    clock = _Time()
+    client = FactoryClient(arm_standin.target(arm_factory_name), arm_standin.settings(), sleep=clock.sleep,
+                           monotonic=clock.monotonic)
+    client.stop_trigger("tr_hourly")
+    arm_standin.faults.add(r"^triggers\.start$", fail_when=lambda r: True, fail_status=500)
+    try:
+        client.start_trigger("tr_hourly")
+        raise AssertionError("a trigger start that always answers 500 cannot succeed")
+    except FactoryOperationError as exc:
+        assert exc.details["status_code"] == 500
+    assert client.throttle.retries == 3 and sum(clock.waits) < 10
