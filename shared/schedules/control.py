@@ -173,7 +173,8 @@ class EnvironmentControl:
         stop = self.stopped_since()
         if stop is None or "snapshot" not in stop.data:
             return stop, []
-        return stop, drift.changes(stop.data["snapshot"], observed)
+        deployed = hold.held_by_deployments(self.ledger, self.name, stop)
+        return stop, drift.changes(stop.data["snapshot"], observed, deployed)
 
     def plan(self, action: str) -> TogglePlan:
         observed, problems = self.observe()

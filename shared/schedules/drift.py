@@ -7,7 +7,8 @@ resources observed then with that snapshot (pure):
 
 * ``started``: not running at the stop, running now;
 * ``stopped``: running at the stop (excluded, or failed to stop), not running now;
-* ``created``: not there at the stop;
+* ``created``: not there at the stop (marked ``by: deployment <id>`` when a
+  deployment made while stopped created it, :mod:`.hold`);
 * ``deleted``: there at the stop, gone now (only for types that could be listed).
 
 The start records each change as a ``drift`` activity (``component:
@@ -33,10 +34,14 @@ class DriftChange:
     change: str  # started | stopped | created | deleted
     state_at_stop: str | None
     state_now: str | None
+    by: str | None = None  # "deployment <id>" when a deployment held it stopped (not a change by hand)
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "id": self.id, "name": self.name, "change": self.change,
-                "state_at_stop": self.state_at_stop, "state_now": self.state_now}
+        d = {"type": self.type, "id": self.id, "name": self.name, "change": self.change,
+             "state_at_stop": self.state_at_stop, "state_now": self.state_now}
+        if self.by:
+            d["by"] = self.by
+        return d
 
 
 def snapshot(observed: Mapping[str, list[Resource]], stopped: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -53,15 +58,19 @@ def snapshot(observed: Mapping[str, list[Resource]], stopped: Iterable[tuple[str
     return out
 
 
-def changes(before: Iterable[Mapping[str, Any]], observed: Mapping[str, list[Resource]]) -> list[DriftChange]:
-    """What differs between a stop's snapshot and the resources observed now."""
+def changes(before: Iterable[Mapping[str, Any]], observed: Mapping[str, list[Resource]],
+            deployed: Mapping[tuple[str, str], str] | None = None) -> list[DriftChange]:
+    """What differs between a stop's snapshot and the resources observed now. ``deployed``: resources a
+    deployment created or held meanwhile (ref -> deployment id); their ``created`` is marked ``by``."""
+    deployed = deployed or {}
     then = {(str(e["type"]), str(e["id"])): e for e in before}
     now = {r.ref: r for items in observed.values() for r in items if r.managed}
     out: list[DriftChange] = []
     for ref, r in now.items():
         e = then.get(ref)
         if e is None:
-            out.append(DriftChange(r.type, r.id, r.name, "created", None, r.state))
+            by = f"deployment {deployed[ref]}" if ref in deployed else None
+            out.append(DriftChange(r.type, r.id, r.name, "created", None, r.state, by))
         elif r.running and not e.get("running"):
             out.append(DriftChange(r.type, r.id, r.name, "started", e.get("state"), r.state))
         elif not r.running and e.get("running"):

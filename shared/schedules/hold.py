@@ -46,14 +46,22 @@ def stop_in_effect(ledger: AuditLedger, environment: str) -> Activity | None:
     return stops[0]
 
 
+def _additions(ledger: AuditLedger, environment: str, stop: Activity) -> list[Activity]:
+    return [a for a in ledger.list_activity(environment, kind=RESTORE_ADDED, since=stop.at, limit=200).items
+            if a.data.get("stop") == stop.id]
+
+
 def restore_additions(ledger: AuditLedger, environment: str, stop: Activity, after: Any = None
                       ) -> list[RestoreEntry]:
     """Triggers deployments added to the restore set of ``stop`` (after ``after``, the last start's time)."""
-    out: list[RestoreEntry] = []
-    for a in ledger.list_activity(environment, kind=RESTORE_ADDED, since=stop.at, limit=200).items:
-        if a.data.get("stop") == stop.id and (after is None or a.at > after):
-            out.extend(RestoreEntry.from_json(d) for d in a.data.get("add") or [])
-    return out
+    return [RestoreEntry.from_json(d) for a in _additions(ledger, environment, stop)
+            if after is None or a.at > after for d in a.data.get("add") or []]
+
+
+def held_by_deployments(ledger: AuditLedger, environment: str, stop: Activity) -> dict[tuple[str, str], str]:
+    """(type, id) -> deployment id, for what deployments held stopped since ``stop``."""
+    return {(str(d["type"]), str(d["id"])): str(a.deployment_id or a.data.get("commit") or "")
+            for a in _additions(ledger, environment, stop) for d in a.data.get("add") or []}
 
 
 def _definitions(desired: Iterable[Any], live: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:

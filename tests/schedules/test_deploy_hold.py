@@ -71,6 +71,9 @@ def test_deploying_while_stopped_by_schedule_keeps_triggers_stopped_until_the_st
     assert len(added) == 1 and added[0].deployment_id == "dep-222222"
     assert sorted(e["name"] for e in added[0].data["add"]) == ["tr_daily", "tr_hourly", "tr_new"]
 
+    created = [c for c in control.drift_since_stop(control.observe()[0])[1] if c.change == "created"]
+    assert [(c.name, c.by) for c in created] == [("tr_new", "deployment dep-222222")]
+
     clock.advance(3600)  # the morning start brings back what the stop stopped and what the deployment held
     start = control.run("start", actor="schedule", trigger="schedule")
     assert start.status == "succeeded" and start.remaining == []
