@@ -164,25 +164,7 @@ def build_source(src: FactorySource, factory_name: str | None = None) -> BuildRe
     owners: list[FactoryObject | None] = []  # the object each resource comes from
     for obj in sorted(src.objects, key=_sort_key):
         owners.append(obj)
-        props = escape(obj.properties)  # escape() builds new containers: the source stays untouched
-        if obj.kind == "linkedServices":
-            apply_secrets(obj.name, props, params, obj.file)
-        elif obj.kind == "pipelines":
-            normalize.pipeline(props)
-        elif obj.kind == "datasets":
-            normalize.dataset(props)
-        elif obj.kind == "dataflows":
-            normalize.dataflow(props)
-        res: dict[str, Any] = {"name": _resource_name(obj), "type": PREFIX + obj.kind, "apiVersion": API_VERSION,
-                               "properties": props}
-        otype = str(props.get("type") or "")
-        tree = definition_for(definition, PREFIX + obj.kind, otype)
-        if tree is not None:
-            key = ((PREFIX + obj.kind).lower(), definition_key(PREFIX + obj.kind, definition, otype))
-            Parameterizer(params, obj.name, obj.file, hits.setdefault(key, set())).apply(tree, res, [])
-        deps = _depends_on(obj, index)
-        res["dependsOn"] = (["[variables('factoryId')]"] if include_factory else []) + deps
-        resources.append(res)
+        resources.append(_object_resource(obj, definition, params, hits, index, include_factory))
 
     globals_doc = _global_parameters(src)
     if include_globals and globals_doc:
@@ -200,17 +182,7 @@ def build_source(src: FactorySource, factory_name: str | None = None) -> BuildRe
 
     if params.problems:
         raise _invalid(params.problems)
-    warnings = list(src.warnings)
-    if src.definition is not None:
-        used = set(hits)
-        for rtype, otype in definition_entries(src.definition):
-            if (rtype.lower(), otype) not in used and otype != "*":
-                where = f"$[{rtype!r}]" + (f".{otype}" if otype else "")
-                what = (f"no {otype!r} {rtype[len(PREFIX):]} in the factory" if otype else
-                        f"no {rtype[len(PREFIX):]} in the factory" if rtype.lower() != T_FACTORY.lower() else
-                        "the factory is not in the template (includeFactoryTemplate)")
-                warnings.append(Problem(src.definition_file, where, f"{what}: this definition parameterizes nothing",
-                                        "definition_unused"))
+    warnings = list(src.warnings) + _unused_definition_warnings(src, hits)
     owners += [None] * (len(resources) - len(owners))  # global parameters and factory resources
     _, cycle = _levels(resources)
     if cycle:
@@ -222,6 +194,45 @@ def build_source(src: FactorySource, factory_name: str | None = None) -> BuildRe
     linked = linked_templates(template, name)
     return BuildResult(name, template, parameters_file, linked,
                        globals_doc if src.factory is not None else None, src.counts(), warnings)
+
+
+def _object_resource(obj: FactoryObject, definition: Any, params: Parameters,
+                     hits: dict[tuple[str, str], set[str]], index: Any, include_factory: bool) -> dict[str, Any]:
+    """One factory object as ADF's Publish writes its resource: normalised, parameterised, with dependsOn."""
+    props = escape(obj.properties)  # escape() builds new containers: the source stays untouched
+    if obj.kind == "linkedServices":
+        apply_secrets(obj.name, props, params, obj.file)
+    elif obj.kind == "pipelines":
+        normalize.pipeline(props)
+    elif obj.kind == "datasets":
+        normalize.dataset(props)
+    elif obj.kind == "dataflows":
+        normalize.dataflow(props)
+    res: dict[str, Any] = {"name": _resource_name(obj), "type": PREFIX + obj.kind, "apiVersion": API_VERSION,
+                           "properties": props}
+    otype = str(props.get("type") or "")
+    tree = definition_for(definition, PREFIX + obj.kind, otype)
+    if tree is not None:
+        key = ((PREFIX + obj.kind).lower(), definition_key(PREFIX + obj.kind, definition, otype))
+        Parameterizer(params, obj.name, obj.file, hits.setdefault(key, set())).apply(tree, res, [])
+    res["dependsOn"] = (["[variables('factoryId')]"] if include_factory else []) + _depends_on(obj, index)
+    return res
+
+
+def _unused_definition_warnings(src: FactorySource, hits: dict[tuple[str, str], set[str]]) -> list[Problem]:
+    """Definition entries that matched nothing: warnings, since ADF's own default template has such entries."""
+    if src.definition is None:
+        return []
+    warnings: list[Problem] = []
+    for rtype, otype in definition_entries(src.definition):
+        if (rtype.lower(), otype) not in hits and otype != "*":
+            where = f"$[{rtype!r}]" + (f".{otype}" if otype else "")
+            what = (f"no {otype!r} {rtype[len(PREFIX):]} in the factory" if otype else
+                    f"no {rtype[len(PREFIX):]} in the factory" if rtype.lower() != T_FACTORY.lower() else
+                    "the factory is not in the template (includeFactoryTemplate)")
+            warnings.append(Problem(src.definition_file, where, f"{what}: this definition parameterizes nothing",
+                                    "definition_unused"))
+    return warnings
 
 
 def _global_parameters(src: FactorySource) -> dict[str, Any]:

@@ -161,17 +161,7 @@ def read_source(files: Mapping[str, bytes], root: str = "", factory_name: str | 
         parts = rel.split("/")
         file = _rel(root, rel)
         if len(parts) == 1:
-            if rel == "publish_config.json":
-                doc = parse_json(data, file, problems)
-                if doc is not None and not isinstance(doc, dict):
-                    problems.append(Problem(file, "$", "publish_config.json must be a JSON object"))
-                src.publish_config = doc if isinstance(doc, dict) else {}
-            elif rel == DEFINITION_FILE:
-                doc = parse_json(data, file, problems)
-                if doc is not None and not isinstance(doc, dict):
-                    problems.append(Problem(file, "$", "the parameter definition must be a JSON object"))
-                elif doc is not None:
-                    src.definition, src.definition_file = doc, file
+            _read_root_file(src, rel, file, data)
             continue
         folder = parts[0]
         if folder in FOLDERS and len(parts) == 2:
@@ -179,15 +169,7 @@ def read_source(files: Mapping[str, bytes], root: str = "", factory_name: str | 
         elif folder == "managedVirtualNetwork" and len(parts) == 4 and parts[2] == MPE_FOLDER:
             _add_object(src, MPE_KIND, file, data, vnet=parts[1])
         elif folder == "factory" and len(parts) == 2:
-            doc = parse_json(data, file, problems)
-            if isinstance(doc, dict):
-                name = doc.get("name")
-                if not isinstance(name, str) or not name:
-                    problems.append(Problem(file, "$.name", "a factory document needs a name"))
-                else:
-                    src.factories.append(FactoryObject("factories", name, file, doc))
-            elif doc is not None:
-                problems.append(Problem(file, "$", "a factory document must be a JSON object"))
+            _read_factory(src, file, data)
         elif folder == "globalParameters" and len(parts) == 2:
             doc = parse_json(data, file, problems)
             if isinstance(doc, dict):
@@ -205,6 +187,35 @@ def read_source(files: Mapping[str, bytes], root: str = "", factory_name: str | 
     _check_duplicates(src)
     _check_references(src)
     return src
+
+
+def _read_root_file(src: FactorySource, rel: str, file: str, data: bytes) -> None:
+    """``publish_config.json`` and the parameter definition; other root files are not the factory's."""
+    problems = src.problems
+    if rel == "publish_config.json":
+        doc = parse_json(data, file, problems)
+        if doc is not None and not isinstance(doc, dict):
+            problems.append(Problem(file, "$", "publish_config.json must be a JSON object"))
+        src.publish_config = doc if isinstance(doc, dict) else {}
+    elif rel == DEFINITION_FILE:
+        doc = parse_json(data, file, problems)
+        if doc is not None and not isinstance(doc, dict):
+            problems.append(Problem(file, "$", "the parameter definition must be a JSON object"))
+        elif doc is not None:
+            src.definition, src.definition_file = doc, file
+
+
+def _read_factory(src: FactorySource, file: str, data: bytes) -> None:
+    """A document of ``factory/``: one factory (a repository may hold several)."""
+    doc = parse_json(data, file, src.problems)
+    if isinstance(doc, dict):
+        name = doc.get("name")
+        if not isinstance(name, str) or not name:
+            src.problems.append(Problem(file, "$.name", "a factory document needs a name"))
+        else:
+            src.factories.append(FactoryObject("factories", name, file, doc))
+    elif doc is not None:
+        src.problems.append(Problem(file, "$", "a factory document must be a JSON object"))
 
 
 def _looks_like_adf(data: bytes) -> bool:
