@@ -92,3 +92,36 @@ class Deployers(dict[str, RecordingDeployer]):
         for name, deployer in self.items():
             registry = registry.replacing_deployer(name, lambda d=deployer: d)
         return registry
+
+
+def drain_with_workers(queue: Any, ledger: Any, recs: list[Any], make_orch: Any, *, workers: int,
+                       deadline_s: float) -> list[BaseException]:
+    """Run ``workers`` threads pulling deployment requests from ``queue`` until every record in ``recs``
+    is final (or the deadline passes); returns what the workers raised."""
+    import time
+
+    from shared.deploy.request import DeploymentRequest
+
+    errors: list[BaseException] = []
+
+    def worker(name: str) -> None:
+        orch = make_orch(name)
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            if all(ledger.get_deployment(r.id).final for r in recs):
+                return
+            for m in queue.receive_messages(max_messages=1, visibility_timeout=60):
+                try:
+                    orch.run(DeploymentRequest.from_bytes(m.content))
+                    queue.delete_message(m)
+                except BaseException as exc:  # surfaced to the test
+                    errors.append(exc)
+                    return
+            threading.Event().wait(0.05)
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(deadline_s + 30)
+    return errors

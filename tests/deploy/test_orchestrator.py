@@ -20,7 +20,7 @@ from shared.errors import Conflict, DataOpsError, Throttled, Unavailable
 from shared.settings import Settings
 from shared.storage import StorageAccount
 
-from .helpers import Deployers, LocalRepo, make_config
+from .helpers import Deployers, LocalRepo, drain_with_workers, make_config
 
 
 def _orch(storage: StorageAccount, ledger: AuditLedger, repo: LocalRepo, deployers: Deployers,
@@ -136,28 +136,8 @@ def test_two_workers_on_one_environment_never_overlap(storage, azurite, repo, de
     shas = [repo.commit({"n.py": str(i)}, message=f"c{i}") for i in range(4)]
     recs = [_submit(ledger, storage, s) for s in shas]
     queue = storage.queue(storage.names.deploy_queue)
-    errors: list[BaseException] = []
-
-    def worker(name: str) -> None:
-        orch = _orch(storage, ledger, repo, deployers, lock_retry_seconds=1, holder=name)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if all(ledger.get_deployment(r.id).final for r in recs):
-                return
-            for m in queue.receive_messages(max_messages=1, visibility_timeout=60):
-                try:
-                    orch.run(DeploymentRequest.from_bytes(m.content))
-                    queue.delete_message(m)
-                except BaseException as exc:  # surfaced below
-                    errors.append(exc)
-                    return
-            threading.Event().wait(0.05)
-
-    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(90)
+    errors = drain_with_workers(queue, ledger, recs, lambda name: _orch(
+        storage, ledger, repo, deployers, lock_retry_seconds=1, holder=name), workers=2, deadline_s=60)
     assert not errors
     final = [ledger.get_deployment(r.id) for r in recs]
     assert all(r.final for r in final), [r.status for r in final]

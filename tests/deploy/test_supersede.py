@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import threading
 import time
 from typing import Any
 
@@ -19,7 +18,7 @@ from shared.deploy.request import DeploymentRequest
 from shared.settings import Settings
 from shared.storage import StorageAccount
 
-from .helpers import Deployers, LocalRepo, make_config
+from .helpers import Deployers, LocalRepo, drain_with_workers, make_config
 
 
 def _orch(storage: StorageAccount, ledger: AuditLedger, repo: LocalRepo, deployers: Deployers,
@@ -67,28 +66,8 @@ def test_out_of_order_deliveries_with_several_workers_end_on_the_newest(storage,
     random.Random(16).shuffle(order)
     recs = [_submit(ledger, storage, s) for s in order]
     queue = storage.queue(storage.names.deploy_queue)
-    errors: list[BaseException] = []
-
-    def worker(name: str) -> None:
-        orch = _orch(storage, ledger, repo, deployers, lock_retry_seconds=1, holder=name)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if all(ledger.get_deployment(r.id).final for r in recs):
-                return
-            for m in queue.receive_messages(max_messages=1, visibility_timeout=60):
-                try:
-                    orch.run(DeploymentRequest.from_bytes(m.content))
-                    queue.delete_message(m)
-                except BaseException as exc:  # surfaced below
-                    errors.append(exc)
-                    return
-            threading.Event().wait(0.05)
-
-    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    errors = drain_with_workers(queue, ledger, recs, lambda name: _orch(
+        storage, ledger, repo, deployers, lock_retry_seconds=1, holder=name), workers=3, deadline_s=90)
     assert not errors
     final = {r.commit: ledger.get_deployment(r.id) for r in recs}
     assert all(r.final for r in final.values()), [r.status for r in final.values()]
