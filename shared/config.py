@@ -92,6 +92,7 @@ class AdfSource(_Model):
 class DatabricksSource(_Model):
     source_dir: str = "notebooks"
     sync_files: bool = False
+    branch_workspaces: BranchWorkspaces | None = None  # issue 25: a folder per feature branch
 
 
 class DataFactoryTarget(_Model):
@@ -243,6 +244,66 @@ class Security(_Model):
         "rollbacks (--emergency --reason) past approval and windows")
 
 
+# --- branch workspaces (issue 25) -----------------------------------------------------------
+class BranchWorkspaces(_Model):
+    branches: list[str] = Field(min_length=1, description="glob patterns of the branch names that get a "
+                                "folder (feature/*: '*' also matches '/')")
+    environment: str = Field(description="the environment whose Databricks workspace holds the folders")
+    folder: str = Field(default="/Users/{author_email}/branches/{branch}", description="folder template: "
+                        "{branch} (the branch, '/' written '-') and {author_email} (the pusher's workspace user)")
+    ttl_days: float = Field(default=14, gt=0, le=3650, description="days without a push after which the "
+                            "folder is removed")
+    read_groups: list[str] = Field(default_factory=list, description="workspace groups given CAN_READ")
+    notify: bool = Field(default=False, description="tell the pusher the folder URL through the environment's "
+                         "notify channels when the folder is created")
+    count_in_dora: bool = Field(default=False, description="count branch syncs in the DORA metrics")
+
+    @field_validator("folder")
+    @classmethod
+    def _folder(cls, v: str) -> str:
+        from .branches.names import template_problem
+
+        problem = template_problem(v)
+        if problem:
+            raise ValueError(f"{v!r} {problem}")
+        return v
+
+    @field_validator("branches")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        for p in v:
+            if not p.strip() or p != p.strip() or _BAD_TEXT.search(p):
+                raise ValueError(f"{p!r} is not a branch pattern")
+        return v
+
+
+_BAD_TEXT = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _branch_problems(config: PlatformConfig) -> list[str]:
+    """The branch folders' environment exists, has a workspace, and no synced folder holds them."""
+    bw = config.databricks.branch_workspaces
+    if bw is None:
+        return []
+    where = "databricks.branch_workspaces"
+    env = config.environments.get(bw.environment)
+    if env is None:
+        return [f"{where}.environment: unknown environment {bw.environment!r}"]
+    if env.databricks is None:
+        return [f"{where}.environment: environment {bw.environment!r} has no databricks section"]
+    root = bw.folder.split("{", 1)[0].rstrip("/").lower()
+    problems = []
+    for name, other in config.environments.items():
+        t = other.databricks
+        if t is None or t.host.rstrip("/").lower() != env.databricks.host.rstrip("/").lower():
+            continue
+        target = t.target_dir.lower()
+        if (root + "/").startswith(target + "/"):
+            problems.append(f"{where}.folder: {bw.folder!r} is inside environments.{name}.databricks.target_dir "
+                            f"{t.target_dir!r} (that sync would prune the branch folders)")
+    return problems
+
+
 class Person(_Model):
     entra: str = Field(description="the Entra identity (UPN or e-mail) of this person")
     git: list[str] = Field(default_factory=list, description="their git identities: logins, Azure DevOps "
@@ -358,6 +419,8 @@ def parse_config(raw: Any, source: str = "configuration") -> PlatformConfig:
                 msg = "unknown key"
             problems.append(f"{where}: {msg}")
     problems.extend(_semantic_problems(raw))
+    if model is not None:
+        problems.extend(_branch_problems(model))
     if problems:
         raise ConfigError(problems, source)
     assert model is not None

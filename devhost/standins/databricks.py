@@ -5,6 +5,8 @@ Serves, over HTTP on 127.0.0.1 (port 0 by default):
 * ``GET /.well-known/databricks-config`` (unauthenticated, as the SDK probes it at start-up);
 * Workspace API 2.0: ``import`` (JSON base64 or multipart), ``export``, ``mkdirs``,
   ``get-status``, ``list``, ``delete`` (see :mod:`devhost.standins.databricks_workspace`);
+* SCIM 2.0 ``Users`` (list with filter, get) and the permissions API 2.0 of directories and
+  notebooks (see :mod:`devhost.standins.databricks_iam`);
 * Clusters 2.0/2.1 ``list/get/start/delete``, SQL warehouses 2.0 ``list/get/start/stop``,
   Jobs 2.0-2.2 ``list/get/update/reset`` (see :mod:`devhost.standins.databricks_compute`).
 
@@ -27,6 +29,7 @@ from email.policy import HTTP
 from typing import TYPE_CHECKING, Any
 
 from .databricks_compute import ComputeState
+from .databricks_iam import IamState
 from .databricks_workspace import ImportRequest, WorkspaceError, WorkspaceObject, WorkspaceTree, decode_base64
 from .faults import FaultInjector
 from .httpbase import HttpError, Request, Response, ServedStandIn, StandInServer, json_response
@@ -81,6 +84,7 @@ class DatabricksStandIn(ServedStandIn):
         self.token = token or "dapi" + secrets.token_hex(16)
         clock = clock_ms or (lambda: int(time.time() * 1000))
         self.workspace = WorkspaceTree(clock)
+        self.iam = IamState(self.workspace)
         self.compute = ComputeState(delay_s=delay_s, monotonic=monotonic or time.monotonic, clock_ms=clock)
         self.server = StandInServer(name="databricks-standin", host=host, port=port,
                                     faults=faults or FaultInjector(seed), error_body=databricks_error_body,
@@ -117,6 +121,13 @@ class DatabricksStandIn(ServedStandIn):
         r("GET", ws + r"/get-status", "workspace.get-status", self._get_status)
         r("GET", ws + r"/list", "workspace.list", self._list)
         r("POST", ws + r"/delete", "workspace.delete", self._delete)
+        scim = r"/api/2\.0/preview/scim/v2/Users"
+        r("GET", scim, "scim.users.list", self.iam.list_users)
+        r("GET", scim + r"/(?P<id>[^/]+)", "scim.users.get", self.iam.get_user)
+        perms = r"/api/2\.0/permissions/(?P<type>[a-z-]+)/(?P<id>[^/]+)"
+        r("GET", perms, "permissions.get", self.iam.get_permissions)
+        r("PUT", perms, "permissions.set", self.iam.set_permissions)
+        r("PATCH", perms, "permissions.update", self.iam.update_permissions)
         cl = r"/api/2\.[01]/clusters"
         r("GET", cl + r"/list", "clusters.list", self._clusters_list)
         r("GET", cl + r"/get", "clusters.get", self._clusters_get)
@@ -287,6 +298,18 @@ class DatabricksStandIn(ServedStandIn):
         """Every path under ``under`` (inclusive), parents first."""
         return [o.path for o in self.workspace.walk(under)]
 
+    def add_user(self, user_name: str, display_name: str | None = None, emails: list[str] | None = None) -> str:
+        """Seed a workspace user (SCIM) with their home folder ``/Users/<user_name>``; returns the id."""
+        return self.iam.add_user(user_name, display_name, emails).id
+
+    def add_group(self, name: str) -> None:
+        """Seed a workspace group (``admins`` and ``users`` always exist)."""
+        self.iam.add_group(name)
+
+    def permissions(self, path: str) -> dict[tuple[str, str], str]:
+        """The direct permissions of the object at ``path``: {(principal kind, name): level}."""
+        return self.iam.direct(path)
+
     def add_cluster(self, name: str, **kw: Any) -> str:
         """Seed a cluster (see ComputeState.add_cluster); returns its id."""
         return self.compute.add_cluster(name, **kw)
@@ -333,9 +356,15 @@ def main(argv: list[str] | None = None) -> None:
                    help="regex of route names the rate limit and error rate apply to")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--delay", type=float, default=0.2, help="seconds a cluster/warehouse transition takes")
+    p.add_argument("--user", action="append", default=[], help="seed a workspace user (repeatable)")
+    p.add_argument("--group", action="append", default=[], help="seed a workspace group (repeatable)")
     args = p.parse_args(argv)
     standin = DatabricksStandIn(token=args.token, host=args.host, port=args.port, delay_s=args.delay,
                                 seed=args.seed)
+    for user in args.user:
+        standin.add_user(user)
+    for group in args.group:
+        standin.add_group(group)
     if args.latency_ms > 0:
         standin.faults.add(r"^(workspace|clusters|warehouses|jobs)\.", latency_s=args.latency_ms / 1000)
     if args.rate_limit or args.error_rate:

@@ -231,6 +231,20 @@ class WorkspaceTree:
             return [c.info() for c in children
                     if modified_after is None or c.object_type == "DIRECTORY" or c.modified_at > modified_after]
 
+    def by_id(self, object_id: int) -> WorkspaceObject | None:
+        """The object with ``object_id`` (None: there is none, e.g. it was deleted)."""
+        with self._lock:
+            return next((o for o in self._objects.values() if o.object_id == object_id), None)
+
+    def ancestors(self, path: str) -> list[WorkspaceObject]:
+        """The folders above ``path``, nearest first (the root included)."""
+        with self._lock:
+            out, current = [], normalize_path(path)
+            while current != "/":
+                current = posixpath.dirname(current)
+                out.append(self._objects[current])
+            return out
+
     def walk(self, path: str = "/") -> list[WorkspaceObject]:
         """Every object under ``path`` (inclusive), parents first."""
         with self._lock:
