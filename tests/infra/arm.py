@@ -317,18 +317,50 @@ def _parameters(ctx: Context, name: str) -> Any:
     return ctx.params[name]
 
 
+def _runtime(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A function whose result is known only at run time when an argument is (a reference() value)."""
+
+    def wrapped(ctx: Context, *args: Any) -> Any:
+        out = fn(ctx, *args)
+        if isinstance(out, str) and any(_has_reference(a) for a in args):
+            return Reference(out)
+        return out
+
+    return wrapped
+
+
+def _has_reference(value: Any) -> bool:
+    if isinstance(value, Reference):
+        return True
+    if isinstance(value, dict):
+        return any(_has_reference(k) or _has_reference(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_reference(v) for v in value)
+    return False
+
+
+def _known(value: Any) -> Any:
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, dict):
+        return {_known(k): _known(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_known(v) for v in value]
+    return value
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "parameters": _parameters,
     "variables": lambda ctx, name: ctx.variable(name),
     "copyindex": _copy_index,
-    "concat": lambda ctx, *a: [x for part in a for x in part] if a and isinstance(a[0], list)
-    else "".join(str(x) for x in a),
-    "format": _format,
-    "guid": lambda ctx, *a: arm_guid(*a),
-    "uniquestring": lambda ctx, *a: unique_string(*a),
-    "take": lambda ctx, v, n: v[:n],
-    "tolower": lambda ctx, v: v.lower(),
-    "replace": lambda ctx, v, old, new: v.replace(old, new),
+    "concat": _runtime(lambda ctx, *a: [x for part in a for x in part] if a and isinstance(a[0], list)
+                       else "".join(str(x) for x in a)),
+    "format": _runtime(_format),
+    "guid": _runtime(lambda ctx, *a: arm_guid(*a)),
+    "uniquestring": _runtime(lambda ctx, *a: unique_string(*a)),
+    "take": _runtime(lambda ctx, v, n: v[:n]),
+    "tolower": _runtime(lambda ctx, v: v.lower()),
+    "replace": _runtime(lambda ctx, v, old, new: v.replace(old, new)),
     "length": lambda ctx, v: len(v),
     "empty": lambda ctx, v: v is None or len(v) == 0,
     "equals": lambda ctx, a, b: a == b,
@@ -412,6 +444,11 @@ def expand(template: dict[str, Any], given: dict[str, Any], scope: Scope, depth:
             props = res.get("properties", {})
             nested = props.get("template") if res["type"] == "Microsoft.Resources/deployments" else None
             evaluated = c.value(body)
+            if _has_reference(evaluated):
+                # Resource Manager computes names, scopes, dependencies (everything but ``properties``)
+                # before it deploys anything: reference() is allowed only in properties and outputs.
+                raise ValueError(f"{res['type']}: reference() outside properties (a run-time value in "
+                                 f"the name, scope or another top-level field)")
             evaluated["properties"] = c.value({k: v for k, v in props.items() if k != "template"})
             ext = None
             if not scope.resource_group:
@@ -430,7 +467,9 @@ def expand(template: dict[str, Any], given: dict[str, Any], scope: Scope, depth:
                 else:
                     inner_scope = Scope(evaluated.get("subscriptionId", scope.subscription_id),
                                         evaluated.get("resourceGroup", scope.resource_group))
-                inner_params = {k: v["value"] for k, v in evaluated["properties"].get("parameters", {}).items()}
+                # A nested deployment starts once its parameters are known: inside, they are plain values.
+                inner_params = {k: _known(v["value"])
+                                for k, v in evaluated["properties"].get("parameters", {}).items()}
                 out.extend(expand(nested, inner_params, inner_scope, depth + 1))
     return out
 

@@ -25,6 +25,7 @@ from .arm import (
     Lit,
     Scope,
     UnknownFunction,
+    arm_guid,
     evaluate_outputs,
     expand,
     expressions,
@@ -517,9 +518,10 @@ def test_no_target_factories_means_no_extra_roles(template: dict[str, Any]) -> N
     deployed = expand(template, {"environmentName": "dev"}, APP_SCOPE)
     check_least_privilege({"environmentName": "dev"}, deployed)
     assert by_type(deployed, "Microsoft.Authorization/roleDefinitions") == []
-    # Only the (empty) subscription-scope deployment of the custom roles; no access deployments.
+    # Its own storage and vault access, and the (empty) subscription-scope deployment of the custom
+    # roles; no factory or event trigger access deployments.
     nested = by_type(deployed, "Microsoft.Resources/deployments")
-    assert [d.name for d in nested] == ["dataops-dev-custom-roles"]
+    assert sorted(d.name for d in nested) == ["dataops-dev-app-access", "dataops-dev-custom-roles"]
     assert len(_assignments(deployed)) == 4  # blob, queue, table on its storage; secrets user on its vault
 
 
@@ -581,3 +583,114 @@ def test_app_service_authentication_signs_callers_in_with_entra_id(template: dic
     assert aad["registration"]["openIdIssuer"].endswith("/v2.0")
     without = expand(template, {"environmentName": "prod"}, APP_SCOPE)
     assert not [r for r in by_type(without, "Microsoft.Web/sites/config") if r.name.endswith("/authsettingsV2")]
+
+
+# ------------------------------------------------------------ identity (issue 15 item 8)
+
+
+def test_role_assignment_names_are_keyed_on_the_principal_id(deployment: tuple[dict, list[Deployed]]) -> None:
+    """guid(scope, principalId, role): a re-created identity (new principal, same name) gets new
+    assignments instead of a RoleAssignmentUpdateNotPermitted conflict with the old principal's."""
+    _, deployed = deployment
+    identity = one(deployed, "Microsoft.ManagedIdentity/userAssignedIdentities")["name"]
+    assignments = _assignments(deployed)
+    assert len(assignments) >= 4
+    for a in assignments:
+        principal = a.resource["properties"]["principalId"]
+        assert principal.endswith(f"/userAssignedIdentities/{identity}>.principalId")
+        assert a.name == arm_guid(a.target_scope_id, principal, role_guid(a)), (a.target_scope_id, a.name)
+        assert a.name != arm_guid(a.target_scope_id, identity, role_guid(a))
+
+
+def test_a_run_time_value_in_a_resource_name_is_refused(template: dict[str, Any]) -> None:
+    """Resource Manager computes names before deploying: reference() there fails the deployment."""
+    broken = copy.deepcopy(template)
+    identity = "[resourceId('Microsoft.ManagedIdentity/userAssignedIdentities', variables('identityName'))]"
+    broken["resources"].append({
+        "type": "Microsoft.Authorization/roleAssignments", "apiVersion": "2022-04-01",
+        "name": f"[guid(resourceGroup().id, reference({identity[1:-1]}, '2023-01-31').principalId)]",
+        "properties": {"principalId": "x", "roleDefinitionId": "y"}})
+    with pytest.raises(ValueError, match="reference"):
+        expand(broken, {"environmentName": "dev"}, APP_SCOPE)
+
+
+def test_host_storage_roles_are_the_documented_minimum(deployment: tuple[dict, list[Deployed]]) -> None:
+    """Identity-based AzureWebJobsStorage (Microsoft Learn, "Connecting to host storage with an
+    identity"): Storage Blob Data Owner for the host; Storage Queue Data Contributor for the queue
+    trigger (and the poison queue the host writes); Storage Table Data Contributor for the host's
+    diagnostic events and the app's audit tables. Nothing broader (no Storage Account Contributor:
+    there is no blob trigger)."""
+    _, deployed = deployment
+    account = one(deployed, "Microsoft.Storage/storageAccounts")["name"]
+    storage_id = f"{APP_SCOPE.rg_id}/providers/Microsoft.Storage/storageAccounts/{account}"
+    on_storage = sorted(role_guid(a) for a in _assignments(deployed) if a.target_scope_id == storage_id)
+    assert on_storage == sorted([STORAGE_BLOB_DATA_OWNER, STORAGE_QUEUE_DATA_CONTRIBUTOR,
+                                 STORAGE_TABLE_DATA_CONTRIBUTOR])
+    source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "functions").glob("*.py"))
+    assert "queue_trigger" in source and "blob_trigger" not in source
+
+
+def _granted_factories(deployed: list[Deployed]) -> tuple[set[str], set[str]]:
+    custom = {r["name"] for k, r in _custom_roles(deployed).items() if k == "deployments"}
+    factories = {a.target_scope_id.casefold() for a in _assignments(deployed)
+                 if role_guid(a) == DATA_FACTORY_CONTRIBUTOR}
+    groups = {a.target_scope_id.casefold() for a in _assignments(deployed) if role_guid(a) in custom}
+    return factories, groups
+
+
+@pytest.mark.parametrize("parameter_file", [p.name for p in PARAMETER_FILES])
+def test_every_configured_environment_gets_the_roles(template: dict[str, Any], parameter_file: str) -> None:
+    """The configuration an instance runs with (configPath) names only factories the template grants
+    Data Factory Contributor on, in resource groups it grants the deployment role on."""
+    from shared.config import load_config
+
+    values = param_values(INFRA / parameter_file)
+    config = load_config(ROOT / values.get("configPath", "infra/environments.yaml"))
+    factories, groups = _granted_factories(expand(template, values, APP_SCOPE))
+    targets = {n: e.data_factory for n, e in config.environments.items() if e.data_factory}
+    assert targets, "the configuration deploys no factory"
+    for name, t in targets.items():
+        group = f"/subscriptions/{t.subscription_id}/resourceGroups/{t.resource_group}".casefold()
+        assert f"{group}/providers/microsoft.datafactory/factories/{t.factory_name}".casefold() in factories, name
+        assert group in groups, name
+
+
+def test_a_configuration_the_template_does_not_cover_is_refused(tmp_path: Path) -> None:
+    from shared.infra_coverage import check_parameter_file, main
+
+    for p in PARAMETER_FILES:
+        assert check_parameter_file(p, root=ROOT) == [], p.name
+    # The production configuration on the dev instance's parameters: test and prod are not covered.
+    params = load(INFRA / "parameters.dev.json")
+    params["parameters"]["configPath"] = {"value": "infra/environments.yaml"}
+    path = tmp_path / "parameters.json"
+    path.write_text(json.dumps(params), encoding="utf-8")
+    problems = check_parameter_file(path, root=ROOT)
+    assert [p.split(":")[0] for p in problems] == ["environment dev", "environment test", "environment prod"]
+    assert "adf-contoso-prod" in problems[2] and "dataFactories" in problems[2]
+    assert main([str(INFRA / "parameters.prod.json")]) == 0
+    # main() resolves configPath from the repository root above the parameter file's folder.
+    (tmp_path / "infra").mkdir()
+    moved = tmp_path / "infra" / "parameters.json"
+    moved.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "infra" / "environments.yaml").write_text(
+        (INFRA / "environments.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    assert main([str(moved)]) == 1
+
+
+def test_every_dependency_names_a_resource_or_loop_of_the_template(deployment: tuple[dict, list[Deployed]]) -> None:
+    """dependsOn entries must name what the same template deploys (an unknown one fails in Azure)."""
+    _, deployed = deployment
+    top = [d for d in deployed if d.depth == 0]
+
+    def rid(d: Deployed) -> str:
+        rtype, name = d.type.split("/"), d.name.split("/")
+        tail = "/".join(f"{t}/{n}" for t, n in zip(rtype[1:], name, strict=True))
+        base = f"/subscriptions/{d.scope.subscription_id}" if d.type == "Microsoft.Resources/deployments" and \
+            "resourceGroup" not in d.resource and "subscriptionId" in d.resource else d.scope.rg_id
+        return f"{base}/providers/{rtype[0]}/{tail}"
+
+    ids = {rid(d) for d in top} | {d.resource["copy"]["name"] for d in top if "copy" in d.resource}
+    for d in top:
+        for dep in d.resource.get("dependsOn", []):
+            assert dep in ids, f"{d.type} {d.name}: dependsOn {dep}"
