@@ -2,6 +2,7 @@
 
 * ``POST /api/environments/{env}/start`` and ``/stop`` (``?dry_run=true``)
 * ``GET /api/environments/{env}``
+* ``POST /api/environments/{env}/verify`` (``?component=``): run the verification checks now
 * ``POST /api/environments/{env}/adf/triggers/{name}/start`` and ``/stop`` (``?dry_run=true``)
 
 Body (optional): ``{"reason": "..."}``; the actor is App Service
@@ -97,3 +98,18 @@ def start_trigger(req: func.HttpRequest) -> func.HttpResponse:
 def stop_trigger(req: func.HttpRequest) -> func.HttpResponse:
     """Stop one ADF trigger."""
     return _toggle_trigger(req, "stop")
+
+
+@bp.route(route="environments/{env}/verify", methods=["POST"])
+@handle
+def verify_environment(req: func.HttpRequest) -> func.HttpResponse:
+    """Run the environment's verification checks now (``?component=adf|notebooks``); 200 with every
+    check's result, ``status`` passed or failed."""
+    from shared import app
+    from shared.verify.service import verify_environment as run
+
+    who = caller(req)
+    json_body(req, required=False)
+    ctx = app.current()
+    result = run(ctx, req.route_params.get("env", ""), req.params.get("component") or None, actor=who.name)
+    return json_response(result.to_json())

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import ncrontab
 from .errors import ConfigError
@@ -226,6 +226,13 @@ class Environment(_Model):
     data_factory: DataFactoryTarget | None = None
     databricks: DatabricksTarget | None = None
     schedule: Schedule | None = None
+    verify: list[VerifyCheck] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _verify(self) -> Environment:
+        if problems := _verify_problems(self):
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class Metrics(_Model):
@@ -317,6 +324,101 @@ class Person(_Model):
         return v.strip()
 
 
+# --- verification gates (issue 24) --------------------------------------------------------------
+CHECK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+CHECK_TARGETS = ("job", "job_id", "notebook", "pipeline", "http")
+
+
+class HttpCheck(_Model):
+    url_setting: str = Field(description="app setting holding the URL (it may carry a key: never recorded)")
+    expect_status: int = Field(default=200, ge=100, le=599)
+    method: Literal["GET", "HEAD"] = "GET"
+
+    _setting = field_validator("url_setting")(_check_setting)
+
+
+class VerifyCheck(_Model):
+    """One check run in the environment after a deployment applied (exactly one of job, job_id,
+    notebook, pipeline, http)."""
+
+    name: str
+    job: str | None = Field(default=None, description="an existing Databricks job, by name")
+    job_id: int | None = Field(default=None, ge=1, description="an existing Databricks job, by id")
+    notebook: str | None = Field(default=None, description="a notebook submitted as a one-time run: a path "
+                                 "relative to databricks.target_dir (the deployed folder), or absolute")
+    pipeline: str | None = Field(default=None, description="a Data Factory pipeline, run and waited for")
+    http: HttpCheck | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict, description="job parameters, notebook base "
+                                       "parameters or pipeline parameters")
+    cluster: str | None = Field(default=None, description="notebook: run on this existing cluster (name)")
+    cluster_policy_id: str | None = Field(default=None, description="notebook: run on a new job cluster "
+                                          "created under this cluster policy")
+    new_cluster: dict[str, Any] = Field(default_factory=dict, description="notebook with cluster_policy_id: "
+                                        "the cluster spec (spark_version, node_type_id, num_workers ...)")
+    timeout: float = Field(default=600, gt=0, le=1800, description="seconds (or 10m, 1h); then its runs are "
+                           "cancelled; at most 30 minutes, the app's functionTimeout")
+    on: list[Literal["adf", "notebooks"]] = ["adf", "notebooks"]
+    blocking: bool = True
+    data_quality: bool = Field(default=True, description="read a notebook's exit value as data-quality "
+                               "results (docs/verify.md)")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not CHECK_NAME.match(v):
+            raise ValueError(f"{v!r} is not a check name (letters, digits, '.', '_', '-'; at most 64)")
+        return v
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, v: Any) -> Any:
+        if isinstance(v, str) and not v.strip().replace(".", "", 1).isdigit():
+            try:
+                return ncrontab.parse_duration(v).total_seconds()
+            except ncrontab.CronError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _one_target(self) -> VerifyCheck:
+        given = [k for k in CHECK_TARGETS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"check {self.name}: exactly one of {', '.join(CHECK_TARGETS)} "
+                             f"(got {', '.join(given) or 'none'})")
+        if (self.cluster or self.cluster_policy_id or self.new_cluster) and self.notebook is None:
+            raise ValueError(f"check {self.name}: cluster, cluster_policy_id and new_cluster are for notebooks")
+        if self.cluster and (self.cluster_policy_id or self.new_cluster):
+            raise ValueError(f"check {self.name}: cluster (existing) or cluster_policy_id/new_cluster, not both")
+        if self.new_cluster and not self.cluster_policy_id:
+            raise ValueError(f"check {self.name}: new_cluster needs cluster_policy_id")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """databricks_job | databricks_notebook | adf_pipeline | http"""
+        if self.job is not None or self.job_id is not None:
+            return "databricks_job"
+        if self.notebook is not None:
+            return "databricks_notebook"
+        return "adf_pipeline" if self.pipeline is not None else "http"
+
+
+def _verify_problems(env: Environment) -> list[str]:
+    names = [c.name for c in env.verify]
+    problems = [f"verify: check name {n!r} is used twice" for n in sorted({n for n in names if names.count(n) > 1})]
+    for c in env.verify:
+        if c.kind.startswith("databricks") and env.databricks is None:
+            problems.append(f"verify: check {c.name} runs on Databricks but the environment has no databricks")
+        if c.kind == "adf_pipeline" and env.data_factory is None:
+            problems.append(f"verify: check {c.name} runs a pipeline but the environment has no data_factory")
+    return problems
+
+
+class Verification(_Model):
+    poll_interval: float = Field(default=5.0, gt=0, le=60, description="seconds between two looks at a "
+                                 "running check (tests make it small)")
+
+
 class PlatformConfig(_Model):
     repository: Repository
     adf: AdfSource = Field(default_factory=AdfSource)
@@ -325,6 +427,7 @@ class PlatformConfig(_Model):
     metrics: Metrics = Field(default_factory=Metrics)
     security: Security = Field(default_factory=Security)
     people: list[Person] = Field(default_factory=list)
+    verification: Verification = Field(default_factory=Verification)
 
     def environment(self, name: str) -> Environment:
         from .errors import NotFound

@@ -15,6 +15,8 @@ against it; see ``docs/standin-arm.md`` for the reference.
 * Time moves lazily: deployments and event subscriptions advance when a request arrives after
   their delay; there is no background thread.
 * Faults and per-route counters come from :mod:`devhost.standins.faults` (``.faults``, ``.counters``).
+* Pipeline runs (``createRun``, ``pipelineruns`` get/cancel, ``queryActivityruns``) with scripted
+  durations and outcomes: :mod:`devhost.standins.arm_runs`.
 
 Run as a process::
 
@@ -35,6 +37,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from .arm_deploy import DeploymentEngine, fetch_url
+from .arm_runs import PipelineRuns, PipelineScript
 from .arm_state import EVENT_TRIGGER_TYPES, KINDS, AdfError, DataFactory, FactoryStore
 from .faults import FaultInjector
 from .httpbase import Request, Response, ServedStandIn, StandInServer, json_response
@@ -75,7 +78,8 @@ class ArmStandIn(ServedStandIn):
     def __init__(self, *, token: str, ssl_context: ssl.SSLContext | None, host: str = "127.0.0.1",
                  port: int = 0, faults: FaultInjector | None = None, transition_s: float = 0.2,
                  deploy_delay_s: float = 0.2, poll_ms: int = 50, page_size: int = 50,
-                 fetch: Callable[[str], Any] = fetch_url, clock: Callable[[], float] | None = None) -> None:
+                 fetch: Callable[[str], Any] = fetch_url, clock: Callable[[], float] | None = None,
+                 run_s: float = 0.2) -> None:
         self.token = token
         self.poll_ms = poll_ms
         self.page_size = page_size
@@ -84,6 +88,7 @@ class ArmStandIn(ServedStandIn):
             store_kw["clock"] = clock
         self.store = FactoryStore(**store_kw)
         self.deployments = DeploymentEngine(self.store, deploy_delay_s=deploy_delay_s, fetch=fetch)
+        self.pipeline_runs = PipelineRuns(clock=self.store.clock, run_s=run_s)
         self.server = _ArmServer(self, name="arm-standin", host=host, port=port, ssl_context=ssl_context,
                                  faults=faults, error_body=arm_error_body, authenticate=self._authenticate)
         self._register()
@@ -138,6 +143,11 @@ class ArmStandIn(ServedStandIn):
             add("GET", base + r"/(?P<name>[^/]+)", self._object_get(kind), f"{kind}.get")
             add("PUT", base + r"/(?P<name>[^/]+)", self._object_put(kind), f"{kind}.put")
             add("DELETE", base + r"/(?P<name>[^/]+)", self._object_delete(kind), f"{kind}.delete")
+        add("POST", _FACTORY + r"/pipelines/(?P<name>[^/]+)/createRun", self._create_run, "pipelines.createRun")
+        runs = _FACTORY + r"/pipelineruns/(?P<run>[^/]+)"
+        add("GET", runs, self._pipeline_run_get, "pipelineruns.get")
+        add("POST", runs + r"/cancel", self._pipeline_run_cancel, "pipelineruns.cancel")
+        add("POST", runs + r"/queryActivityruns", self._activity_runs, "pipelineruns.queryActivityruns")
         kind = "managedprivateendpoints"
         add("GET", _MPE, self._object_list(kind), f"{kind}.list")
         add("GET", _MPE + r"/(?P<name>[^/]+)", self._object_get(kind), f"{kind}.get")
@@ -279,6 +289,32 @@ class ArmStandIn(ServedStandIn):
         return handler
 
     # -- triggers ------------------------------------------------------------------------------------
+    # -- pipeline runs -------------------------------------------------------------------------------
+    def _create_run(self, req: Request) -> Response:
+        factory = self._factory(req)
+        pipeline = self.store.get_object(factory, "pipelines", req.match["name"])
+        run_id = self.pipeline_runs.create(factory.id, pipeline.name, pipeline.properties or {}, req.json())
+        return json_response({"runId": run_id})
+
+    def _pipeline_run_get(self, req: Request) -> Response:
+        return json_response(self.pipeline_runs.get(self._factory(req).id, req.match["run"]))
+
+    def _pipeline_run_cancel(self, req: Request) -> Response:
+        self.pipeline_runs.cancel(self._factory(req).id, req.match["run"])
+        return Response(200, b"", "application/json")
+
+    def _activity_runs(self, req: Request) -> Response:
+        return json_response(self.pipeline_runs.activity_runs(self._factory(req).id, req.match["run"], req.json()))
+
+    def script_pipeline(self, pipeline: str, *, duration_s: float | None = None, status: str = "Succeeded",
+                        failed_activity: str | None = None, message: str | None = None) -> None:
+        """Script the runs of ``pipeline`` (any factory): how long they run and how they end."""
+        with self.store.lock:
+            script = PipelineScript(duration_s, status, failed_activity)
+            if message is not None:
+                script = PipelineScript(duration_s, status, failed_activity, message=message)
+            self.pipeline_runs.scripts[pipeline.lower()] = script
+
     def _trigger_action(self, action: str) -> Callable[[Request], Response]:
         def handler(req: Request) -> Response:
             factory = self._factory(req)
@@ -443,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--transition-s", type=float, default=0.2)
     p.add_argument("--deploy-delay-s", type=float, default=0.2)
+    p.add_argument("--run-seconds", type=float, default=1.0, help="seconds a pipeline run lasts")
     p.add_argument("--factory", action="append", default=[], help="create this factory at start "
                    f"(subscription {DEFAULT_SUBSCRIPTION}, resource group {DEFAULT_RESOURCE_GROUP})")
     args = p.parse_args(argv)
@@ -459,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
                    error_rate=args.error_rate, error_statuses=(500, 503))
     standin = ArmStandIn(token=args.token, ssl_context=server_ssl_context(ca, hosts), host=args.host,
                          port=args.port, faults=faults, transition_s=args.transition_s,
-                         deploy_delay_s=args.deploy_delay_s)
+                         deploy_delay_s=args.deploy_delay_s, run_s=args.run_seconds)
     for name in args.factory:
         standin.create_factory(name)
     standin.start()

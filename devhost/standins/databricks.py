@@ -8,7 +8,9 @@ Serves, over HTTP on 127.0.0.1 (port 0 by default):
 * SCIM 2.0 ``Users`` (list with filter, get) and the permissions API 2.0 of directories and
   notebooks (see :mod:`devhost.standins.databricks_iam`);
 * Clusters 2.0/2.1 ``list/get/start/delete``, SQL warehouses 2.0 ``list/get/start/stop``,
-  Jobs 2.0-2.2 ``list/get/update/reset`` (see :mod:`devhost.standins.databricks_compute`).
+  Jobs 2.0-2.2 ``list/get/update/reset`` (see :mod:`devhost.standins.databricks_compute`);
+* Jobs runs 2.1/2.2: ``run-now``, ``runs/submit``, ``runs/get``, ``runs/get-output``, ``runs/cancel``
+  with scripted durations and outcomes (see :mod:`devhost.standins.databricks_runs`).
 
 Every other request needs ``Authorization: Bearer <token>``: none gets 401, a wrong token 403,
 in Databricks' ``{"error_code": ..., "message": ...}`` shape. Faults and counters come from
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from .databricks_compute import ComputeState
 from .databricks_iam import IamState
+from .databricks_runs import RunScript, RunsState
 from .databricks_workspace import ImportRequest, WorkspaceError, WorkspaceObject, WorkspaceTree, decode_base64
 from .faults import FaultInjector
 from .httpbase import HttpError, Request, Response, ServedStandIn, StandInServer, json_response
@@ -80,12 +83,15 @@ class DatabricksStandIn(ServedStandIn):
 
     def __init__(self, *, token: str | None = None, host: str = "127.0.0.1", port: int = 0,
                  delay_s: float = 0.2, seed: int = 0, faults: FaultInjector | None = None,
-                 clock_ms: Any = None, monotonic: Any = None) -> None:
+                 clock_ms: Any = None, monotonic: Any = None, run_s: float = 0.2, serverless: bool = True) -> None:
         self.token = token or "dapi" + secrets.token_hex(16)
         clock = clock_ms or (lambda: int(time.time() * 1000))
         self.workspace = WorkspaceTree(clock)
         self.iam = IamState(self.workspace)
         self.compute = ComputeState(delay_s=delay_s, monotonic=monotonic or time.monotonic, clock_ms=clock)
+        self.runs = RunsState(delay_s=delay_s, monotonic=monotonic or time.monotonic, clock_ms=clock,
+                              notebook_source=self._notebook_source, cluster_exists=self._cluster_exists,
+                              host=lambda: self.url, default_run_s=run_s, serverless=serverless)
         self.server = StandInServer(name="databricks-standin", host=host, port=port,
                                     faults=faults or FaultInjector(seed), error_body=databricks_error_body,
                                     authenticate=self._authenticate)
@@ -143,6 +149,12 @@ class DatabricksStandIn(ServedStandIn):
         r("GET", jb + r"/get", "jobs.get", self._jobs_get)
         r("POST", jb + r"/update", "jobs.update", self._jobs_update)
         r("POST", jb + r"/reset", "jobs.reset", self._jobs_reset)
+        runs = r"/api/2\.[12]/jobs"
+        r("POST", runs + r"/run-now", "jobs.run-now", self._run_now)
+        r("POST", runs + r"/runs/submit", "jobs.runs.submit", self._runs_submit)
+        r("GET", runs + r"/runs/get", "jobs.runs.get", self._runs_get)
+        r("GET", runs + r"/runs/get-output", "jobs.runs.get-output", self._runs_output)
+        r("POST", runs + r"/runs/cancel", "jobs.runs.cancel", self._runs_cancel)
 
     # -- handlers ---------------------------------------------------------------------------
     def _well_known(self, req: Request) -> Response:
@@ -259,6 +271,46 @@ class DatabricksStandIn(ServedStandIn):
                                self._required(body.get("new_settings"), "new_settings"))
         return json_response({})
 
+    def _notebook_source(self, path: str) -> bytes | None:
+        try:
+            obj = self.workspace.get(path)
+        except WorkspaceError:
+            return None
+        return self.workspace.export(path, "SOURCE")[0] if obj.object_type == "NOTEBOOK" else None
+
+    def _cluster_exists(self, cluster_id: str) -> bool:
+        try:
+            self.compute.get_cluster(cluster_id)
+        except WorkspaceError:
+            return False
+        return True
+
+    def _run_now(self, req: Request) -> Response:
+        body = req.json()
+        job_id = self._required(body.get("job_id"), "job_id")
+        try:
+            job = self.compute.get_job(job_id)
+        except WorkspaceError:
+            # run-now answers 400, not get's 404, for a job that does not exist
+            raise HttpError(400, "INVALID_PARAMETER_VALUE", f"Job {job_id} does not exist.") from None
+        return json_response(self.runs.run_now(job, body))
+
+    def _runs_submit(self, req: Request) -> Response:
+        body = req.json()
+        if not isinstance(body, dict):
+            raise HttpError(400, "MALFORMED_REQUEST", "Request body must be a JSON object")
+        return json_response(self.runs.submit(body))
+
+    def _runs_get(self, req: Request) -> Response:
+        return json_response(self.runs.get(self._required(req.arg("run_id"), "run_id")))
+
+    def _runs_output(self, req: Request) -> Response:
+        return json_response(self.runs.output(self._required(req.arg("run_id"), "run_id")))
+
+    def _runs_cancel(self, req: Request) -> Response:
+        self.runs.cancel(self._required(req.json().get("run_id"), "run_id"))
+        return json_response({})
+
     # -- seed and inspection helpers for tests ------------------------------------------------
     def seed_folder(self, path: str) -> None:
         """Create a folder and its parents."""
@@ -322,6 +374,16 @@ class DatabricksStandIn(ServedStandIn):
         """Seed a job (see ComputeState.add_job); returns its id."""
         return self.compute.add_job(name, **kw)
 
+    def script_run(self, key: str, *, duration_s: float | None = None, result_state: str = "SUCCESS",
+                   output: str | None = None, error: str | None = None, state_message: str = "") -> None:
+        """Script the runs of a notebook (workspace path) or a job (``job:<name>``): how long they run,
+        how they end (SUCCESS, FAILED, TIMEDOUT ...), their ``dbutils.notebook.exit`` value."""
+        self.runs.script(key, RunScript(duration_s, result_state, state_message, output, error))
+
+    def add_policy(self, policy_id: str, name: str, definition: dict[str, Any]) -> None:
+        """Seed a cluster policy (``{field: {"type": "fixed"|"allowlist"|"range", ...}}``)."""
+        self.runs.add_policy(policy_id, name, definition)
+
     # -- product wiring -----------------------------------------------------------------------
     def target(self, target_dir: str = "/Shared/dataops", **kw: Any) -> DatabricksTarget:
         """A ``shared.config.DatabricksTarget`` pointing here (token in :meth:`settings`)."""
@@ -358,9 +420,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--delay", type=float, default=0.2, help="seconds a cluster/warehouse transition takes")
     p.add_argument("--user", action="append", default=[], help="seed a workspace user (repeatable)")
     p.add_argument("--group", action="append", default=[], help="seed a workspace group (repeatable)")
+    p.add_argument("--run-seconds", type=float, default=1.0, help="seconds an unscripted job run lasts")
     args = p.parse_args(argv)
     standin = DatabricksStandIn(token=args.token, host=args.host, port=args.port, delay_s=args.delay,
-                                seed=args.seed)
+                                seed=args.seed, run_s=args.run_seconds)
     for user in args.user:
         standin.add_user(user)
     for group in args.group:

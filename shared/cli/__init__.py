@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ..deploy.components import ComponentRegistry
 
 # Command-group modules, in help order.
-GROUPS = ("config_cmd", "deploy_cmd", "release_cmd", "env_cmd", "audit_cmd", "local_cmd", "adf_cmd")
+GROUPS = ("config_cmd", "deploy_cmd", "release_cmd", "env_cmd", "audit_cmd", "local_cmd", "adf_cmd", "verify_cmd")
 EXIT_USAGE = 2  # the caller's mistake
 EXIT_UNAVAILABLE = 3  # a dependency or target failed: try again later
 

@@ -35,7 +35,7 @@ from .components import COMPONENTS, ComponentRegistry
 from .current import CurrentDeployments, Deployed
 from .lifecycle import AfterEnd, Opening, finish_deployment, open_deployment
 from .lock import LeaseLock
-from .model import DeployContext, Plan
+from .model import ApplyResult, DeployContext, Plan
 from .queue import DeploymentQueue
 from .request import DeploymentRequest
 
@@ -91,6 +91,8 @@ class Orchestrator:
     lock_retry_seconds: int = 15  # how long a request that found the lock taken waits in the queue
     holder: str = "worker"
     components: ComponentRegistry = COMPONENTS  # the deployers, by component name
+    # the ``verify`` step after a successful apply (shared.verify.gate.VerifyStep); may turn it failed
+    verify: Callable[[DeployContext, DeploymentRecord, ApplyResult], ApplyResult] | None = None
 
     def __post_init__(self) -> None:
         if self.queue is None:
@@ -227,7 +229,9 @@ class Orchestrator:
             if lock.lost:
                 extra["lock_lost"] = True
             if result.status == "succeeded":
-                self._advance_current(rec, deployed)
+                self._advance_current(rec, deployed)  # applied: the environment holds it, verified or not
+                if self.verify is not None:
+                    result = self.verify(ctx, rec, result)
             return self._end(rec, "succeeded" if result.status == "succeeded" else "failed",
                              error=result.error, error_details=result.error_details, summary=summary,
                              plan=plan, extra=extra)

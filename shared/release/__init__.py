@@ -82,6 +82,10 @@ def release_orchestrator(app: AppContext, **kwargs: Any) -> Orchestrator:
     """The Orchestrator the worker and the CLI run: the app's wiring plus the release gates and hooks."""
     queue = kwargs.pop("queue", None) or DeploymentQueue(app.storage)
     kwargs.setdefault("components", app.components)
+    if "verify" not in kwargs:
+        from ..verify.gate import VerifyStep
+
+        kwargs["verify"] = VerifyStep()
     return Orchestrator(app.config, app.storage, app.ledger, app.settings, app.clock, queue=queue,
                         gates=gates(app.config, app.settings, app.clock),
                         after_end=after_end_hooks(app.config, app.storage, app.ledger, app.settings,
