@@ -299,11 +299,16 @@ def show_deployment(stack: Stack, dep_id: str) -> None:
     counts = plan.get("counts") or {}
     if counts:
         say("    plan: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    objects = d.get("objects") or []
+    objects = [o for o in d.get("objects") or [] if o.get("object_type") != "check"]
+    checks = [o for o in d.get("objects") or [] if o.get("object_type") == "check"]
     for o in objects[:12]:
         say(f"    {o.get('action', ''):<9} {o.get('status', ''):<10} {o.get('object_type', '')}: {o.get('name', '')}")
     if len(objects) > 12:
         say(f"    ... and {len(objects) - 12} more objects")
+    for c in checks:  # the verification step (docs/verify.md)
+        det = c.get("details") or {}
+        say(f"    verify    {c.get('status', ''):<10} check: {c.get('name')} ({det.get('kind')}, {det.get('state')}, "
+            f"{det.get('duration_s', 0):.1f} s, run {det.get('run_id')})" + (f": {c['error']}" if c.get("error") else ""))
     if rec.get("error"):
         say(f"    error: {rec['error']}")
 

@@ -36,9 +36,12 @@ def test_local_up_once_deploys_promotes_and_waits_for_prod_approval() -> None:
     assert "succeeded  notebook: /Shared/dev/data-platform/ingestion/load_sales" in text
     assert "succeeded  pipeline: pl_daily_load" in text
     # The change is deployed incrementally: one notebook, one trigger stopped and restarted.
-    assert "plan: unchanged 11, update 1" in text
+    assert "plan: unchanged 12, update 1" in text
     assert "update    succeeded  notebook: /Shared/dev/data-platform/transform/clean_sales" in text
     assert "stop      succeeded  trigger: tr_daily_0600" in text
+    # The verification gate: the smoke notebook ran in test (a one-time job run) before prod was promoted to.
+    assert re.search(r"verify    succeeded  check: smoke \(databricks_notebook, passed, [\d.]+ s, run \d+\)", text)
+    assert len(re.findall(r"check: smoke", text)) == 2  # once per notebook deployment to test
     # ... and prod waits for a person.
     assert re.search(r"prod/adf\s+waiting_approval", text)
     assert re.search(r"prod/notebooks\s+waiting_approval", text)
