@@ -414,7 +414,7 @@ def _verify_problems(env: Environment) -> list[str]:
     return problems
 
 
-class Verification(_Model):
+class VerificationSettings(_Model):
     poll_interval: float = Field(default=5.0, gt=0, le=60, description="seconds between two looks at a "
                                  "running check (tests make it small)")
 
@@ -427,7 +427,7 @@ class PlatformConfig(_Model):
     metrics: Metrics = Field(default_factory=Metrics)
     security: Security = Field(default_factory=Security)
     people: list[Person] = Field(default_factory=list)
-    verification: Verification = Field(default_factory=Verification)
+    verification: VerificationSettings = Field(default_factory=VerificationSettings)
 
     def environment(self, name: str) -> Environment:
         from .errors import NotFound

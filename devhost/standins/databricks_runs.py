@@ -17,6 +17,8 @@ The rules reproduced from the Jobs API 2.1/2.2:
 * a notebook task whose notebook does not exist ends ``INTERNAL_ERROR`` / ``FAILED``;
 * ``runs/get-output`` takes a *task* run id: the run id of a run with tasks answers 400
   "Retrieving the output of runs with multiple tasks is not supported...";
+* an ``idempotency_token`` (at most 64 characters) seen before returns the run it started,
+  without starting another;
 * ``runs/cancel`` is asynchronous: ``TERMINATING`` for ``delay_s``, then ``TERMINATED`` /
   ``CANCELED``; cancelling an ended run changes nothing.
 """
@@ -113,6 +115,7 @@ class RunsState:
         self.policies: dict[str, dict[str, Any]] = {}
         self.cancelled: list[int] = []  # run ids a runs/cancel was accepted for (tests assert on it)
         self.submitted: list[dict[str, Any]] = []  # request bodies of run-now / runs/submit
+        self._tokens: dict[str, int] = {}  # idempotency_token -> the run it started
 
     # -- scripting -------------------------------------------------------------------------------
     def script(self, key: str, script: RunScript) -> None:
@@ -147,11 +150,15 @@ class RunsState:
                                  f"Job parameter(s) {', '.join(unknown)} are not defined in job {job['job_id']}")
         job_key = f"job:{settings.get('name')}"
         with self._lock:
+            again = self._again(body)
+            if again is not None:
+                return {"run_id": again.run_id, "number_in_job": again.number_in_job}
             self.submitted.append(copy.deepcopy(body))
             tasks = [self._task(t, job_key) for t in settings.get("tasks") or []]
             number = self._per_job[job["job_id"]] = self._per_job.get(job["job_id"], 0) + 1
             run = self._start("JOB_RUN", str(settings.get("name") or ""), job["job_id"], number, tasks)
             run.job_parameters = [{"name": k, "default": v, "value": params.get(k, v)} for k, v in declared.items()]
+            self._remember(body, run)
             return {"run_id": run.run_id, "number_in_job": number}
 
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -162,13 +169,30 @@ class RunsState:
         if not all(isinstance(k, str) and k for k in keys) or len(set(keys)) != len(keys):
             raise WorkspaceError(400, "INVALID_PARAMETER_VALUE", "Every task needs a unique task_key.")
         with self._lock:
+            again = self._again(body)
+            if again is not None:
+                return {"run_id": again.run_id}
             for t in tasks:
                 self._check_compute(t)
             self.submitted.append(copy.deepcopy(body))
             run_id = next(self._ids)
             made = [self._task(t, None) for t in tasks]
             run = self._start("SUBMIT_RUN", str(body.get("run_name") or "Untitled"), run_id, 1, made, run_id)
+            self._remember(body, run)
             return {"run_id": run.run_id}
+
+    def _again(self, body: dict[str, Any]) -> _Run | None:
+        token = body.get("idempotency_token")
+        if token is None:
+            return None
+        if not isinstance(token, str) or not 0 < len(token) <= 64:
+            raise WorkspaceError(400, "INVALID_PARAMETER_VALUE", "idempotency_token must be 1 to 64 characters")
+        known = self._tokens.get(token)
+        return self._runs[known] if known is not None else None
+
+    def _remember(self, body: dict[str, Any], run: _Run) -> None:
+        if isinstance(body.get("idempotency_token"), str):
+            self._tokens[body["idempotency_token"]] = run.run_id
 
     def _check_compute(self, task: dict[str, Any]) -> None:
         if not any(isinstance(task.get(k), dict) for k in TASK_TYPES):

@@ -93,6 +93,14 @@ def _message(exc: BaseException) -> str:
     return telemetry.redact(text, [])[:500]
 
 
+def idempotency_token(run_name: str) -> str:
+    """The Jobs API idempotency token of a run (at most 64 characters): a retried start returns the run
+    the first one started instead of starting a second."""
+    import hashlib
+
+    return hashlib.sha256(run_name.encode()).hexdigest()[:64]
+
+
 def run_check(check: VerifyCheck, env: Environment, settings: Settings, rt: VerifyRuntime, *,
               run_name: str) -> CheckResult:
     """Run ``check`` to its end; never raises for what the target answers (the result says it)."""
@@ -101,7 +109,7 @@ def run_check(check: VerifyCheck, env: Environment, settings: Settings, rt: Veri
     deadline = started + check.timeout
     try:
         if check.kind == "databricks_job":
-            _job(check, env, settings, rt, deadline, result)
+            _job(check, env, settings, rt, deadline, result, run_name)
         elif check.kind == "databricks_notebook":
             _notebook(check, env, settings, rt, deadline, result, run_name)
         elif check.kind == "adf_pipeline":
@@ -146,11 +154,12 @@ def _start(what: str, fn: Callable[[], T]) -> T:
 
 
 def _job(check: VerifyCheck, env: Environment, settings: Settings, rt: VerifyRuntime, deadline: float,
-         result: CheckResult) -> None:
+         result: CheckResult, run_name: str) -> None:
     w = rt.workspace(env, settings)
     job_id = _job_id(w, check)
     params = {k: str(v) for k, v in check.parameters.items()} or None
-    waiter = _start(f"run-now of job {job_id}", lambda: w.jobs.run_now(job_id=job_id, job_parameters=params))
+    waiter = _start(f"run-now of job {job_id}", lambda: w.jobs.run_now(
+        job_id=job_id, job_parameters=params, idempotency_token=idempotency_token(run_name)))
     _wait_databricks(w, check, int(waiter.response.run_id), rt, deadline, result)
 
 
@@ -182,7 +191,8 @@ def _notebook(check: VerifyCheck, env: Environment, settings: Settings, rt: Veri
         "notebook_task": {"notebook_path": _notebook_path(check, env), "source": "WORKSPACE",
                           "base_parameters": {k: str(v) for k, v in check.parameters.items()}}})
     waiter = _start("runs/submit", lambda: w.jobs.submit(run_name=run_name[:100], tasks=[task],
-                                                         timeout_seconds=int(check.timeout) + 60))
+                                                         timeout_seconds=int(check.timeout) + 60,
+                                                         idempotency_token=idempotency_token(run_name)))
     _wait_databricks(w, check, int(waiter.response.run_id), rt, deadline, result)
 
 
@@ -291,7 +301,12 @@ def _http(check: VerifyCheck, settings: Settings, rt: VerifyRuntime, result: Che
     import requests
 
     assert check.http is not None
-    url = settings.secret(check.http.url_setting)
+    from ..errors import DataOpsError
+
+    try:
+        url = settings.secret(check.http.url_setting)
+    except DataOpsError as err:  # an unresolved Key Vault reference: named, never shown
+        raise CannotStart(err.message) from None
     if not url:
         raise CannotStart(f"app setting {check.http.url_setting} (the URL) is not set")
     session = rt.http_session or requests.Session()

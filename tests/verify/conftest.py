@@ -26,6 +26,7 @@ class HttpTarget:
 
     server: StandInServer
     status: list[int] = field(default_factory=lambda: [200])
+    received: list[Any] = field(default_factory=list)  # bodies POSTed to /notify (notifications)
 
     @property
     def url(self) -> str:
@@ -40,7 +41,12 @@ def http_target() -> Iterator[HttpTarget]:
     def health(req: Request) -> Response:
         return json_response({"ok": target.status[0] < 400}, target.status[0])
 
+    def notify(req: Request) -> Response:
+        target.received.append(req.json())
+        return json_response({})
+
     server.add_route("GET", r"/health", health, "health")
+    server.add_route("POST", r"/notify", notify, "notify")
     server.start()
     try:
         yield target
@@ -59,7 +65,8 @@ class Platform:
 
     def settings(self, extra: dict[str, str] | None = None) -> Settings:
         return Settings({TOKEN_SETTING: self.dbx.token, ARM_TOKEN_SETTING: self.arm.token,
-                         "REQUESTS_CA_BUNDLE": self.arm.ca_bundle, "HEALTH_URL": self.http.url, **(extra or {})})
+                         "REQUESTS_CA_BUNDLE": self.arm.ca_bundle, "HEALTH_URL": self.http.url,
+                         "NOTIFY_URL": f"{self.http.server.url}/notify", **(extra or {})})
 
     def environment(self, checks: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         return {"databricks": {"host": self.dbx.url, "token_setting": TOKEN_SETTING, "target_dir": TARGET_DIR},

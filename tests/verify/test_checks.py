@@ -4,6 +4,7 @@ through the official SDKs over real HTTP(S)."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from shared.verify.runner import Verifier
@@ -18,7 +19,7 @@ PIPELINE = {"activities": [{"name": "Check rows", "type": "Wait", "typePropertie
 
 def run(platform: Platform, verifier: Verifier, checks: list[dict[str, Any]], **extra: Any) -> Any:
     config = platform.config(checks, **extra)
-    return verifier.run(config, "test", "notebooks", platform.settings(), run_name="dataops verify t")
+    return verifier.run(config, "test", "notebooks", platform.settings(), run_name=f"dataops verify {uuid.uuid4()}")
 
 
 def one(platform: Platform, verifier: Verifier, check: dict[str, Any]) -> Any:
@@ -92,7 +93,8 @@ def test_job_by_name_passes_with_parameters(platform: Platform, verifier: Verifi
     platform.dbx.script_run("job:nightly-smoke", output="ok")
     r = one(platform, verifier, {"job": "nightly-smoke", "parameters": {"env": "test"}})
     assert r.state == "passed" and r.output == "ok"
-    assert platform.dbx.runs.submitted[-1] == {"job_id": jid, "job_parameters": {"env": "test"}}
+    sent = platform.dbx.runs.submitted[-1]
+    assert sent["job_id"] == jid and sent["job_parameters"] == {"env": "test"} and len(sent["idempotency_token"]) == 64
     r = one(platform, verifier, {"job_id": jid})
     assert r.state == "passed"
 
@@ -180,3 +182,14 @@ def test_on_selects_checks_and_they_run_in_parallel(platform: Platform, verifier
     v = run(platform, verifier, checks)
     assert [r.name for r in v.results] == ["n0", "n1", "n2"] and v.passed
     assert max(r.duration_s for r in v.results) < 1.1  # three 0.4 s runs side by side, not one after another
+
+
+def test_a_retried_start_returns_the_run_the_first_one_started(platform: Platform, verifier: Verifier) -> None:
+    """The same idempotency token (one per deployment and check) never starts a second run."""
+    platform.dbx.seed_notebook(SMOKE, 'dbutils.notebook.exit("once")')
+    config = platform.config([{"name": "c", "notebook": "verify/smoke"}])
+    first = verifier.run(config, "test", None, platform.settings(), run_name="dataops verify d-1").results[0]
+    again = verifier.run(config, "test", None, platform.settings(), run_name="dataops verify d-1").results[0]
+    other = verifier.run(config, "test", None, platform.settings(), run_name="dataops verify d-2").results[0]
+    assert first.run_id == again.run_id != other.run_id
+    assert len(platform.dbx.runs.submitted) == 2 and platform.dbx.counters.count("jobs.runs.submit") == 3

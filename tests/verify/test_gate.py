@@ -82,13 +82,16 @@ def test_blocking_failure_fails_the_deployment_at_verify_and_holds_promotion(pla
                                                                              verifier):  # type: ignore[no-untyped-def]
     platform.dbx.seed_notebook(SMOKE, "x")
     platform.dbx.script_run(SMOKE, result_state="FAILED", error="AssertionError: 0 rows")
-    flow = flow_for(platform, repo, storage, ledger, verifier)
+    flow = flow_for(platform, repo, storage, ledger, verifier,
+                    {"notify": [{"kind": "webhook", "url_setting": "NOTIFY_URL", "on": ["failed"]}]})
     sha = repo.commit({"notebooks/a.py": "1"})
     flow.push(sha)
     flow.drain()
     (test,) = flow.of("test")
     test = flow.get(test.id)
     assert test.status == "failed"
+    (note,) = platform.http.received  # the failed notification went out
+    assert "verification failed" in json.dumps(note) and test.id in json.dumps(note)
     assert test.error.startswith("verification failed: 1 blocking check did not pass: smoke (databricks_notebook)")
     assert "AssertionError: 0 rows" in test.error
     assert test.error_details["failed_step"] == "verify"
