@@ -340,7 +340,7 @@ class RunsState:
                     **self._times(run, life, min(self._monotonic() - run.started, self._duration(task)))})
         if with_parent:
             out.update({"job_id": run.job_id, "run_name": run.run_name, "run_type": run.run_type,
-                        "parent_run_id": run.run_id})
+                        "job_run_id": run.run_id})
         return out
 
     def output(self, run_id: Any) -> dict[str, Any]:
