@@ -193,3 +193,16 @@ def test_a_retried_start_returns_the_run_the_first_one_started(platform: Platfor
     other = verifier.run(config, "test", None, platform.settings(), run_name="dataops verify d-2").results[0]
     assert first.run_id == again.run_id != other.run_id
     assert len(platform.dbx.runs.submitted) == 2 and platform.dbx.counters.count("jobs.runs.submit") == 3
+
+
+def test_job_output_is_read_as_data_quality_results(platform: Platform, verifier: Verifier) -> None:
+    platform.dbx.add_job("dq-job", pause_status=None)
+    results = [{"expectation": "dim_customer_unique", "passed": False, "observed": 4},
+               {"expectation": "dim_customer_fresh", "passed": True}]
+    platform.dbx.script_run("job:dq-job", output=json.dumps(results))
+    r = one(platform, verifier, {"job": "dq-job"})
+    assert r.run_state == "SUCCESS" and r.state == "failed"
+    assert r.error == "1 of 2 data-quality expectations failed: dim_customer_unique"
+    assert [e.expectation for e in r.failed_expectations] == ["dim_customer_unique"]
+    r = one(platform, verifier, {"job": "dq-job", "data_quality": False})
+    assert r.state == "passed" and r.expectations == []  # read as plain output
