@@ -214,24 +214,68 @@ class StorageAccount:
 
     def ensure(self) -> StorageAccount:
         """Create every table, queue and container the app uses (idempotent)."""
-        from azure.core.exceptions import AzureError, ResourceExistsError
+        self.provision()
+        return self
+
+    def _create_queue(self, name: str) -> None:
+        """Create a queue; ResourceExistsError when it is there (Create Queue itself answers 204 then)."""
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
         try:
-            for t in self.names.tables():
+            self.queue(name).get_queue_properties()
+        except ResourceNotFoundError:
+            self.queue(name).create_queue()
+            return
+        raise ResourceExistsError(f"queue {name} exists")
+
+    def provision(self) -> list[str]:
+        """Create every table, queue and container the app uses that is missing; the names created."""
+        from azure.core.exceptions import AzureError, ResourceExistsError
+
+        created: list[str] = []
+        steps: list[tuple[str, Any]] = [*((t, self.table_service.create_table) for t in self.names.tables()),
+                                        *((q, self._create_queue) for q in self.names.queues()),
+                                        *((c, lambda n: self.container(n).create_container()) for c in self.names.containers())]
+        try:
+            for name, create in steps:
                 try:
-                    self.table_service.create_table(t)
-                except ResourceExistsError:
-                    pass
-            for q in self.names.queues():
-                try:
-                    self.queue(q).create_queue()
-                except ResourceExistsError:
-                    pass
-            for c in self.names.containers():
-                try:
-                    self.container(c).create_container()
+                    create(name)
+                    created.append(name)
                 except ResourceExistsError:
                     pass
         except AzureError as exc:
             raise Unavailable(f"storage account is unreachable: {type(exc).__name__}") from exc
-        return self
+        return created
+
+
+class NotProvisioned(Unavailable):
+    """The storage account lacks a table, queue or container of the app (never initialised, or the
+    wrong ``DATAOPS_STORAGE_PREFIX``): nothing to retry until someone provisions it."""
+
+    code = "storage_not_initialized"
+    retryable = False
+
+
+_MISSING = {"TableNotFound": "tables", "QueueNotFound": "queues", "ContainerNotFound": "containers"}
+
+
+def not_provisioned(exc: BaseException, names: StorageNames | None = None) -> NotProvisioned | None:
+    """A storage SDK 404 for a missing table, queue or container as :class:`NotProvisioned` (else None).
+
+    An entity or blob that is not there is a different 404 (``ResourceNotFound``, ``BlobNotFound``)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    if not isinstance(exc, ResourceNotFoundError):
+        return None
+    code = str(getattr(exc, "error_code", None) or "")
+    text = f"{code} {exc}"  # the tables SDK leaves error_code unset on some operations (create_entity)
+    kind = next((k for c, k in _MISSING.items() if c in text or c.upper() in text.replace("_", "").upper()),
+                None)
+    if kind is None:
+        return None
+    prefix = (names or StorageNames()).prefix
+    if prefix:
+        hint = f"(prefix {prefix!r}): run `dataops storage init` or check DATAOPS_STORAGE_PREFIX"
+    else:
+        hint = "(no DATAOPS_STORAGE_PREFIX): run `dataops storage init`, start the app once, or set the prefix"
+    return NotProvisioned(f"storage account has no dataops {kind} {hint}")

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..clock import Clock, SystemClock
 from ..errors import BadRequest, Conflict, NotFound, Unavailable
-from ..storage import StorageAccount
+from ..storage import StorageAccount, not_provisioned
 from . import keys
 from .records import (
     FINAL_STATUSES,
@@ -178,7 +178,10 @@ class AuditLedger:
             raise NotFound(f"deployment {deployment_id!r} not found", code="unknown_deployment") from None
         try:
             entity = self._deployments.get_entity(k.partition, k.row)
-        except ResourceNotFoundError:
+        except ResourceNotFoundError as exc:
+            missing = not_provisioned(exc, self.names)
+            if missing is not None:  # no table at all: not "no such deployment"
+                raise missing from None
             raise NotFound(f"deployment {deployment_id!r} not found", code="unknown_deployment") from None
         return self._record_from(entity, with_plan=with_plan)
 

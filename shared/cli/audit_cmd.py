@@ -10,7 +10,7 @@ from ..deploy.components import COMPONENTS, ComponentRegistry
 from ..metrics.dora import HOUR
 from ..metrics.params import IncidentOpening, MetricsQuery, ResolutionRequest
 from ..metrics.report import dora_report
-from ._common import add_dry_run, add_json, context, print_json, print_table
+from ._common import add_dry_run, add_json, context, print_json, print_table, when
 
 
 def _hours(seconds: float | None) -> str:
@@ -171,8 +171,9 @@ def register(sub: argparse._SubParsersAction, components: ComponentRegistry = CO
     p.add_argument("--env", help="environment (default: all configured)")
     p.add_argument("--component", choices=components.names())
     p.add_argument("--status", choices=STATUSES)
-    p.add_argument("--since", metavar="T", help="ISO 8601 time, e.g. 2026-01-05T10:00:00Z")
-    p.add_argument("--until", metavar="T", help="ISO 8601 time")
+    p.add_argument("--since", metavar="T", type=when,
+                   help="ISO 8601 time (2026-01-05T10:00:00Z) or an age: 2d, 3h, 30m, 1w")
+    p.add_argument("--until", metavar="T", type=when, help="ISO 8601 time or an age (2d, 3h, ...)")
     p.add_argument("--actor")
     p.add_argument("--commit", metavar="SHA", help="commit SHA or prefix (4+ hex digits)")
     p.add_argument("--limit", type=int, metavar="N", help="1 to 1000 (default 50)")

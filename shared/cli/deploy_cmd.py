@@ -11,6 +11,7 @@ rollback.
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 from ..app import AppContext
@@ -23,6 +24,8 @@ from ..errors import BadRequest, NotFound
 from ..git.hosts import GitSource, source_for
 from ..identity import Principal, cli_principal, require_verified
 from ._common import add_dry_run, add_json, context, print_json, print_table
+
+log = logging.getLogger("dataops.cli")
 
 
 def register(sub: argparse._SubParsersAction, components: ComponentRegistry = COMPONENTS) -> None:  # type: ignore[type-arg]
@@ -47,6 +50,8 @@ def register(sub: argparse._SubParsersAction, components: ComponentRegistry = CO
         else:
             p.add_argument("--what-if", action="store_true",
                            help="adf: also show ARM's what-if of the deployment (where the endpoint supports it)")
+            p.add_argument("--exit-code", action="store_true",
+                           help="exit 1 when the plan has changes (0: nothing to do), like terraform -detailed-exitcode")
             p.set_defaults(handler=_plan)
     r = sub.add_parser("rollback", help="redeploy the last good commit before the current one")
     r.add_argument("--env", required=True)
@@ -87,11 +92,16 @@ def _storage_or_none(app: AppContext) -> Any:
 
 def _plan_one(app: AppContext, source: GitSource, env: str, component: str, ref: str | None,
               what_if: bool = False) -> Plan:
-    snapshot = source.snapshot(ref or _default_ref(app, component))
+    ref = ref or _default_ref(app, component)
+    log.info("reading %s at %s from %s", component, ref, source.url)
+    snapshot = source.snapshot(ref)
+    log.info("planning %s for %s at %s (%d files)", component, env, snapshot.sha[:12], len(snapshot.files))
     ctx = DeployContext(config=app.config, environment=env, snapshot=snapshot, settings=app.settings,
                         clock=app.clock, storage=_storage_or_none(app), dry_run=True)
     deployer = app.components.deployer(component)
     plan = deployer.plan(ctx)
+    log.info("planned %s for %s: %s", component, env,
+             ", ".join(f"{k} {v}" for k, v in sorted(plan.counts().items())) or "nothing")
     what_if_of = getattr(deployer, "what_if", None) if what_if else None
     return what_if_of(ctx, plan) if what_if_of is not None else plan
 
@@ -130,7 +140,9 @@ def _plan(args: argparse.Namespace) -> int:
     else:
         for p in plans:
             print_plan(p)
-    return 1 if any(p.refused for p in plans) else 0
+    if any(p.refused for p in plans):
+        return 1
+    return 1 if getattr(args, "exit_code", False) and any(p.has_changes for p in plans) else 0
 
 
 def _run_inline(app: AppContext, source: GitSource, *, env: str, component: str, sha: str, ref: str,

@@ -54,7 +54,9 @@ def test_audit_list_and_show(cli_env: Path, ledger: AuditLedger, clock: FakeCloc
     assert json.loads(out)["status_history"][-1]["status"] == "succeeded"
 
 
-def test_bad_audit_arguments_exit_2_with_a_message(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_audit_arguments_exit_2_with_a_message(cli_env: Path, storage: object,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # (storage: the account is provisioned, so an unknown id is "not found", not "storage not initialised")
     code, _, err = run(capsys, "audit", "list", "--since", "last tuesday")
     assert code == 2 and "since" in err and "ISO 8601" in err
     code, _, err = run(capsys, "audit", "list", "--env", "staging")

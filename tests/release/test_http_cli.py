@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -102,8 +101,6 @@ def test_rollback_route(client, flow, repo):
 
 
 def test_cli_approve_and_reject(flow, repo, azurite, tmp_path, monkeypatch, capsys):
-    from shared.cli import release_cmd as cli
-
     first = _waiting(flow, repo)
     raw = {"repository": {"provider": "local", "url": str(repo.path)}, "people": PEOPLE,
            "security": {"local_identities": True},
@@ -113,9 +110,9 @@ def test_cli_approve_and_reject(flow, repo, azurite, tmp_path, monkeypatch, caps
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
     for name, value in flow.storage.names.app_settings().items():
         monkeypatch.setenv(name, value)
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--config")
-    cli.register(parser.add_subparsers(dest="command"))
+    from shared.cli import build_parser
+
+    parser = build_parser()  # the real parser: its global options (--config, --json) included
     args = parser.parse_args(["--config", str(cfg), "approve", first, "--actor", "ada"])
     from shared.errors import Forbidden
 
