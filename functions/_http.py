@@ -10,7 +10,8 @@ import functools
 import inspect
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
@@ -55,9 +56,50 @@ def error_response(err: DataOpsError) -> func.HttpResponse:
     return json_response(err.to_json(), http_status(err), headers)
 
 
-def handle(fn: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[func.HttpRequest], func.HttpResponse]:
-    """Turn DataOpsError into its status by kind and anything else into a logged, traceless 500."""
+Handler = Callable[[func.HttpRequest], func.HttpResponse]
+RAW = "raw"  # ``body=RAW``: the body is a provider's payload (webhooks), checked by the route itself
+IGNORED_FIELDS = frozenset({"actor"})  # accepted and ignored: the caller is App Service Authentication's
+ALWAYS_QUERY = frozenset({"code"})  # the function key of a FUNCTION-level route
 
+
+@dataclass(frozen=True)
+class RequestShape:
+    """The query parameters and JSON body fields a route accepts; anything else is a 400 naming it."""
+
+    query: frozenset[str] = frozenset()
+    body: frozenset[str] | str = frozenset()
+
+    def check(self, req: func.HttpRequest) -> None:
+        unknown = sorted(set(req.params) - self.query - ALWAYS_QUERY)
+        if unknown:
+            known = ", ".join(sorted(self.query)) or "none"
+            raise errors.InvalidInput(f"unknown query parameter(s): {', '.join(unknown)} (known: {known})",
+                                      code="unknown_parameter")
+        if self.body == RAW or req.method.upper() in ("GET", "HEAD"):
+            return
+        fields = sorted(set(json_object(req.get_body() or b"", required=False)) - set(self.body) - IGNORED_FIELDS)
+        if fields:
+            known = ", ".join(sorted(self.body)) or "none"
+            raise errors.InvalidInput(f"unknown body field(s): {', '.join(fields)} (known: {known})",
+                                      code="unknown_field")
+
+
+def handle(fn: Handler | None = None, *, query: Iterable[str] = (),
+           body: Iterable[str] | str = ()) -> Any:
+    """Check the request's shape, turn DataOpsError into its status by kind and anything else into a
+    logged, traceless 500.
+
+    ``@handle`` accepts no query parameter (but the function key ``code``) and no body field;
+    ``@handle(query={...}, body={...})`` names what the route accepts (``body=RAW``: not checked here).
+    Unknown names are a 400 before the route runs, so a typo (``?dryrun=true``) never acts.
+    """
+    shape = RequestShape(frozenset(query), body if body == RAW else frozenset(body))
+    if fn is None:
+        return functools.partial(_wrap, shape=shape)
+    return _wrap(fn, shape)
+
+
+def _wrap(fn: Handler, shape: RequestShape) -> Handler:
     @functools.wraps(fn)
     def wrapper(req: func.HttpRequest, context: func.Context | None = None) -> func.HttpResponse:
         from shared import telemetry
@@ -69,6 +111,7 @@ def handle(fn: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[fun
 
     def _answer(req: func.HttpRequest) -> func.HttpResponse:
         try:
+            shape.check(req)
             return fn(req)
         except DataOpsError as err:
             return error_response(err)
@@ -84,6 +127,7 @@ def handle(fn: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[fun
     params = list(inspect.signature(fn).parameters.values())
     wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [*params, inspect.Parameter("context", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)])
+    wrapper.request_shape = shape  # type: ignore[attr-defined]
     return wrapper
 
 

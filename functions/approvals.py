@@ -32,21 +32,21 @@ def _decide(req: func.HttpRequest, approve: bool) -> func.HttpResponse:
 
 
 @bp.route(route="deployments/{id}/approve", methods=["POST"])
-@handle
+@handle(body={"reason"})
 def approve_deployment(req: func.HttpRequest) -> func.HttpResponse:
     """Release a deployment waiting for approval (it goes back to the queue)."""
     return _decide(req, True)
 
 
 @bp.route(route="deployments/{id}/reject", methods=["POST"])
-@handle
+@handle(body={"reason"})
 def reject_deployment(req: func.HttpRequest) -> func.HttpResponse:
     """Refuse a deployment waiting for approval (it ends ``rejected``)."""
     return _decide(req, False)
 
 
 @bp.route(route="deployments/{id}/rollback", methods=["POST"])
-@handle
+@handle(body={"to", "reason", "force", "emergency"})
 def rollback_deployment(req: func.HttpRequest) -> func.HttpResponse:
     """Queue a redeployment of the last good commit before this deployment (or ``to``): 202."""
     from shared import app

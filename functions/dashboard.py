@@ -13,7 +13,7 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'n
 
 
 @bp.route(route="dashboard", methods=["GET"])
-@handle
+@handle(query={"environment", "days"})
 def dashboard(req: func.HttpRequest) -> func.HttpResponse:
     """Per environment (all, or ``environment``) over ``days`` (default 30): charts, keys and tiers."""
     from shared import app

@@ -8,12 +8,13 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions._http import handle, json_response
+from shared.audit.queries import HISTORY_PARAMS
 
 bp = func.Blueprint()
 
 
 @bp.route(route="deployments", methods=["GET"])
-@handle
+@handle(query=HISTORY_PARAMS)
 def list_deployments(req: func.HttpRequest) -> func.HttpResponse:
     """History newest first; filters environment, component, status, since, until, actor, commit."""
     from shared import app

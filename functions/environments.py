@@ -50,14 +50,14 @@ def _toggle_environment(req: func.HttpRequest, action: str) -> func.HttpResponse
 
 
 @bp.route(route="environments/{env}/start", methods=["POST"])
-@handle
+@handle(query={"dry_run"}, body={"reason"})
 def start_environment(req: func.HttpRequest) -> func.HttpResponse:
     """Start the environment now: restore exactly what the last stop stopped."""
     return _toggle_environment(req, "start")
 
 
 @bp.route(route="environments/{env}/stop", methods=["POST"])
-@handle
+@handle(query={"dry_run"}, body={"reason"})
 def stop_environment(req: func.HttpRequest) -> func.HttpResponse:
     """Stop the environment now (triggers, interactive clusters, warehouses, job schedules)."""
     return _toggle_environment(req, "stop")
@@ -87,14 +87,14 @@ def _toggle_trigger(req: func.HttpRequest, action: str) -> func.HttpResponse:
 
 
 @bp.route(route="environments/{env}/adf/triggers/{name}/start", methods=["POST"])
-@handle
+@handle(query={"dry_run"}, body={"reason"})
 def start_trigger(req: func.HttpRequest) -> func.HttpResponse:
     """Start one ADF trigger."""
     return _toggle_trigger(req, "start")
 
 
 @bp.route(route="environments/{env}/adf/triggers/{name}/stop", methods=["POST"])
-@handle
+@handle(query={"dry_run"}, body={"reason"})
 def stop_trigger(req: func.HttpRequest) -> func.HttpResponse:
     """Stop one ADF trigger."""
     return _toggle_trigger(req, "stop")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions._http import handle, json_response
+from functions._http import RAW, handle, json_response
 
 bp = func.Blueprint()
 
@@ -20,21 +20,21 @@ def _receive(source: str, req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.route(route="hooks/github", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@handle
+@handle(body=RAW)
 def github_hook(req: func.HttpRequest) -> func.HttpResponse:
     """GitHub ``push`` and ``ping`` (``X-Hub-Signature-256``)."""
     return _receive("github", req)
 
 
 @bp.route(route="hooks/azure-devops", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@handle
+@handle(body=RAW)
 def azure_devops_hook(req: func.HttpRequest) -> func.HttpResponse:
     """Azure DevOps service hook ``git.push`` (HTTP basic auth)."""
     return _receive("azure-devops", req)
 
 
 @bp.route(route="hooks/gitlab", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@handle
+@handle(body=RAW)
 def gitlab_hook(req: func.HttpRequest) -> func.HttpResponse:
     """GitLab push hook (``X-Gitlab-Token``)."""
     return _receive("gitlab", req)

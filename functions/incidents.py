@@ -5,16 +5,16 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions._http import caller, handle, json_body, json_response
+from shared.metrics.params import IncidentOpening, ResolutionRequest
 
 bp = func.Blueprint()
 
 
 @bp.route(route="incidents", methods=["POST"])
-@handle
+@handle(body=IncidentOpening.FIELDS)
 def open_incident(req: func.HttpRequest) -> func.HttpResponse:
     """Record an incident or data-quality issue; 201 when new, 200 when the same one was recorded."""
     from shared import app
-    from shared.metrics.params import IncidentOpening
 
     ctx = app.current()
     who = caller(req)
@@ -25,11 +25,10 @@ def open_incident(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.route(route="incidents/{id}/resolve", methods=["POST"])
-@handle
+@handle(body=ResolutionRequest.FIELDS)
 def resolve_incident(req: func.HttpRequest) -> func.HttpResponse:
     """Mark an incident resolved (at ``resolved_at``, default now); resolving twice changes nothing."""
     from shared import app
-    from shared.metrics.params import ResolutionRequest
 
     ctx = app.current()
     who = caller(req)

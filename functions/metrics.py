@@ -5,12 +5,13 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions._http import handle, json_response
+from shared.metrics.params import METRICS_PARAMS
 
 bp = func.Blueprint()
 
 
 @bp.route(route="metrics/dora", methods=["GET"])
-@handle
+@handle(query=METRICS_PARAMS)
 def dora(req: func.HttpRequest) -> func.HttpResponse:
     """The DORA keys of one environment over a window, classified against the DORA 2023 tiers."""
     from shared import app

@@ -221,7 +221,11 @@ class AuditLedger:
                    **changes: Any) -> DeploymentRecord:
         """Move a deployment to ``status``, recording the transition in its detail partition."""
         at = at or self.clock.now()
-        if status in ("planning", "running") and "started_at" not in changes:
+        # started_at is when the last attempt began planning: the waits before it (lock, window,
+        # approval) are the deployment's wait (queued -> started), not its run (started -> ended).
+        if status == "planning" and "started_at" not in changes:
+            changes["started_at"] = at
+        elif status == "running" and "started_at" not in changes:
             current = self.get_deployment(deployment_id, with_plan=False)
             if current.started_at is None:
                 changes["started_at"] = at
@@ -283,7 +287,9 @@ class AuditLedger:
         return [latest[k] for k in sorted(latest)]
 
     def objects(self, deployment_id: str) -> list[ObjectResult]:
-        return [ObjectResult.from_json(d) for _, d in self.details(deployment_id, prefix="obj-")]
+        """Per-object results in the order they happened (results without a time first, by row)."""
+        results = [ObjectResult.from_json(d) for _, d in self.details(deployment_id, prefix="obj-")]
+        return sorted(results, key=lambda r: r.at or "")
 
     def status_history(self, deployment_id: str) -> list[dict[str, Any]]:
         return [d for _, d in self.details(deployment_id, prefix="status-")]

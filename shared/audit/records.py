@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
+
+from .. import progress
 
 DeploymentStatus = Literal[
     "queued", "waiting_lock", "waiting_window", "waiting_approval", "planning", "running",
@@ -109,8 +112,16 @@ class DeploymentRecord:
 
     @property
     def duration_seconds(self) -> float | None:
+        """The run: started (the last attempt began planning) to ended; waits are not in it."""
         if self.started_at and self.ended_at:
             return (self.ended_at - self.started_at).total_seconds()
+        return None
+
+    @property
+    def wait_seconds(self) -> float | None:
+        """The wait: queued to started (lock, deployment window and approval waits included)."""
+        if self.queued_at and self.started_at:
+            return max(0.0, (self.started_at - self.queued_at).total_seconds())
         return None
 
     def to_json(self, *, include_plan: bool = True) -> dict[str, Any]:
@@ -125,6 +136,7 @@ class DeploymentRecord:
                 v = [c.to_json() for c in v]
             d[f.name] = v
         d["duration_seconds"] = self.duration_seconds
+        d["wait_seconds"] = self.wait_seconds
         return d
 
     # JSON-valued properties of the entity
@@ -184,18 +196,39 @@ class ObjectResult:
 
     object_type: str
     name: str
-    action: str  # create | update | delete | stop | start | unchanged | drifted | ...
+    action: str  # create | update | delete | stop | start | unchanged | drifted | leave | ...
     status: str  # succeeded | failed | skipped
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # When the outcome happened (UTC, ISO 8601 with Z): set as the deployer records the result, so the
+    # results of a deployment list in the order they happened. None on records written before it existed.
+    at: str | None = field(default_factory=lambda: utc_now_iso(), compare=False)
+
+    def __post_init__(self) -> None:
+        if progress.active() and not _loading.get():
+            progress.emit("object", self)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ObjectResult:
-        return cls(d["object_type"], d["name"], d["action"], d["status"], d.get("error"),
-                   d.get("details") or {})
+        token = _loading.set(True)  # read back from the ledger: not news
+        try:
+            return cls(d["object_type"], d["name"], d["action"], d["status"], d.get("error"),
+                       d.get("details") or {}, d.get("at"))
+        finally:
+            _loading.reset(token)
+
+
+_loading: ContextVar[bool] = ContextVar("dataops_loading_results", default=False)
+
+
+def utc_now_iso() -> str:
+    """Now in UTC as ``2026-01-05T10:00:00.123456Z``."""
+    from datetime import UTC
+
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @dataclass

@@ -32,6 +32,12 @@ def add_dry_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
 
 
+def add_yes(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-y", "--yes", action="store_true",
+                   help="do not ask for confirmation (needed without a terminal for an environment with "
+                        "approval: required)")
+
+
 def print_json(obj: Any) -> None:
     """Structured output in the format asked for (JSON, or YAML with ``-o yaml``)."""
     if OUTPUT["format"] == "yaml":
@@ -92,3 +98,11 @@ def confirm(args: argparse.Namespace, question: str, refusal: str) -> None:
     answer = sys.stdin.readline().strip().lower()
     if answer not in ("y", "yes"):
         raise BadRequest(f"{refusal}: not confirmed", code="not_confirmed")
+
+
+def confirm_protected(args: argparse.Namespace, config: Any, env: str, what: str, refusal: str) -> None:
+    """An environment with ``approval: required`` is protected: ``--yes``, or yes at a terminal."""
+    if config.environment(env).approval != "required":
+        return
+    confirm(args, f"{env} has approval: required. {what[0].upper()}{what[1:]}?",
+            f"{refusal} ({env} has approval: required)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from typing import Any
 
 from ..audit.queries import STATUSES, HistoryQuery, deployment_detail, list_history
@@ -10,7 +11,7 @@ from ..deploy.components import COMPONENTS, ComponentRegistry
 from ..metrics.dora import HOUR
 from ..metrics.params import IncidentOpening, MetricsQuery, ResolutionRequest
 from ..metrics.report import dora_report
-from ._common import add_dry_run, add_json, context, print_json, print_table, when
+from ._common import add_dry_run, add_json, context, cut, print_json, print_table, when
 
 
 def _hours(seconds: float | None) -> str:
@@ -22,6 +23,35 @@ def _pct(value: float | None) -> str:
 
 
 # ------------------------------------------------------------------- audit
+NOTE_WIDTH = 60
+
+
+def clock_time(iso: str | None, local: bool = False) -> str:
+    """An ISO 8601 time as ``2026-01-05T10:00:00Z`` (UTC), or in the local zone with its offset."""
+    if not iso:
+        return ""
+    t = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    t = t.astimezone() if local else t.astimezone(UTC)
+    text = t.replace(microsecond=0).isoformat()
+    return text.replace("+00:00", "Z") if not local else text
+
+
+def span(seconds: float | None) -> str:
+    """Seconds as ``42s``, ``3m05s``, ``2h10m``, ``3d4h``."""
+    if seconds is None:
+        return ""
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600}h"
+
+
 def audit_list(args: argparse.Namespace) -> int:
     ctx = context(args)
     raw = {"environment": args.env, "component": args.component, "status": args.status, "since": args.since,
@@ -36,16 +66,20 @@ def audit_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"items": items, "count": len(items), "continuation": page.continuation})
         return 0
+    local = getattr(args, "local_time", False)
     rows = []
     for i in items:
         if i.get("type") == "activity":
             rows.append([i["id"], i["environment"], i["kind"], "", i.get("actor"), "", i.get("status"),
-                         i["at"][:19], i.get("summary", "")[:60]])
+                         "", "", clock_time(i["at"], local), "", "", cut(i.get("summary"), NOTE_WIDTH)])
         else:
             rows.append([i["id"], i["environment"], i["component"], (i.get("commit") or "")[:10], i.get("actor"),
-                         i.get("trigger"), i["status"], (i.get("ended_at") or i.get("queued_at") or "")[:19],
-                         i.get("error") or ""])
-    print_table(rows, ["id", "env", "component", "commit", "actor", "trigger", "status", "time", "note"])
+                         i.get("trigger"), i["status"], clock_time(i.get("queued_at"), local),
+                         clock_time(i.get("started_at"), local), clock_time(i.get("ended_at"), local),
+                         span(i.get("wait_seconds")), span(i.get("duration_seconds")),
+                         cut(i.get("error"), NOTE_WIDTH)])
+    print_table(rows, ["id", "env", "component", "commit", "actor", "trigger", "status", "queued", "started",
+                       "ended", "wait", "run", "note"])
     if page.continuation:
         print(f"more: --continuation {page.continuation}")
     return 0
@@ -57,23 +91,33 @@ def audit_show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(detail)
         return 0
+    local = getattr(args, "local_time", False)
+    times = {"queued_at", "started_at", "ended_at"}
     for name in ("id", "environment", "component", "commit", "ref", "actor", "trigger", "status", "queued_at",
-                 "started_at", "ended_at", "duration_seconds", "error", "rollback_of", "trace_id"):
+                 "started_at", "ended_at", "wait_seconds", "duration_seconds", "error", "rollback_of", "trace_id"):
         if detail.get(name) not in (None, ""):
-            print(f"{name + ':':<18}{detail[name]}")
+            value = detail[name]
+            if name in times:
+                value = clock_time(value, local)
+            elif name.endswith("_seconds"):
+                value = span(value)
+            label = {"wait_seconds": "wait:", "duration_seconds": "run:"}.get(name, name + ":")
+            print(f"{label:<18}{value}")
     if detail.get("summary"):
         print(f"{'summary:':<18}" + ", ".join(f"{k}={v}" for k, v in sorted(detail["summary"].items())))
     print("\nstatus history")
-    print_table([[h.get("at"), h.get("status"), h.get("error") or ""] for h in detail["status_history"]],
-                ["at", "status", "error"])
+    print_table([[clock_time(h.get("at"), local), h.get("status"), h.get("error") or ""]
+                 for h in detail["status_history"]], ["at", "status", "error"])
     if detail["steps"]:
         print("\nsteps")
-        print_table([[s["seq"], s["name"], s["status"], s.get("started_at"), s.get("ended_at"), s.get("error") or ""]
+        print_table([[s["seq"], s["name"], s["status"], clock_time(s.get("started_at"), local),
+                      clock_time(s.get("ended_at"), local), cut(s.get("error"), NOTE_WIDTH)]
                      for s in detail["steps"]], ["seq", "name", "status", "started", "ended", "error"])
     if detail["objects"]:
-        print("\nobjects")
-        print_table([[o["object_type"], o["name"], o["action"], o["status"], o.get("error") or ""]
-                     for o in detail["objects"]], ["type", "name", "action", "status", "error"])
+        print("\nobjects (in the order they happened)")
+        print_table([[clock_time(o.get("at"), local), o["action"], o["object_type"], o["name"], o["status"],
+                      cut(o.get("error"), NOTE_WIDTH)]
+                     for o in detail["objects"]], ["at", "action", "type", "name", "status", "error"])
     if getattr(args, "trace", False):
         _print_trace(detail, args.trace_file)
     return 0
@@ -180,11 +224,15 @@ def register(sub: argparse._SubParsersAction, components: ComponentRegistry = CO
     p.add_argument("--continuation", metavar="TOKEN", help="token printed by the previous page")
     p.add_argument("--with-activity", action="store_true",
                    help="merge toggles, schedule actions, drift, approvals and incidents (needs --env)")
+    p.add_argument("--local-time", action="store_true",
+                   help="show times in this machine's time zone with its offset (default: UTC with Z)")
     add_json(p)
     p.set_defaults(handler=audit_list)
     p = audit.add_parser("show", help="one deployment with plan, steps, objects and status history")
     p.add_argument("id", metavar="DEPLOYMENT_ID")
     p.add_argument("--trace", action="store_true", help="print the span tree of the deployment with durations")
+    p.add_argument("--local-time", action="store_true",
+                   help="show times in this machine's time zone with its offset (default: UTC with Z)")
     p.add_argument("--trace-file", help="spans as JSON lines (default DATAOPS_TRACE_FILE or .local/traces.jsonl)")
     add_json(p)
     p.set_defaults(handler=audit_show)

@@ -14,6 +14,7 @@ import argparse
 import logging
 from typing import Any
 
+from .. import progress
 from ..app import AppContext
 from ..audit.records import DeploymentRecord
 from ..deploy.components import COMPONENTS, ComponentRegistry
@@ -23,7 +24,17 @@ from ..deploy.orchestrator import Outcome, rollback_target
 from ..errors import BadRequest, NotFound
 from ..git.hosts import GitSource, source_for
 from ..identity import Principal, cli_principal, require_verified
-from ._common import add_dry_run, add_json, context, print_json, print_table
+from ._common import (
+    add_dry_run,
+    add_json,
+    add_yes,
+    confirm_protected,
+    context,
+    is_tty,
+    print_json,
+    print_table,
+)
+from ._progress import LiveDeploy, object_line
 
 log = logging.getLogger("dataops.cli")
 
@@ -40,6 +51,7 @@ def register(sub: argparse._SubParsersAction, components: ComponentRegistry = CO
         add_json(p)
         if name == "deploy":
             add_dry_run(p)
+            add_yes(p)
             p.add_argument("--force", action="store_true",
                            help="deploy even a commit that is not a descendant of the deployed one, or a "
                                 "refused plan (needs --reason; recorded as forced)")
@@ -146,27 +158,46 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run_inline(app: AppContext, source: GitSource, *, env: str, component: str, sha: str, ref: str,
-                trigger: str, actor: Principal, force: bool, reason: str | None = None) -> Outcome:
+                trigger: str, actor: Principal, force: bool, reason: str | None = None,
+                view: LiveDeploy | None = None) -> Outcome:
     """Open the deployment (recorded, not queued) and run it here through the worker's orchestrator."""
     rec = open_deployment(app.ledger, None, Opening(
         environment=env, component=component, commit=sha, trigger=trigger, ref=ref, repository=source.url,
         actor=actor.name, force=force,
         extra={"actor_principal": actor.to_json(), **({"force_reason": reason} if force else {})}))
-    return _run_opened(app, source, rec)
+    return _run_opened(app, source, rec, view)
 
 
-def _run_opened(app: AppContext, source: GitSource, rec: DeploymentRecord) -> Outcome:
+def _run_opened(app: AppContext, source: GitSource, rec: DeploymentRecord, view: LiveDeploy | None = None
+                ) -> Outcome:
     from ..release import release_orchestrator
 
     orch = release_orchestrator(app, source=source, holder=f"cli:{rec.actor}")
-    return orch.run(request_for(rec))
+    if view is None:
+        return orch.run(request_for(rec))
+    with progress.watching(view):
+        return orch.run(request_for(rec))
 
 
-def _report(app: AppContext, outcomes: list[Outcome], as_json: bool) -> int:
+def _view(args: argparse.Namespace) -> LiveDeploy | None:
+    """Table output: live at a terminal; elsewhere the plans are collected for the report at the end."""
+    return None if args.json else LiveDeploy(live=is_tty())
+
+
+def _report(app: AppContext, outcomes: list[Outcome], as_json: bool, view: LiveDeploy | None = None) -> int:
     recs = [app.ledger.get_deployment(o.deployment_id, with_plan=False) for o in outcomes]
     if as_json:
         print_json([r.to_json(include_plan=False) for r in recs])
     else:
+        if view is not None and not view.live:  # not a terminal: the plan and the results, in order
+            for plan in view.plans:
+                print_plan(plan)
+            for r in recs:
+                objects = app.ledger.objects(r.id)
+                if objects:
+                    print(f"results of {r.id} (in the order they happened, UTC):")
+                    for o in objects:
+                        print(object_line(o))
         print_table([(r.id, r.environment, r.component, r.commit[:12], r.status, r.error or "") for r in recs],
                     ["deployment", "env", "component", "commit", "status", "error"])
     if any(r.status == "waiting_lock" for r in recs) and not as_json:
@@ -181,15 +212,19 @@ def _deploy(args: argparse.Namespace) -> int:
     if args.force and not (args.reason or "").strip():
         raise BadRequest("--force needs --reason (recorded with the deployment)", code="reason_required")
     app = context(args)
+    confirm_protected(args, app.config, args.env, f"deploy {args.component} to {args.env} now",
+                      f"deploying to {args.env}")
     source = _source(app, args.repo)
     who = cli_principal(app.config, args.actor)
     outcomes = []
+    view = _view(args)
     for component in _components(app, args.env, args.component):
         ref = args.ref or _default_ref(app, component)
         sha = source.resolve(ref)
         outcomes.append(_run_inline(app, source, env=args.env, component=component, sha=sha, ref=ref,
-                                    trigger="manual", actor=who, force=args.force, reason=args.reason))
-    return _report(app, outcomes, args.json)
+                                    trigger="manual", actor=who, force=args.force, reason=args.reason,
+                                    view=view))
+    return _report(app, outcomes, args.json, view)
 
 
 def _rollback(args: argparse.Namespace) -> int:
@@ -221,4 +256,5 @@ def _rollback(args: argparse.Namespace) -> int:
     rec = request_rollback(app.ledger, None, app.config, current.id, actor=who, to=to,
                            reason=getattr(args, "reason", None), emergency=args.emergency,
                            notifier=Notifier(app.config, app.settings, app.clock, app.ledger))
-    return _report(app, [_run_opened(app, source, rec)], args.json)
+    view = _view(args)
+    return _report(app, [_run_opened(app, source, rec, view)], args.json, view)

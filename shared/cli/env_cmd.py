@@ -42,7 +42,8 @@ def _print_result(result: Any) -> None:
 def _env(args: argparse.Namespace) -> int:
     from ..schedules.service import environment_control
 
-    control = environment_control(_common.context(args), args.env)
+    app = _common.context(args)
+    control = environment_control(app, args.env)
     if args.verb == "status":
         status = control.status()
         if args.json:
@@ -57,6 +58,9 @@ def _env(args: argparse.Namespace) -> int:
         for problem in status["problems"]:
             print(f"problem: {problem}")
         return 0
+    if args.verb == "stop" and not args.dry_run:
+        _common.confirm_protected(args, app.config, args.env, f"stop every trigger, cluster, warehouse and "
+                                  f"job schedule of {args.env}", f"stopping {args.env}")
     result = control.run(args.verb, actor=_actor(args), reason=args.reason, dry_run=args.dry_run, trigger="manual")
     if args.json:
         _common.print_json(result.to_json())
@@ -90,6 +94,7 @@ def _triggers(args: argparse.Namespace) -> int:
 
 def _common_flags(p: argparse.ArgumentParser) -> None:
     _common.add_dry_run(p)
+    _common.add_yes(p)
     _common.add_json(p)
     p.add_argument("--actor", help="who is acting (default: cli:<login name>)")
     p.add_argument("--reason", help="why (recorded in the audit)")

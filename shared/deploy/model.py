@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .. import telemetry
+from .. import progress, telemetry
 from ..audit.records import ObjectResult, StepRecord
 from ..clock import Clock, SystemClock
 from ..settings import Settings
@@ -104,6 +104,7 @@ class StepRecorder:
         self._seq += 1
         rec = StepRecord(self.deployment_id or "dry-run", self._seq, name, "running", self.clock.now(),
                          details=dict(details))
+        progress.emit("step", rec)
         with telemetry.task_span(name, **{telemetry.TASK_RUN_ID: f"{self.deployment_id}/{self._seq}"}) as s:
             try:
                 yield rec
@@ -117,6 +118,7 @@ class StepRecorder:
                 s.set_attribute(telemetry.TASK_RESULT, "success" if rec.status == "succeeded" else "failure")
             finally:
                 rec.ended_at = self.clock.now()
+                progress.emit("step", rec)
                 self.steps.append(rec)
                 if self.ledger and self.deployment_id:
                     self.ledger.record_step(rec)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import telemetry
+from .. import progress, telemetry
 from ..audit.ledger import AuditLedger
 from ..audit.records import ACTIVE_STATUSES, CommitInfo, DeploymentRecord
 from ..clock import Clock
@@ -207,6 +207,7 @@ class Orchestrator:
             deployer = self.components.deployer(rec.component)
             with ctx.steps.step("plan", component=rec.component):
                 plan = deployer.plan(ctx)
+            progress.emit("plan", plan)
             self.ledger.update_deployment(rec.id, plan=plan.to_json(), summary={"planned_" + k: v for k, v in
                                                                              plan.counts().items()})
             if plan.refused and not request.force:

@@ -82,7 +82,7 @@ def test_without_platform_authentication_every_person_route_is_401_with_how_to_e
     try:
         did = _waiting(flow, repo)
         for route in PERSON_ROUTES:
-            status, body = client.post(route.format(id=did), {"actor": "bob", "environment": "dev", "title": "x"},
+            status, body = client.post(route.format(id=did), {"actor": "bob"},
                                        signed_in("bob@contoso.example"))
             assert status == 401, route
             assert body["error"] == "authentication_not_enabled" and "authsettingsV2" in body["message"], route
