@@ -101,7 +101,7 @@ def stop_trigger(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.route(route="environments/{env}/verify", methods=["POST"])
-@handle
+@handle(query={"component"})
 def verify_environment(req: func.HttpRequest) -> func.HttpResponse:
     """Run the environment's verification checks now (``?component=adf|notebooks``); 200 with every
     check's result, ``status`` passed or failed."""
