@@ -2,13 +2,16 @@
 
 GitHub (``/repos/{owner}/{repo}/...``): ``commits/{ref}``, ``tarball/{ref}``
 (a gzipped tar with one ``owner-repo-sha/`` top folder, as GitHub sends),
-``compare/{base}...{head}`` (``status``: ahead, behind, identical, diverged).
+``compare/{base}...{head}`` (``status``: ahead, behind, identical, diverged; ``commits`` oldest
+first, 250 at most, or paginated with ``per_page`` <= 100 and ``page``; ``total_commits``).
 
 Azure DevOps (``/{org}/{project}/_apis/git/repositories/{repo}/...``): ``refs``,
-``commits/{id}``, ``items`` with ``$format=zip``, ``commits/{id}/mergebases``.
+``commits/{id}``, ``items`` with ``$format=zip``, ``commits/{id}/mergebases``, ``POST commitsbatch``
+(``itemVersion`` head, ``compareVersion`` base; newest first, ``$top``/``$skip``; comments over 100
+characters cut with ``commentTruncated: true``, whole from ``commits/{id}``).
 
 GitLab REST v4 (``/api/v4/projects/{id}/repository/...``, ``id`` the URL-encoded
-project path such as ``group%2Frepo``): ``commits/{ref}``, ``archive.tar.gz?sha=``
+project path such as ``group%2Frepo``): ``commits/{ref}``, ``compare?from=&to=`` (commits oldest first), ``archive.tar.gz?sha=``
 (top folder ``repo-sha-sha/``), ``merge_base?refs[]=a&refs[]=b`` (a commit, or
 400 ``Could not find refs: ...`` for unknown refs, as GitLab answers). Errors
 are GitLab's ``{"message": "404 ... Not Found"}`` / ``{"message": "401 Unauthorized"}``.
@@ -50,10 +53,12 @@ class GitHostStandIn:
         s.add_route("GET", ado + r"/commits/(?P<c>[0-9a-f]{40})/mergebases", self.ado_mergebases, "ado.mergebases")
         s.add_route("GET", ado + r"/commits/(?P<c>[^/]+)", self.ado_commit, "ado.commit")
         s.add_route("GET", ado + r"/items", self.ado_items, "ado.items")
+        s.add_route("POST", ado + r"/commitsbatch", self.ado_commits_batch, "ado.commitsbatch")
         gl = r"/api/v4/projects/(?P<id>[^/]+)/repository"
         s.add_route("GET", gl + r"/commits/(?P<ref>[^/]+)", self.gl_commit, "gl.commit")
         s.add_route("GET", gl + r"/archive\.tar\.gz", self.gl_archive, "gl.archive")
         s.add_route("GET", gl + r"/merge_base", self.gl_merge_base, "gl.merge_base")
+        s.add_route("GET", gl + r"/compare", self.gl_compare, "gl.compare")
 
     # ----------------------------------------------------------------- setup
     def add_repo(self, name: str, path: str) -> None:
@@ -105,9 +110,15 @@ class GitHostStandIn:
         return p.stdout.decode().strip()
 
     def _meta(self, path: str, sha: str) -> dict[str, str]:
-        out = _git(path, "show", "-s", "--format=%an%x00%ae%x00%aI%x00%B", sha).stdout.decode()
-        name, email, date, msg = ([*out.split("\x00"), "", "", "", ""])[:4]
-        return {"name": name, "email": email, "date": date, "message": msg.strip()}
+        out = _git(path, "show", "-s", "--format=%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B", sha).stdout.decode()
+        name, email, date, cname, cemail, cdate, msg = ([*out.split("\x00"), "", "", "", "", "", "", ""])[:7]
+        return {"name": name, "email": email, "date": date, "committer_name": cname, "committer_email": cemail,
+                "committer_date": cdate, "message": msg.strip()}
+
+    def _range(self, path: str, base: str, head: str) -> list[str]:
+        """Commits reachable from head and not from base, oldest first (what compare APIs list)."""
+        out = _git(path, "rev-list", "--reverse", f"{base}..{head}").stdout.decode()
+        return out.split()
 
     def _archive(self, path: str, sha: str, prefix: str, fmt: str) -> bytes:
         return _git(path, "archive", f"--format={fmt}", f"--prefix={prefix}", sha).stdout
@@ -117,9 +128,15 @@ class GitHostStandIn:
         path = self._repo(f"{req.match['o']}/{req.match['r']}")
         sha = self._resolve(path, req.match["ref"])
         m = self._meta(path, sha)
-        return json_response({"sha": sha, "commit": {"author": {"name": m["name"], "email": m["email"],
-                                                                  "date": m["date"]}, "message": m["message"]},
-                              "author": {"login": m["name"]}})
+        return json_response(self._gh_commit_entity(m, sha))
+
+    @staticmethod
+    def _gh_commit_entity(m: dict[str, str], sha: str) -> dict[str, object]:
+        return {"sha": sha, "commit": {"author": {"name": m["name"], "email": m["email"], "date": m["date"]},
+                                       "committer": {"name": m["committer_name"], "email": m["committer_email"],
+                                                     "date": m["committer_date"]},
+                                       "message": m["message"]},
+                "author": {"login": m["name"]}, "committer": {"login": m["committer_name"]}}
 
     def gh_tarball(self, req: Request) -> Response:
         o, r = req.match["o"], req.match["r"]
@@ -136,8 +153,22 @@ class GitHostStandIn:
         behind = int(_git(path, "rev-list", "--count", f"{head}..{base}").stdout or 0)
         status = ("identical" if not ahead and not behind else "ahead" if not behind
                   else "behind" if not ahead else "diverged")
-        return json_response({"status": status, "ahead_by": ahead, "behind_by": behind,
-                              "base_commit": {"sha": base}})
+        # GitHub lists the commits of head since the merge base, oldest first: 250 at most without
+        # per_page; with per_page (1..100) and page, that page of them. total_commits counts them all.
+        shas = self._range(path, base, head)
+        per_page = req.arg("per_page")
+        if per_page is None:
+            window = shas[:250]
+        else:
+            try:
+                size, page = min(max(int(per_page), 1), 100), max(int(req.arg("page") or 1), 1)
+            except ValueError:
+                raise HttpError(422, "Unprocessable", "bad page", body={"message": "Invalid page"}) from None
+            window = shas[(page - 1) * size:page * size]
+        merge_base = _git(path, "merge-base", base, head).stdout.decode().strip()
+        return json_response({"status": status, "ahead_by": ahead, "behind_by": behind, "total_commits": ahead,
+                              "base_commit": {"sha": base}, "merge_base_commit": {"sha": merge_base},
+                              "commits": [self._gh_commit_entity(self._meta(path, c), c) for c in window]})
 
     # ----------------------------------------------------------- Azure DevOps
     def _ado_repo(self, req: Request) -> str:
@@ -155,8 +186,36 @@ class GitHostStandIn:
         path = self._ado_repo(req)
         sha = self._resolve(path, req.match["c"])
         m = self._meta(path, sha)
-        return json_response({"commitId": sha, "comment": m["message"],
-                              "author": {"name": m["name"], "email": m["email"], "date": m["date"]}})
+        return json_response(self._ado_commit_entity(m, sha, full=True))
+
+    # Azure DevOps shortens long comments in commit lists and says so with commentTruncated.
+    ADO_LIST_COMMENT = 100
+
+    def _ado_commit_entity(self, m: dict[str, str], sha: str, *, full: bool) -> dict[str, object]:
+        comment = m["message"]
+        out: dict[str, object] = {
+            "commitId": sha, "author": {"name": m["name"], "email": m["email"], "date": m["date"]},
+            "committer": {"name": m["committer_name"], "email": m["committer_email"], "date": m["committer_date"]}}
+        if not full and len(comment) > self.ADO_LIST_COMMENT:
+            out.update(comment=comment[:self.ADO_LIST_COMMENT], commentTruncated=True)
+        else:
+            out["comment"] = comment
+        return out
+
+    def ado_commits_batch(self, req: Request) -> Response:
+        """Commits in ``itemVersion`` and not in ``compareVersion``, newest first, ``$top``/``$skip``."""
+        path = self._ado_repo(req)
+        body = req.json() or {}
+        try:
+            head = self._resolve(path, str(body["itemVersion"]["version"]))
+            base = self._resolve(path, str(body["compareVersion"]["version"]))
+            top, skip = int(req.arg("$top") or 100), int(req.arg("$skip") or 0)
+        except (KeyError, TypeError, ValueError):
+            raise HttpError(400, "BadRequest", "itemVersion and compareVersion are required",
+                            body={"message": "itemVersion and compareVersion are required"}) from None
+        shas = self._range(path, base, head)[::-1][skip:skip + top]
+        value = [self._ado_commit_entity(self._meta(path, c), c, full=False) for c in shas]
+        return json_response({"value": value, "count": len(value)})
 
     def ado_items(self, req: Request) -> Response:
         path = self._ado_repo(req)
@@ -208,7 +267,8 @@ class GitHostStandIn:
         return {"id": sha, "short_id": sha[:8], "title": m["message"].splitlines()[0] if m["message"] else "",
                 "message": m["message"], "parent_ids": parents, "created_at": m["date"],
                 "author_name": m["name"], "author_email": m["email"], "authored_date": m["date"],
-                "committer_name": m["name"], "committer_email": m["email"], "committed_date": m["date"]}
+                "committer_name": m["committer_name"], "committer_email": m["committer_email"],
+                "committed_date": m["committer_date"]}
 
     def gl_commit(self, req: Request) -> Response:
         path, _ = self._gl_repo(req)
@@ -223,6 +283,15 @@ class GitHostStandIn:
         data = gzip.compress(self._archive(path, sha, f"{top}/", "tar"), compresslevel=1)
         return Response(200, data, "application/octet-stream",
                         {"Content-Disposition": f'attachment; filename="{top}.tar.gz"'})
+
+    def gl_compare(self, req: Request) -> Response:
+        """``compare?from=&to=``: the commits of ``to`` since the merge base, oldest first."""
+        path, _ = self._gl_repo(req)
+        base = self._gl_resolve(path, req.arg("from") or "", "Ref Not Found")
+        head = self._gl_resolve(path, req.arg("to") or "", "Ref Not Found")
+        commits = [self._gl_commit_entity(path, c) for c in self._range(path, base, head)]
+        return json_response({"commit": commits[-1] if commits else None, "commits": commits, "diffs": [],
+                              "compare_timeout": False, "compare_same_ref": base == head})
 
     def gl_merge_base(self, req: Request) -> Response:
         path, _ = self._gl_repo(req)

@@ -89,6 +89,11 @@ class DeploymentRecord:
     ref: str = ""
     repository: str = ""
     actor: str | None = None
+    # How the actor is known: verified (Entra via App Service Authentication or the Azure sign-in, a
+    # local identity, the app itself) or not (a git host login or e-mail from a webhook, cli:<os user>);
+    # actor_source says which (app_service | azure | local | system | cli_unverified | git:<provider>).
+    actor_verified: bool | None = None
+    actor_source: str | None = None
     trigger: str = "push"
     status: str = "queued"
     queued_at: datetime | None = None
@@ -96,6 +101,9 @@ class DeploymentRecord:
     ended_at: datetime | None = None
     commit_time: datetime | None = None
     commits: list[CommitInfo] = field(default_factory=list)
+    # The range ``commits`` lists: {"base": the commit deployed before (None: first deployment),
+    # "head", "total" (None: unknown), "listed", "truncated"} (shared/deploy/commits.py).
+    commit_range: dict[str, Any] | None = None
     summary: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     error_details: dict[str, Any] | None = None
@@ -140,7 +148,7 @@ class DeploymentRecord:
         return d
 
     # JSON-valued properties of the entity
-    _JSON = ("commits", "summary", "error_details", "plan", "extra")
+    _JSON = ("commits", "commit_range", "summary", "error_details", "plan", "extra")
     _TIMES = ("queued_at", "started_at", "ended_at", "commit_time")
 
     def to_entity(self) -> dict[str, Any]:

@@ -93,8 +93,9 @@ def audit_show(args: argparse.Namespace) -> int:
         return 0
     local = getattr(args, "local_time", False)
     times = {"queued_at", "started_at", "ended_at"}
-    for name in ("id", "environment", "component", "commit", "ref", "actor", "trigger", "status", "queued_at",
-                 "started_at", "ended_at", "wait_seconds", "duration_seconds", "error", "rollback_of", "trace_id"):
+    for name in ("id", "environment", "component", "commit", "ref", "actor", "actor_verified", "actor_source",
+                 "trigger", "status", "queued_at", "started_at", "ended_at", "wait_seconds", "duration_seconds",
+                 "error", "rollback_of", "trace_id"):
         if detail.get(name) not in (None, ""):
             value = detail[name]
             if name in times:
@@ -105,6 +106,15 @@ def audit_show(args: argparse.Namespace) -> int:
             print(f"{label:<18}{value}")
     if detail.get("summary"):
         print(f"{'summary:':<18}" + ", ".join(f"{k}={v}" for k, v in sorted(detail["summary"].items())))
+    if detail.get("commits"):
+        rng = detail.get("commit_range") or {}
+        since = f" since {str(rng['base'])[:12]}" if rng.get("base") else ""
+        more = f" of {rng['total']}" if rng.get("total") not in (None, len(detail["commits"])) else ""
+        print(f"\ncommits ({len(detail['commits'])}{more}{since}{', truncated' if rng.get('truncated') else ''})")
+        print_table([[c["id"][:12], c.get("author") or "", c.get("author_email") or "",
+                      ", ".join(c.get("co_authors") or []), (c.get("message") or "").splitlines()[0][:50]
+                      if c.get("message") else ""] for c in detail["commits"]],
+                    ["commit", "author", "e-mail", "co-authors", "message"])
     print("\nstatus history")
     print_table([[clock_time(h.get("at"), local), h.get("status"), h.get("error") or ""]
                  for h in detail["status_history"]], ["at", "status", "error"])

@@ -163,7 +163,7 @@ def _run_inline(app: AppContext, source: GitSource, *, env: str, component: str,
     """Open the deployment (recorded, not queued) and run it here through the worker's orchestrator."""
     rec = open_deployment(app.ledger, None, Opening(
         environment=env, component=component, commit=sha, trigger=trigger, ref=ref, repository=source.url,
-        actor=actor.name, force=force,
+        actor=actor.name, actor_verified=actor.verified, actor_source=actor.source, force=force,
         extra={"actor_principal": actor.to_json(), **({"force_reason": reason} if force else {})}))
     return _run_opened(app, source, rec, view)
 

@@ -57,6 +57,12 @@ def _env(args: argparse.Namespace) -> int:
                   f"{len(status['stopped']['pending_restore'])} to restore on start")
         for problem in status["problems"]:
             print(f"problem: {problem}")
+        deployed = [[c, (d["commit"] or "")[:12], d["deployment_id"], d.get("ended_at") or d["at"],
+                     f"{d.get('actor') or ''}{'' if d.get('actor_verified', True) else ' (unverified)'}"]
+                    if d else [c, "-", "", "", ""] for c, d in status.get("deployed", {}).items()]
+        if deployed:
+            print("\ndeployed")
+            _common.print_table(deployed, ["component", "commit", "deployment", "at", "actor"])
         return 0
     if args.verb == "stop" and not args.dry_run:
         _common.confirm_protected(args, app.config, args.env, f"stop every trigger, cluster, warehouse and "

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Unavailable
 from ..storage import StorageAccount
+
+if TYPE_CHECKING:
+    from ..audit.ledger import AuditLedger
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,25 @@ class CurrentDeployments:
         return Deployed(environment, component, str(d["commit"]), str(d["deployment_id"]),
                         datetime.fromisoformat(d["at"]), str(d.get("trigger") or ""), e.metadata.get("etag"))
 
+    def in_environment(self, environment: str) -> list[Deployed]:
+        """Every component's current record in ``environment``."""
+        from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+        low, high = f"{environment}~", f"{environment}\x7f"  # "~" sorts just below DEL
+        try:
+            rows = list(self.table.query_entities(
+                "PartitionKey eq @p and RowKey gt @lo and RowKey lt @hi",
+                parameters={"p": PARTITION, "lo": low, "hi": high}))
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise Unavailable("state storage is unreachable") from exc
+        out = []
+        for e in rows:
+            d = json.loads(e.get("data") or "{}")
+            out.append(Deployed(environment, str(e["RowKey"]).split("~", 1)[1], str(d["commit"]),
+                                str(d["deployment_id"]), datetime.fromisoformat(d["at"]),
+                                str(d.get("trigger") or ""), e.metadata.get("etag")))
+        return out
+
     def advance(self, deployed: Deployed, *, seen: Deployed | None,
                 descends: Callable[[str, str], bool] | None = None) -> Deployed:
         """Record ``deployed`` as current, if the row is still ``seen`` (None: no row yet).
@@ -100,3 +122,33 @@ class CurrentDeployments:
                     return theirs
                 seen = theirs
         return deployed
+
+
+def deployed_in(storage: StorageAccount, ledger: AuditLedger, environment: str,
+                components: Iterable[str] = ()) -> dict[str, dict[str, Any] | None]:
+    """What each component of ``environment`` runs: its current record with who deployed it, when, and
+    how many commits it brought (None: nothing deployed yet). ``components`` are listed even then."""
+    from ..errors import NotFound
+
+    out: dict[str, dict[str, Any] | None] = {c: None for c in components}
+    rows = {d.component: d for d in CurrentDeployments(storage).in_environment(environment)}
+    for name in sorted(set(out) | set(rows)):
+        current = rows.get(name)
+        rec = None
+        if current is None:  # ledgers from before the current records: the latest success
+            rec = ledger.latest(environment, component=name, status="succeeded")
+            if rec is None:
+                continue
+            current = Deployed(environment, name, rec.commit, rec.id, rec.ended_at or rec.queued_at or
+                               datetime.min, rec.trigger)
+        entry = current.to_json()
+        try:
+            rec = rec or ledger.get_deployment(current.deployment_id, with_plan=False)
+        except NotFound:
+            rec = None
+        if rec is not None:
+            entry.update(status=rec.status, actor=rec.actor, actor_verified=rec.actor_verified,
+                         actor_source=rec.actor_source, ref=rec.ref, ended_at=rec.ended_at.isoformat()
+                         if rec.ended_at else None, commits=len(rec.commits), commit_range=rec.commit_range)
+        out[name] = entry
+    return out

@@ -48,6 +48,8 @@ class Opening:
     ref: str = ""
     repository: str = ""
     actor: str | None = None
+    actor_verified: bool | None = None  # see DeploymentRecord.actor_source
+    actor_source: str | None = None
     commits: Sequence[CommitInfo] = ()
     commit_time: datetime | None = None
     delivery_id: str | None = None
@@ -81,7 +83,7 @@ def record_for(ledger: AuditLedger, opening: Opening, *, when: datetime | None =
         id=deployment_id_for(ledger, opening, now), environment=opening.environment,
         component=opening.component, commit=opening.commit, ref=opening.ref,
         repository=telemetry.scrub_url(opening.repository or ""), actor=opening.actor,
-        trigger=opening.trigger, status="queued", queued_at=now, commit_time=opening.commit_time,
+        actor_verified=opening.actor_verified, actor_source=opening.actor_source, trigger=opening.trigger, status="queued", queued_at=now, commit_time=opening.commit_time,
         commits=list(opening.commits), trace_id=trace_id, delivery_id=opening.delivery_id,
         rollback_of=opening.rollback_of, forced=opening.force, extra=dict(opening.extra))
 

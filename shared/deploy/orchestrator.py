@@ -31,6 +31,7 @@ from ..git.hosts import GitSource, source_for
 from ..git.snapshot import CommitSnapshot
 from ..settings import Settings
 from ..storage import StorageAccount
+from .commits import carried_commits
 from .components import COMPONENTS, ComponentRegistry
 from .current import CurrentDeployments, Deployed
 from .lifecycle import AfterEnd, Opening, finish_deployment, open_deployment
@@ -194,8 +195,8 @@ class Orchestrator:
         applying = False
         try:
             snapshot = self._load(rec, request)
-            rec = self._with_commit_info(rec, snapshot)
             deployed = self._deployed(rec)
+            rec = self._with_commit_info(rec, snapshot, deployed)
             if not (request.force or rec.forced or rec.trigger == "rollback"):
                 why = self._superseded_by(rec, deployed)
                 if why is not None:
@@ -258,16 +259,21 @@ class Orchestrator:
         with telemetry.task_span("load_commit", **{telemetry.VCS_REVISION: rec.commit}):
             return self.git().snapshot(request.commit or rec.commit)
 
-    def _with_commit_info(self, rec: DeploymentRecord, snap: CommitSnapshot) -> DeploymentRecord:
-        """Fill the commit time from Git when the trigger did not carry it (lead time needs it)."""
+    def _with_commit_info(self, rec: DeploymentRecord, snap: CommitSnapshot,
+                          deployed: Deployed | None) -> DeploymentRecord:
+        """Fill the commit time from Git when the trigger did not carry it (lead time needs it), and the
+        commits the deployment brings since what is deployed (:mod:`.commits`)."""
         changes: dict[str, Any] = {}
         if snap.sha != rec.commit and len(rec.commit) < 40 and snap.sha.startswith(rec.commit):
             changes["commit"] = snap.sha
         if rec.commit_time is None and snap.timestamp is not None:
             changes["commit_time"] = snap.timestamp
-        if not rec.commits:
-            changes["commits"] = [CommitInfo(snap.sha, snap.timestamp, snap.author, snap.message,
-                                             snap.author_email, snap.committer_email)]
+        base = deployed.commit if deployed is not None else None
+        if rec.commit_range is None or (rec.commit_range.get("base"), rec.commit_range.get("head")) != (base, snap.sha):
+            head = CommitInfo(snap.sha, snap.timestamp, snap.author, snap.message, snap.author_email,
+                              snap.committer_email)
+            changes["commits"], changes["commit_range"] = carried_commits(self.git(), base=base, head=head,
+                                                                          known=rec.commits)
         if not changes:
             return rec
         return self.ledger.update_deployment(rec.id, **changes)
@@ -337,13 +343,14 @@ def record_poisoned(ledger: AuditLedger, raw: bytes | str, reason: str,
 
 def submit(ledger: AuditLedger, queue: DeploymentQueue | None, *, environment: str, component: str, commit: str,
            ref: str = "", repository: str = "", trigger: str = "manual", actor: str | None = None,
-           seed: str | None = None, force: bool = False, rollback_of: str | None = None,
+           actor_verified: bool | None = None, actor_source: str | None = None, seed: str | None = None, force: bool = False, rollback_of: str | None = None,
            commit_time: Any = None, extra: dict[str, Any] | None = None,
            commits: Sequence[CommitInfo] = ()) -> DeploymentRecord:
     """Open a deployment (promotion, rollback, manual): :func:`~shared.deploy.lifecycle.open_deployment`."""
     return open_deployment(ledger, queue, Opening(
         environment=environment, component=component, commit=commit, trigger=trigger, ref=ref,
-        repository=repository, actor=actor, commits=tuple(commits), commit_time=commit_time, force=force,
+        repository=repository, actor=actor, actor_verified=actor_verified, actor_source=actor_source,
+        commits=tuple(commits), commit_time=commit_time, force=force,
         rollback_of=rollback_of,
         extra=dict(extra or {}), seed=seed))
 

@@ -2,8 +2,10 @@
 
 * ``local``: a repository on disk, through the ``git`` CLI;
 * ``github``: the REST API (commit, tarball, compare);
-* ``azure-devops``: the Git REST API (commit, items as a zip, merge bases);
-* ``gitlab``: the REST API (commit, archive, merge base).
+* ``azure-devops``: the Git REST API (commit, items as a zip, merge bases, commits batch);
+* ``gitlab``: the REST API (commit, archive, merge base, compare).
+
+``commits_between(base, head)`` lists what a deployment brings (shared/deploy/commits.py).
 
 ``is_ancestor(older, newer)`` answers from the commit graph, never from
 timestamps. Credentials come from the app setting named by ``token_setting``.
@@ -21,6 +23,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
+from ..audit.records import CommitInfo
 from ..config import Repository
 from ..errors import BadRequest, NotFound, Unavailable
 from ..settings import Settings
@@ -43,6 +46,11 @@ class GitSource(Protocol):
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         """Whether ``older`` is reachable from ``newer`` (equal commits count as ancestors)."""
+        ...
+
+    def commits_between(self, base: str, head: str, limit: int) -> tuple[list[CommitInfo], int | None]:
+        """The commits reachable from ``head`` and not from ``base`` (at most ``limit``, newest first),
+        and how many there are in all (None: the host does not say)."""
         ...
 
 
@@ -100,6 +108,22 @@ class LocalGitSource:
                               author=author or None, message=message.strip() or None,
                               author_email=author_email or None, committer_email=committer_email or None)
 
+    def commits_between(self, base: str, head: str, limit: int) -> tuple[list[CommitInfo], int | None]:
+        span = f"{self.resolve(base)}..{self.resolve(head)}"
+        total = int(self._git("rev-list", "--count", span).stdout.decode().strip() or 0)
+        out = self._git("log", f"--max-count={max(limit, 0)}", "--format=%H%x00%an%x00%ae%x00%aI%x00%ce%x00%B%x1e",
+                        span).stdout.decode(errors="replace")
+        commits = []
+        for entry in out.split("\x1e"):
+            fields = entry.strip("\n").split("\x00")
+            if len(fields) < 6:
+                continue
+            sha, name, email, when, committer, message = fields[:6]
+            # Plain git has no logins: the author is their e-mail (a display name identifies nobody).
+            commits.append(CommitInfo(sha, _time(when), email or name or None, message.strip() or None,
+                                      email or None, committer or None))
+        return commits, total
+
     def is_ancestor(self, older: str, newer: str) -> bool:
         proc = self._git("merge-base", "--is-ancestor", older, newer, check=False)
         if proc.returncode in (0, 1):
@@ -136,6 +160,26 @@ class _HttpSource:
         if resp.status_code >= 400:
             raise Unavailable(f"git host answered {resp.status_code} for {what}", code="git_unavailable")
         return resp
+
+    def _post(self, url: str, body: Any, *, params: dict[str, Any] | None = None, what: str = "") -> Any:
+        import requests
+
+        try:
+            resp = self.session.post(url, json=body, params=params, headers=self._headers(), timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            raise Unavailable(f"git host unreachable: {type(exc).__name__}", code="git_unavailable") from exc
+        if resp.status_code in (401, 403):
+            raise Unavailable(f"git host refused the credentials ({resp.status_code}) for {what}",
+                              code="git_unauthorized")
+        if resp.status_code in (400, 404):
+            raise NotFound(f"{what} not found on the git host", code="unknown_ref")
+        if resp.status_code >= 400:
+            raise Unavailable(f"git host answered {resp.status_code} for {what}", code="git_unavailable")
+        return resp
+
+
+def _cap(items: list[CommitInfo], limit: int) -> list[CommitInfo]:
+    return items[:max(limit, 0)]
 
 
 def _strip_top(names_and_data: list[tuple[str, bytes]]) -> dict[str, bytes]:
@@ -196,8 +240,34 @@ class GitHubSource(_HttpSource):
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         data = self._get(f"{self.api}/compare/{quote(older, safe='')}...{quote(newer, safe='')}",
-                         what=f"comparison {older}...{newer}").json()
+                         params={"per_page": 1}, what=f"comparison {older}...{newer}").json()
         return data.get("status") in ("ahead", "identical")
+
+    PAGE = 100  # the compare API's largest page
+
+    def commits_between(self, base: str, head: str, limit: int) -> tuple[list[CommitInfo], int | None]:
+        """``compare/{base}...{head}``: commits oldest first, paginated (``per_page`` at most 100),
+        ``total_commits`` the whole range."""
+        got: list[CommitInfo] = []
+        total: int | None = None
+        page = 1
+        while len(got) < limit:
+            data = self._get(f"{self.api}/compare/{quote(base, safe='')}...{quote(head, safe='')}",
+                             params={"per_page": self.PAGE, "page": page},
+                             what=f"comparison {base}...{head}").json()
+            total = int(data.get("total_commits", data.get("ahead_by", 0)) or 0)
+            items = data.get("commits") or []
+            for c in items:
+                inner = c.get("commit") or {}
+                author = inner.get("author") or {}
+                got.append(CommitInfo(str(c["sha"]), _time(author.get("date")),
+                                      (c.get("author") or {}).get("login") or author.get("name"),
+                                      inner.get("message"), author.get("email"),
+                                      (inner.get("committer") or {}).get("email")))
+            if len(items) < self.PAGE or page * self.PAGE >= total:
+                break
+            page += 1
+        return _cap(got[::-1], limit), total
 
 
 class AzureDevOpsSource(_HttpSource):
@@ -255,6 +325,33 @@ class AzureDevOpsSource(_HttpSource):
                               author_email=author.get("email"),
                               committer_email=(c.get("committer") or {}).get("email"))
 
+    def commits_between(self, base: str, head: str, limit: int) -> tuple[list[CommitInfo], int | None]:
+        """``commitsbatch`` with ``itemVersion`` = head and ``compareVersion`` = base: the commits in head
+        and not in base, newest first, ``$top``/``$skip`` pages. A comment the list truncated
+        (``commentTruncated``) is read whole from the commit (its Co-authored-by trailers are at the end)."""
+        got: list[CommitInfo] = []
+        body = {"itemVersion": {"versionType": "commit", "version": self.resolve(head)},
+                "compareVersion": {"versionType": "commit", "version": self.resolve(base)}}
+        skip, page = 0, 100
+        more = True
+        while more and len(got) <= limit:
+            data = self._post(f"{self.api}/commitsbatch", body, what=f"commits between {base} and {head}",
+                              params={"$top": page, "$skip": skip, "api-version": self.API}).json()
+            items = data.get("value") or []
+            for c in items:
+                comment = c.get("comment")
+                if c.get("commentTruncated") and len(got) < limit:
+                    full = self._get(f"{self.api}/commits/{c['commitId']}", params={"api-version": self.API},
+                                     what=f"commit {c['commitId']}").json()
+                    comment = full.get("comment") or comment
+                author = c.get("author") or {}
+                got.append(CommitInfo(str(c["commitId"]), _time(author.get("date")),
+                                      author.get("email") or author.get("name"), comment, author.get("email"),
+                                      (c.get("committer") or {}).get("email")))
+            more = len(items) == page
+            skip += page
+        return _cap(got, limit), (None if more else len(got))
+
     def is_ancestor(self, older: str, newer: str) -> bool:
         data = self._get(f"{self.api}/commits/{older}/mergebases",
                          params={"otherCommitId": newer, "api-version": "7.1-preview.1"},
@@ -293,6 +390,15 @@ class GitLabSource(_HttpSource):
                               timestamp=_time(c.get("authored_date")), author=c.get("author_email"),
                               message=c.get("message"), author_email=c.get("author_email"),
                               committer_email=c.get("committer_email"))
+
+    def commits_between(self, base: str, head: str, limit: int) -> tuple[list[CommitInfo], int | None]:
+        """``repository/compare?from=base&to=head``: the commits of head since the merge base, oldest first."""
+        data = self._get(f"{self.api}/repository/compare", params={"from": base, "to": head},
+                         what=f"comparison of {base} and {head}", missing=(400, 404)).json()
+        items = data.get("commits") or []
+        got = [CommitInfo(str(c["id"]), _time(c.get("authored_date")), c.get("author_email") or c.get("author_name"),
+                          c.get("message"), c.get("author_email"), c.get("committer_email")) for c in items]
+        return _cap(got[::-1], limit), len(items)
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         # GitLab answers an unknown ref here with 400 "Could not find ref: ...", not 404.

@@ -160,7 +160,8 @@ class Intake:
     def _opening(push: Push, target: str, deployment_id: str) -> Opening:
         env, _, comp = target.partition("/")
         return Opening(environment=env, component=comp, commit=push.after, trigger="push", ref=push.ref,
-                       repository=push.repository, actor=push.pusher, commits=push.commits,
+                       repository=push.repository, actor=push.pusher, actor_verified=False,
+                       actor_source=f"git:{push.provider}", commits=push.commits,
                        commit_time=push.head_time, delivery_id=push.delivery_id, deployment_id=deployment_id,
                        extra={"provider": push.provider, "before": push.before, "forced": push.forced})
 

@@ -22,11 +22,12 @@ from ..audit.ledger import AuditLedger
 from ..audit.records import Activity, DeploymentRecord
 from ..claims import Claims
 from ..config import PlatformConfig
+from ..deploy.commits import MAX_SCANNED, people_beyond_the_list, range_incomplete
 from ..deploy.lifecycle import AfterEnd, finish_deployment, request_for
 from ..deploy.model import Plan
 from ..deploy.orchestrator import Gate, GateInput, Hold
 from ..deploy.queue import DeploymentQueue
-from ..errors import BadRequest, Conflict, Unauthorized
+from ..errors import BadRequest, Conflict, Forbidden, Unauthorized
 from ..identity import Principal, as_principal, people_of, require_verified, self_approval_check
 from .notify import Notifier
 from .rollback import is_emergency
@@ -182,9 +183,15 @@ def _waiting_for(ledger: AuditLedger, config: PlatformConfig, deployment_id: str
         verb = "approve" if approver is not None else "reject"
         raise Conflict(f"deployment {rec.id} is {rec.status}, not waiting for approval: nothing to {verb}",
                        code="not_waiting_approval")
-    config.environment(rec.environment)
+    env = config.environment(rec.environment)
     if approver is not None:
-        self_approval_check(config, approver, people_of(rec.actor, rec.commits), environment=rec.environment)
+        if range_incomplete(rec.commit_range) and not env.allow_self_approval:
+            why = (rec.commit_range or {}).get("error") or \
+                f"it brings more than {MAX_SCANNED} commits since the deployed {(rec.commit_range or {}).get('base')}"
+            raise Forbidden(f"cannot tell whether {approver.name} wrote this change: {why}; deploy it in smaller "
+                            f"steps, or set allow_self_approval on {rec.environment}", code="unknown_identity")
+        people = [*people_of(rec.actor, rec.commits), *people_beyond_the_list(rec.commit_range)]
+        self_approval_check(config, approver, people, environment=rec.environment)
     return rec
 
 

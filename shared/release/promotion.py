@@ -58,7 +58,7 @@ def promote(config: PlatformConfig, ledger: AuditLedger, queue: DeploymentQueue,
         try:
             new = submit(ledger, queue, environment=name, component=rec.component, commit=rec.commit,
                          ref=rec.ref, repository=rec.repository, trigger="promotion", actor=rec.actor,
-                         seed=f"promotion:{rec.commit}", commit_time=rec.commit_time, commits=rec.commits,
+                         actor_verified=rec.actor_verified, actor_source=rec.actor_source, seed=f"promotion:{rec.commit}", commit_time=rec.commit_time, commits=rec.commits,
                          extra={"promoted_from": rec.id})
         except Exception:
             claims.release(SCOPE, key)  # not queued: a later success may promote it

@@ -25,7 +25,7 @@ from ..deploy.lifecycle import AfterEnd
 from ..deploy.orchestrator import rollback_target, submit
 from ..deploy.queue import DeploymentQueue
 from ..errors import BadRequest, Conflict, DataOpsError, Forbidden, Unauthorized
-from ..identity import Principal, as_principal
+from ..identity import SYSTEM_PREFIX, Principal, as_principal
 from ..metrics.rollup import record_deployment
 from .notify import Notifier
 
@@ -74,7 +74,8 @@ def request_rollback(ledger: AuditLedger, queue: DeploymentQueue | None, config:
     earlier successful deployment to go back to), Forbidden (emergency without the role).
     Nothing is recorded when it raises.
     """
-    actor_name = actor.name if isinstance(actor, Principal) else actor
+    who = _rollback_actor(actor, automatic)
+    actor_name = who.name if who else None
     rec = ledger.get_deployment(deployment_id, with_plan=False)
     config.environment(rec.environment)  # an environment no longer configured: 404
     if to is not None and (not isinstance(to, str) or not SHA.match(to.strip())):
@@ -90,10 +91,23 @@ def request_rollback(ledger: AuditLedger, queue: DeploymentQueue | None, config:
     now = ledger.clock.now()
     new = submit(ledger, queue, environment=rec.environment, component=rec.component, commit=commit,
                  ref=target.ref, repository=rec.repository, trigger="rollback",
-                 actor=actor_name, seed=f"rollback:{rec.id}:{commit}:{now.isoformat()}", force=force,
+                 actor=actor_name, actor_verified=who.verified if who else None,
+                 actor_source=who.source if who else None,
+                 seed=f"rollback:{rec.id}:{commit}:{now.isoformat()}", force=force,
                  rollback_of=rec.id, extra={"rollback": info, **({"emergency": urgent} if urgent else {})})
     _record_requested(ledger, rec, new, actor_name, now, info, urgent, notifier)
     return new
+
+
+def _rollback_actor(actor: Principal | str | None, automatic: bool) -> Principal | None:
+    """Who rolls back: a verified person (like an approval), or the app itself (automatic)."""
+    who = as_principal(actor)
+    if who is not None and (automatic or who.name.startswith(SYSTEM_PREFIX)):
+        return Principal(who.name, True, "system")
+    if who is None or not who.verified:
+        raise Unauthorized("a rollback needs a verified identity (App Service Authentication, or the Azure "
+                           "sign-in for the CLI)", code="identity_required")
+    return who
 
 
 def _rollback_target(ledger: AuditLedger, rec: DeploymentRecord, to: str | None) -> DeploymentRecord:

@@ -216,7 +216,16 @@ class EnvironmentControl:
                       "recorded": [{"id": a.id, "at": a.at.isoformat(), "summary": a.summary, **a.data}
                                    for a in recorded]},
             "last_deployments": [d.to_json(include_plan=False) for d in recent],
+            "deployed": self.deployed(),
         }
+
+    def deployed(self) -> dict[str, Any]:
+        """The current deployed record of each component (shared/deploy/current.py)."""
+        from ..deploy.components import COMPONENTS
+        from ..deploy.current import deployed_in
+
+        return deployed_in(self.storage, self.ledger, self.name, [c.name for c in COMPONENTS.present_in(
+            self.environment)])
 
     # ----------------------------------------------------------------- acting
     def run(self, action: str, *, actor: str | None = None, reason: str | None = None, dry_run: bool = False,

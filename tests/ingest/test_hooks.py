@@ -57,6 +57,8 @@ def test_github_push_is_recorded_then_queued_with_the_trace(gh: AuditLedger, sto
     for did in answer["deployments"]:
         rec = gh.get_deployment(did)
         assert (rec.status, rec.trigger, rec.actor, rec.commit) == ("queued", "push", "ada", "b" * 40)
+        # The pusher is a git host login, not an identity Entra verified.
+        assert (rec.actor_verified, rec.actor_source) == (False, "git:github")
         assert rec.commit_time is not None and rec.delivery_id == headers["X-GitHub-Delivery"]
         assert rec.commits[0].message == "Add notebook"
     reqs = DeploymentQueue(storage).peek()

@@ -277,3 +277,142 @@ def test_cli_identity_is_the_azure_sign_in(repo):
 
     p = cli_principal(config, credential=NotSignedIn())
     assert p.name.startswith("cli:") and not p.verified
+
+
+# ---------------------------------------------------------------- verified actors, commits carried
+def _get(client: Client, path: str) -> tuple[int, Any]:
+    status, _, out = client.host.dispatch("GET", f"http://localhost/api/{path}", {}, b"")
+    return status, json.loads(out)
+
+
+def _authored(repo, author: str, message: str) -> str:  # type: ignore[no-untyped-def]
+    (repo.path / "n.py").write_text(message)
+    repo.git("add", "n.py")
+    repo.git("commit", "-q", f"--author={author}", "-m", message)
+    return str(repo.git("rev-parse", "HEAD"))
+
+
+def test_the_record_says_whether_its_actor_is_verified(client, repo, storage, ledger, deployer, tmp_path,
+                                                      monkeypatch, azurite, capsys):
+    flow = _flow(repo, storage, ledger, deployer, envs=PIPELINE)
+    try:
+        pushed = flow.push(repo.commit({"n.py": "1"}), actor="bob", actor_verified=False, actor_source="git:github")
+        flow.drain()
+        status, body = _get(client, f"deployments/{pushed.id}")
+        assert status == 200 and (body["actor"], body["actor_verified"], body["actor_source"]) == \
+            ("bob", False, "git:github")
+        promoted = [d for d in flow.of("test") if d.trigger == "promotion"]
+        assert promoted and (promoted[0].actor_verified, promoted[0].actor_source) == (False, "git:github")
+        # A rollback asked over HTTP is by the signed-in (verified) caller; the CLI shows both.
+        status, body = client.post(f"deployments/{pushed.id}/rollback", {"to": pushed.commit},
+                                   signed_in("carol@contoso.example"))
+        assert status == 409  # nothing before it to go back to; refused before anything is recorded
+        monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+        for name, value in storage.names.app_settings().items():
+            monkeypatch.setenv(name, value)
+        assert main(["--config", _cli_config(tmp_path, repo, local=False), "audit", "show", pushed.id]) == 0
+        out = capsys.readouterr().out
+        assert "actor_verified:   False" in out and "actor_source:     git:github" in out
+        assert "commits (1)" in out and pushed.commit[:12] in out
+        assert main(["--config", _cli_config(tmp_path, repo, local=False), "env", "status", "dev"]) == 0
+        out = capsys.readouterr().out
+        assert "deployed" in out and pushed.id in out and "bob (unverified)" in out
+        with pytest.raises(Unauthorized):
+            from shared.release import request_rollback
+
+            request_rollback(ledger, flow.queue, flow.config, pushed.id,
+                             actor=Principal("cli:root", False, "cli_unverified"))
+    finally:
+        set_current(None)
+
+
+def test_every_deployment_carries_the_commits_it_brings_and_their_authors_cannot_approve(
+        client, repo, storage, ledger, deployer):
+    """A manual deploy and the promotions after it carry the whole range since what each environment
+    holds, not only the head commit: the author of an earlier commit of the range cannot approve."""
+    flow = _flow(repo, storage, ledger, deployer, envs=PIPELINE)
+    try:
+        c1 = repo.commit({"n.py": "1"}, "first")  # by Ada
+        flow.push(c1, actor="bob")
+        flow.drain()
+        (waiting,) = [d for d in flow.of("prod") if d.status == "waiting_approval"]
+        decide(ledger, flow.queue, flow.config, waiting.id, approve=True, actor="carol@contoso.example")
+        flow.drain()
+        assert flow.get(waiting.id).status == "succeeded"
+
+        c2 = _authored(repo, "Erin <erin@contoso.example>", "second")
+        c3 = _authored(repo, "Ada Dev <ada@example.com>",
+                       "third\n\nCo-authored-by: Frank <frank@contoso.example>\n")
+        manual = flow.push(c3, actor="bob", trigger="manual")  # carries nothing: the head is all it knows
+        flow.drain()
+        for rec in (flow.get(manual.id), *(d for d in flow.of("test") if d.commit == c3),
+                    *(d for d in flow.of("prod") if d.commit == c3)):
+            assert [c.id for c in rec.commits] == [c3, c2], (rec.environment, rec.trigger)
+            assert rec.commit_range == {"base": c1, "head": c3, "total": 2, "listed": 2, "truncated": False}
+            assert rec.commits[0].co_authors == ["frank@contoso.example"]
+            assert rec.commits[1].author_email == "erin@contoso.example"
+        (prod,) = [d for d in flow.of("prod") if d.commit == c3]
+        assert prod.status == "waiting_approval"
+        status, body = _get(client, f"deployments/{prod.id}")
+        assert [c["id"] for c in body["commits"]] == [c3, c2] and body["commit_range"]["base"] == c1
+        for who in ("erin@contoso.example", "frank@contoso.example", "ada@contoso.example", "bob@contoso.example"):
+            status, body = client.post(f"deployments/{prod.id}/approve", {}, signed_in(who))
+            assert status == 403 and body["error"] == "self_approval", who
+        status, body = client.post(f"deployments/{prod.id}/approve", {}, signed_in("carol@contoso.example"))
+        assert status == 200
+        flow.drain()
+        assert flow.get(prod.id).status == "succeeded"
+
+        # A rollback brings nothing new: it carries the commit it goes back to.
+        rb = flow.push(c1, env="prod", actor="carol", trigger="rollback")
+        flow.drain()
+        rec = flow.get(rb.id)
+        assert [c.id for c in rec.commits] == [c1] and rec.commit_range["total"] == 0
+        assert rec.status == "waiting_approval"  # a release like any other
+        decide(ledger, flow.queue, flow.config, rb.id, approve=True, actor="bob@contoso.example")
+        flow.drain()
+
+        # What each environment runs now, per component (GET /api/environments/{env}).
+        status, body = _get(client, "environments/prod")
+        assert status == 200, body
+        now = body["deployed"]["notebooks"]
+        assert (now["commit"], now["deployment_id"], now["trigger"], now["status"]) == \
+            (c1, rb.id, "rollback", "succeeded")
+        status, body = _get(client, "environments/test")
+        assert body["deployed"]["notebooks"]["commit"] == c3 and body["deployed"]["notebooks"]["commits"] == 2
+    finally:
+        set_current(None)
+
+
+def test_a_range_too_long_to_read_refuses_an_approval_it_cannot_check(client, repo, storage, ledger, deployer,
+                                                                      monkeypatch):
+    from shared.deploy import commits as carried
+
+    monkeypatch.setattr(carried, "MAX_SCANNED", 3)
+    monkeypatch.setattr(carried, "MAX_LISTED", 2)
+    envs = {"dev": {"deploy_on": ["push"]}, "prod": {"deploy_on": ["manual"], "approval": "required"}}
+    flow = _flow(repo, storage, ledger, deployer, envs=envs)
+    try:
+        c1 = repo.commit({"n.py": "1"}, "first")
+        flow.push(c1, env="prod", actor="bob", trigger="manual")
+        flow.drain()
+        (first,) = flow.of("prod")
+        decide(ledger, flow.queue, flow.config, first.id, approve=True, actor="carol@contoso.example")
+        flow.drain()
+        shas = [_authored(repo, f"P{n} <p{n}@contoso.example>", f"c{n}") for n in range(3)]
+        rec = flow.push(shas[-1], env="prod", actor="bob", trigger="manual")
+        flow.drain()
+        rec = flow.get(rec.id)
+        assert len(rec.commits) == 2 and rec.commit_range["listed"] == 2 and rec.commit_range["total"] == 3
+        assert not rec.commit_range["truncated"] and "p0@contoso.example" in rec.commit_range["people"]
+        status, body = client.post(f"deployments/{rec.id}/approve", {}, signed_in("p0@contoso.example"))
+        assert status == 403 and body["error"] == "self_approval"  # beyond the list, still known
+        more = [_authored(repo, f"Q{n} <q{n}@contoso.example>", f"d{n}") for n in range(4)]
+        big = flow.push(more[-1], env="prod", actor="bob", trigger="manual")
+        flow.drain()
+        big = flow.get(big.id)
+        assert big.commit_range["truncated"] is True and big.commit_range["total"] == 7
+        status, body = client.post(f"deployments/{big.id}/approve", {}, signed_in("carol@contoso.example"))
+        assert status == 403 and body["error"] == "unknown_identity" and "smaller steps" in body["message"]
+    finally:
+        set_current(None)
