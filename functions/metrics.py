@@ -1,4 +1,4 @@
-"""Blueprint: ``GET /api/metrics/dora?environment=&days=&group_by=developer``."""
+"""Blueprint: ``GET /api/metrics/dora?environment=&days=&group_by=author|pusher&definitions=&benchmark=``."""
 
 from __future__ import annotations
 
@@ -13,12 +13,10 @@ bp = func.Blueprint()
 @bp.route(route="metrics/dora", methods=["GET"])
 @handle(query=METRICS_PARAMS)
 def dora(req: func.HttpRequest) -> func.HttpResponse:
-    """The DORA keys of one environment over a window, classified against the DORA 2023 tiers."""
+    """The DORA keys of one environment over a window, by the configured (or asked) definitions and tiers."""
     from shared import app
     from shared.metrics.params import MetricsQuery
-    from shared.metrics.report import dora_report
 
     ctx = app.current()
     q = MetricsQuery.parse(dict(req.params), list(ctx.config.environments), ctx.config.production_environment)
-    report = dora_report(ctx.ledger, q.environment, ctx.clock.now(), q.days, by_developer=q.by_developer)
-    return json_response(report.to_json())
+    return json_response(q.report(ctx).to_json())

@@ -238,7 +238,17 @@ class Environment(_Model):
 class Metrics(_Model):
     production_environment: str | None = None
     incident_attribution_days: int = Field(default=7, ge=0, le=365)
-    benchmark_year: Literal[2023] = 2023
+    # issue 22: which definitions the DORA keys follow and which report's tier table rates them
+    definitions: Literal["dora", "fourkeys"] = Field(
+        default="dora", description="dora: the 2024 Accelerate State of DevOps report's definitions; "
+        "fourkeys: the Four Keys project's queries (docs/metrics.md)")
+    benchmark: Literal["2023", "2024"] = Field(
+        default="2024", description="the Accelerate State of DevOps report whose performance levels rate the keys")
+
+    @field_validator("benchmark", mode="before")
+    @classmethod
+    def _year(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v  # benchmark: 2024 or "2024"
 
 
 # --- identity and release gates (issue 15) ---------------------------------------------------

@@ -107,7 +107,6 @@ NOTES: dict[str, str] = {
                                       "else the last environment)",
     "metrics.incident_attribution_days": "an incident without `caused_by` is attributed to the latest "
                                          "successful deployment within this many days",
-    "metrics.benchmark_year": "the DORA report whose tiers classify the keys",
     "security": "identity settings",
     "people": "the people who push, approve and roll back: their Entra identity and their git identities "
               "(self-approval checks, per-developer metrics)",

@@ -8,9 +8,8 @@ from typing import Any
 
 from ..audit.queries import STATUSES, HistoryQuery, deployment_detail, list_history
 from ..deploy.components import COMPONENTS, ComponentRegistry
-from ..metrics.dora import HOUR
+from ..metrics.dora import BENCHMARKS, DEFINITIONS, HOUR
 from ..metrics.params import IncidentOpening, MetricsQuery, ResolutionRequest
-from ..metrics.report import dora_report
 from ._common import add_dry_run, add_json, context, cut, print_json, print_table, when
 
 
@@ -148,35 +147,44 @@ def _print_trace(detail: dict[str, Any], trace_file: str | None) -> None:
 def _key_rows(keys: dict[str, Any]) -> list[list[Any]]:
     df, lt, cfr = keys["deployment_frequency"], keys["lead_time"], keys["change_failure_rate"]
     ttr, rw, dq = keys["time_to_restore"], keys["rework_rate"], keys["data_quality"]
+
+    def by(k: dict[str, Any]) -> str:
+        return f"{k['definition']}" + (f", {k['benchmark']}" if k.get("benchmark") else "")
+
     return [
-        ["deployment frequency", f"{df['per_week']:.2f}/week ({df['successful']} successful)", df["tier"]],
+        ["deployment frequency", f"{df['median_days_per_week']:g} deployment days/week, "
+                                 f"{df['median_days_per_month']:g}/month (median; {df['successful']} successful)",
+         df["tier"], by(df)],
         ["lead time (median)", f"{_hours(lt['median_seconds'])} (p90 {_hours(lt['p90_seconds'])}, "
-                               f"{lt['commits']} commits)", lt["tier"]],
-        ["change failure rate", f"{_pct(cfr['value'])} ({cfr['failed']} failed + {cfr['caused_incident']} caused "
-                                f"incidents / {cfr['deployments']})", cfr["tier"]],
-        ["time to restore (median)", f"{_hours(ttr['median_seconds'])} ({ttr['restores']} restored, "
-                                     f"{ttr['open']} open)", ttr["tier"]],
-        ["rework rate", f"{_pct(rw['value'])} ({rw['rollbacks']} rollbacks + {rw['fixes']} fixes)", "-"],
-        ["data-quality issues", f"{dq['issues']} ({dq['per_week']:.2f}/week, {dq['open']} open)", "-"],
+                               f"{lt['commits']} commits)", lt["tier"], by(lt)],
+        ["change failure rate", f"{_pct(cfr['value'])} ({cfr['numerator']}/{cfr['deployments']}: {cfr['failed']} failed, "
+                                f"{cfr['caused_incident']} caused incidents)", cfr["tier"], by(cfr)],
+        ["recovery time (median)", f"{_hours(ttr['median_seconds'])} ({ttr['restores']} restored, "
+                                   f"{ttr['open']} open)", ttr["tier"], by(ttr)],
+        ["rework rate", f"{_pct(rw['value'])} ({rw['rollbacks']} rollbacks + {rw['fixes']} fixes + "
+                        f"{rw['hotfixes']} hotfixes)", "-", by(rw)],
+        ["data-quality issues", f"{dq['issues']} ({dq['per_week']:.2f}/week, {dq['open']} open)", "-", by(dq)],
     ]
 
 
 def metrics_dora(args: argparse.Namespace) -> int:
     ctx = context(args)
     raw = {"environment": args.env, "days": None if args.days is None else str(args.days),
-           "group_by": args.by}
+           "group_by": args.by, "definitions": args.definitions,
+           "benchmark": None if args.benchmark is None else str(args.benchmark)}
     q = MetricsQuery.parse({k: v for k, v in raw.items() if v is not None}, list(ctx.config.environments),
                            ctx.config.production_environment)
-    report = dora_report(ctx.ledger, q.environment, ctx.clock.now(), q.days, by_developer=q.by_developer)
-    body = report.to_json()
+    body = q.report(ctx).to_json()
     if args.json:
         print_json(body)
         return 0
-    print(f"{q.environment}: last {q.days} days, {body['deployments']} deployments ({body['benchmark']} tiers)")
-    print_table(_key_rows(body), ["key", "value", "tier"])
+    print(f"{q.environment}: last {q.days} days, {body['deployments']} deployments "
+          f"({body['definitions']} definitions, {body['benchmark']} tiers)")
+    headers = ["key", "value", "tier", "definition, tiers"]
+    print_table(_key_rows(body), headers)
     for actor, keys in (body.get("by_developer") or {}).items():
-        print(f"\n{actor}: {keys['deployments']} deployments")
-        print_table(_key_rows(keys), ["key", "value", "tier"])
+        print(f"\n{actor} ({body['group_by']}): {keys['deployments']} deployments")
+        print_table(_key_rows(keys), headers)
     return 0
 
 
@@ -249,10 +257,14 @@ def register(sub: argparse._SubParsersAction, components: ComponentRegistry = CO
 
     metrics = sub.add_parser("metrics", help="DataOps (DORA) metrics").add_subparsers(
         dest="metrics_command", metavar="dora", required=True)
-    p = metrics.add_parser("dora", help="the DORA keys of an environment, with DORA 2023 tiers")
+    p = metrics.add_parser("dora", help="the DORA keys of an environment, with their tiers")
     p.add_argument("--env", help="environment (default: the production environment)")
     p.add_argument("--days", type=int, metavar="N", help="window in days (default 30)")
-    p.add_argument("--by", choices=["developer"], help="also per developer (deployment actor)")
+    p.add_argument("--by", choices=["author", "pusher", "developer"],
+                   help="also per developer: commit author (people: mapped; 'developer' is the same) or pusher")
+    p.add_argument("--definitions", choices=list(DEFINITIONS), help="default: metrics.definitions (dora)")
+    p.add_argument("--benchmark", type=int, choices=sorted(BENCHMARKS),
+                   help="tier table of this report year (default: metrics.benchmark, 2024)")
     add_json(p)
     p.set_defaults(handler=metrics_dora)
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..audit.queries import check_environment, parse_int, parse_time, reject_unknown
 from ..errors import BadRequest
 from ..validation import optional_text
+from .dora import BENCHMARKS, DEFINITIONS, DoraReport
 from .incidents import INCIDENT_KINDS, Incident, IncidentBook
 
 if TYPE_CHECKING:
@@ -17,7 +18,9 @@ if TYPE_CHECKING:
 
 MAX_DAYS = 3650
 DEFAULT_DAYS = 30
-METRICS_PARAMS = frozenset({"environment", "days", "group_by", "code"})
+METRICS_PARAMS = frozenset({"environment", "days", "group_by", "definitions", "benchmark", "code"})
+# group_by=developer is the per-developer view by commit author (its former name).
+GROUP_BY = {"developer": "author", "author": "author", "pusher": "pusher"}
 
 
 @dataclass(frozen=True)
@@ -25,18 +28,42 @@ class MetricsQuery:
     environment: str
     days: int = DEFAULT_DAYS
     by_developer: bool = False
+    group_by: str = "author"
+    definitions: str | None = None  # None: the configuration's metrics.definitions
+    benchmark: int | None = None  # None: the configuration's metrics.benchmark
 
     @classmethod
     def parse(cls, params: Mapping[str, str], known: list[str], default_environment: str) -> MetricsQuery:
-        """``environment`` (default: the production environment), ``days`` 1..3650, ``group_by=developer``."""
+        """``environment`` (default: the production environment), ``days`` 1..3650,
+        ``group_by=author|pusher`` (``developer`` = ``author``), ``definitions=dora|fourkeys``,
+        ``benchmark=2023|2024``."""
         reject_unknown(params, METRICS_PARAMS)
         env = params.get("environment") or default_environment
         check_environment(env, known)
         days = parse_int("days", params["days"], 1, MAX_DAYS) if params.get("days") else DEFAULT_DAYS
-        group = params.get("group_by")
-        if group not in (None, "", "developer"):
-            raise BadRequest(f"group_by must be 'developer', not {group!r}", code="invalid_group_by")
-        return cls(env, days, group == "developer")
+        group = params.get("group_by") or None
+        if group is not None and group not in GROUP_BY:
+            raise BadRequest(f"group_by must be 'author' or 'pusher', not {group!r}", code="invalid_group_by")
+        definitions = params.get("definitions") or None
+        if definitions is not None and definitions not in DEFINITIONS:
+            raise BadRequest(f"definitions must be one of {', '.join(DEFINITIONS)}, not {definitions!r}",
+                             code="invalid_definitions")
+        benchmark = params.get("benchmark") or None
+        if benchmark is not None and benchmark not in {str(y) for y in BENCHMARKS}:
+            raise BadRequest(f"benchmark must be one of {', '.join(map(str, BENCHMARKS))}, not {benchmark!r}",
+                             code="invalid_benchmark")
+        return cls(env, days, group is not None, GROUP_BY.get(group or "author", "author"), definitions,
+                   int(benchmark) if benchmark else None)
+
+    def report(self, ctx: AppContext) -> DoraReport:
+        """The report this query asks for, with the configuration's definitions, tiers and people."""
+        from ..identity import People
+        from .report import dora_report
+
+        m = ctx.config.metrics
+        return dora_report(ctx.ledger, self.environment, ctx.clock.now(), self.days, by_developer=self.by_developer,
+                           definitions=self.definitions or m.definitions, benchmark=self.benchmark or int(m.benchmark),
+                           group_by=self.group_by, resolve=People.of(ctx.config).resolve)
 
 
 def book(ctx: AppContext) -> IncidentBook:

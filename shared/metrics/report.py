@@ -13,7 +13,16 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 
 from ..audit import AuditLedger, DeploymentRecord, keys
-from .dora import COUNTED, DoraReport, Window, carried_commits, compute_dora, created_at
+from .dora import (
+    COUNTED,
+    DEFAULT_BENCHMARK,
+    DoraReport,
+    Resolve,
+    Window,
+    carried_commits,
+    compute_dora,
+    created_at,
+)
 from .incidents import IncidentBook
 from .rollup import Rollup, cutoff
 
@@ -80,14 +89,21 @@ def history_for(ledger: AuditLedger, environment: str, window: Window,
 
 
 def dora_report(ledger: AuditLedger, environment: str, now: datetime, days: int, *,
-                by_developer: bool = False, use_rollup: bool = True) -> DoraReport:
+                by_developer: bool = False, use_rollup: bool = True, definitions: str = "dora",
+                benchmark: int = DEFAULT_BENCHMARK, group_by: str = "author", resolve: Resolve | None = None) -> DoraReport:
     """The DORA report of ``environment`` over the ``days`` before ``now``.
 
     ``use_rollup=False`` reads every deployment raw from the ledger (the reference the rollup is
-    tested and benchmarked against); the keys are the same either way.
+    tested and benchmarked against); the keys are the same either way. ``definitions``,
+    ``benchmark``, ``group_by`` and ``resolve`` are :func:`~.dora.compute_dora`'s.
     """
+    window = Window.last_days(now, days)
     with _gc_paused():
-        return _dora_report(ledger, environment, now, days, by_developer, use_rollup)
+        read = rollup_reader(ledger, environment, now) if use_rollup else raw_reader(ledger, environment)
+        deployments = history_for(ledger, environment, window, read)
+        incidents = IncidentBook(ledger, ledger.clock).list(environment, since=window.start, until=window.end)
+        return compute_dora(environment, deployments, incidents, window, by_developer=by_developer,
+                            definitions=definitions, benchmark=benchmark, group_by=group_by, resolve=resolve)
 
 
 @contextmanager
@@ -101,12 +117,3 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def _dora_report(ledger: AuditLedger, environment: str, now: datetime, days: int, by_developer: bool,
-                 use_rollup: bool) -> DoraReport:
-    window = Window.last_days(now, days)
-    read = rollup_reader(ledger, environment, now) if use_rollup else raw_reader(ledger, environment)
-    deployments = history_for(ledger, environment, window, read)
-    incidents = IncidentBook(ledger, ledger.clock).list(environment, since=window.start, until=window.end)
-    return compute_dora(environment, deployments, incidents, window, by_developer=by_developer)

@@ -95,14 +95,17 @@ def _dt(value: str | None) -> datetime | None:
 
 # ----------------------------------------------------------------- entries
 # An entry: [row, id, component, status, trigger, actor, queued_at, ended_at, commit, commit_time,
-#            [[commit id, timestamp], ...], rollback_of]; times are the ledger's ISO strings.
+#            [[commit id, timestamp, author, author e-mail], ...], rollback_of]; times are the ledger's
+# ISO strings. Rows written before the commits carried their authors (no ``v`` = VERSION) are rebuilt.
 ID, STATUS = 1, 3
+VERSION = 2
 
 
 def entry_of(rec: DeploymentRecord) -> list[Any]:
     """The compact form of one deployment: only what the keys and the dashboard read."""
     return [row_key(rec.id), rec.id, rec.component, rec.status, rec.trigger, rec.actor, _iso(rec.queued_at), _iso(rec.ended_at), rec.commit,
-            _iso(rec.commit_time), [[c.id, _iso(c.timestamp)] for c in rec.commits], rec.rollback_of]
+            _iso(rec.commit_time), [[c.id, _iso(c.timestamp), c.author, c.author_email] for c in rec.commits],
+            rec.rollback_of]
 
 
 def record_of(environment: str, e: list[Any]) -> DeploymentRecord:
@@ -111,8 +114,12 @@ def record_of(environment: str, e: list[Any]) -> DeploymentRecord:
     return DeploymentRecord(
         id=dep_id, environment=environment, component=component, commit=commit,
         actor=actor, trigger=trigger, status=status, queued_at=_dt(queued), ended_at=_dt(ended),
-        commit_time=_dt(commit_time), commits=[CommitInfo(c, _dt(ts)) for c, ts in commits],
+        commit_time=_dt(commit_time), commits=[_commit(*c) for c in commits],
         rollback_of=rollback_of)
+
+
+def _commit(sha: str, timestamp: str | None, author: str | None = None, email: str | None = None) -> CommitInfo:
+    return CommitInfo(sha, _dt(timestamp), author, author_email=email)
 
 
 def _encode(entries: dict[str, list[Any]]) -> dict[str, str] | None:
@@ -166,7 +173,7 @@ class Rollup:
     def _entity(self, environment: str, day: date, state: str,
                 entries: dict[str, list[Any]] | None) -> dict[str, Any]:
         entity: dict[str, Any] = {"PartitionKey": partition(environment), "RowKey": _row(day), "state": state,
-                                  "chunks": 0, "count": 0}
+                                  "chunks": 0, "count": 0, "v": VERSION}
         if state == "complete" and entries is not None:
             props = _encode(entries)
             if props is None:
@@ -177,8 +184,9 @@ class Rollup:
 
     def _day_row(self, e: Any) -> DayRow:
         day = date.fromisoformat(e["RowKey"])
-        entries = _decode(e) if e.get("state") == "complete" else None
-        return DayRow(day, str(e.get("state")), entries, e.metadata.get("etag"))
+        state = str(e.get("state")) if e.get("v") == VERSION else "dirty"  # an older entry format: rebuild
+        entries = _decode(e) if state == "complete" else None
+        return DayRow(day, state, entries, e.metadata.get("etag"))
 
     def rows(self, environment: str, first: date, last: date) -> dict[date, DayRow]:
         """The stored rows of ``[first, last]`` (one RowKey range of the environment's rollup partition)."""

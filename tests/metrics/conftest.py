@@ -20,13 +20,13 @@ from .history import NOW
 OPS = "ops@contoso.example"  # who the HTTP tests are signed in as
 
 
-def platform_config(attribution_days: int = 7) -> PlatformConfig:
+def platform_config(attribution_days: int = 7, **metrics: Any) -> PlatformConfig:
     return parse_config({
         "repository": {"provider": "local", "url": "https://example.invalid/platform"},
         "environments": {"dev": {"deploy_on": ["push"]},
                          "test": {"deploy_on": ["promotion"], "requires": ["dev"]},
                          "prod": {"deploy_on": ["promotion"], "requires": ["test"]}},
-        "metrics": {"incident_attribution_days": attribution_days},
+        "metrics": {"incident_attribution_days": attribution_days, **metrics},
     })
 
 

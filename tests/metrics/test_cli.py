@@ -74,7 +74,9 @@ def test_metrics_dora(cli_env: Path, ledger: AuditLedger, clock: FakeClock,
     assert code == 0 and body["deployments"] == 9 and body["lead_time"]["commits"] == 8
     assert sorted(body["by_developer"]) == ["alice", "bob", "carol"]
     code, out, _ = run(capsys, "metrics", "dora", "--days", "3650")
-    assert code == 0 and "change failure rate" in out and "DORA 2023" in out
+    assert code == 0 and "change failure rate" in out and "DORA 2024" in out and "dora definitions" in out
+    code, out, _ = run(capsys, "metrics", "dora", "--days", "3650", "--definitions", "fourkeys", "--benchmark", "2023")
+    assert code == 0 and "fourkeys definitions, DORA 2023 tiers" in out and "fourkeys, DORA 2023" in out
     code, _, err = run(capsys, "metrics", "dora", "--days", "0")
     assert code == 2 and "days" in err
 

@@ -30,7 +30,7 @@ def test_page_is_self_contained(client: Client, ids: dict[str, str]) -> None:
     assert html.count('class="chart deployments-chart"') == 3 and html.count('class="chart lead-time-chart"') == 3
     assert "<script" not in html and not re.search(r'(src|href)="(https?:)?//', html)
     assert f'href="/api/deployments/{ids["D9"]}"' in html
-    assert "DORA 2023" in html
+    assert "DORA 2024" in html
 
 
 def test_bad_dashboard_parameters_are_400(client: Client, app_ctx: AppContext) -> None:

@@ -10,7 +10,7 @@ from shared.app import AppContext
 from shared.audit import ObjectResult, StepRecord
 from shared.audit.records import Activity
 
-from .conftest import Client
+from .conftest import Client, platform_config
 from .history import ENV, t, write_history
 
 
@@ -128,16 +128,32 @@ def test_dora_endpoint(client: Client, ids: dict[str, str]) -> None:
     status, body = client.call("GET", "metrics/dora?environment=prod&days=30&group_by=developer")
     assert status == 200
     assert body["change_failure_rate"]["value"] == 0.5 and body["lead_time"]["median_seconds"] == 9000.0
-    assert sorted(body["by_developer"]) == ["alice", "bob", "carol"]
+    assert sorted(body["by_developer"]) == ["alice", "bob", "carol"] and body["group_by"] == "author"
+    # The Four Keys variant and the 2023 table, asked for (the configuration's defaults otherwise).
+    status, fk = client.call("GET", "metrics/dora?definitions=fourkeys&benchmark=2023&group_by=pusher")
+    assert status == 200 and fk["definitions"] == "fourkeys" and fk["benchmark"] == "DORA 2023"
+    assert fk["change_failure_rate"]["value"] == pytest.approx(2 / 7) and fk["group_by"] == "pusher"
+    assert fk["change_failure_rate"]["benchmark"] == "DORA 2023" and fk["by_developer"]["carol"]["deployments"] == 3
     # the production environment is the default
     status, default = client.call("GET", "metrics/dora")
     assert status == 200 and default["environment"] == "prod" and default["deployments"] == 8
 
 
+def test_dora_endpoint_follows_the_configured_definitions_and_tiers(client: Client, app_ctx: AppContext,
+                                                                   ids: dict[str, str]) -> None:
+    app_ctx._config = platform_config(definitions="fourkeys", benchmark="2023")  # as metrics: in the YAML
+    status, body = client.call("GET", "metrics/dora")
+    assert status == 200 and (body["definitions"], body["benchmark"]) == ("fourkeys", "DORA 2023")
+    assert body["time_to_restore"]["median_seconds"] == 13500.0  # I1 from D4's end (Four Keys)
+    status, body = client.call("GET", "metrics/dora?definitions=dora&benchmark=2024")
+    assert status == 200 and (body["definitions"], body["benchmark"]) == ("dora", "DORA 2024")
+
+
 @pytest.mark.parametrize(("query", "code"), [
     ("days=0", "invalid_days"), ("days=abc", "invalid_days"), ("days=99999", "invalid_days"),
     ("environment=nope", "unknown_environment"), ("group_by=team", "invalid_group_by"),
-    ("window=3", "unknown_parameter"),
+    ("window=3", "unknown_parameter"), ("definitions=devlake", "invalid_definitions"),
+    ("benchmark=2021", "invalid_benchmark"), ("benchmark=latest", "invalid_benchmark"),
 ])
 def test_bad_metrics_parameters_are_400(client: Client, app_ctx: AppContext, query: str, code: str) -> None:
     status, body = client.call("GET", f"metrics/dora?{query}")

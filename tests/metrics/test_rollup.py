@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -46,8 +46,9 @@ def synthetic_history(ledger: AuditLedger, clock: FakeClock, seed: int = 7) -> l
             base = created.replace(hour=0, minute=0, second=0, microsecond=0)
             created = base if n % 50 == 0 else base + timedelta(days=1) - timedelta(microseconds=700)
         ids = rng.sample(pool, rng.randint(1, 3))
-        commits = [CommitInfo(c, stamps.setdefault(c, created - timedelta(hours=rng.uniform(0.5, 400))), "x")
-                   for c in ids]
+        # Authors by e-mail (one per two commits), so per-author keys are compared both ways too.
+        commits = [CommitInfo(c, stamps.setdefault(c, created - timedelta(hours=rng.uniform(0.5, 400))), "x",
+                              author_email=f"dev{pool.index(c) // 2}@contoso.com") for c in ids]
         status = rng.choice(STATUSES)
         trigger = "rollback" if rng.random() < 0.1 else "push"
         actor = rng.choice(["alice", "bob", "carol", None])
@@ -67,12 +68,15 @@ def synthetic_history(ledger: AuditLedger, clock: FakeClock, seed: int = 7) -> l
     return recs
 
 
-def assert_same(ledger: AuditLedger, now: datetime, days: int) -> dict[str, Any]:
+def assert_same(ledger: AuditLedger, now: datetime, days: int, variants: bool = False) -> dict[str, Any]:
     """Every key (and per developer), the facts and the deployment list, both ways."""
     raw = dora_report(ledger, ENV, now, days, by_developer=True, use_rollup=False)
     rolled = dora_report(ledger, ENV, now, days, by_developer=True, use_rollup=True)
     assert rolled.to_json() == raw.to_json()
     assert rolled.facts == raw.facts
+    for variant in ({"group_by": "pusher"}, {"definitions": "fourkeys", "benchmark": 2023}) if variants else ():
+        assert dora_report(ledger, ENV, now, days, by_developer=True, **variant).to_json() == \
+            dora_report(ledger, ENV, now, days, by_developer=True, use_rollup=False, **variant).to_json()
     assert [(d.id, d.status, d.ended_at) for d in rolled.deployments] == \
            [(d.id, d.status, d.ended_at) for d in raw.deployments]
     return raw.to_json()
@@ -92,7 +96,7 @@ def test_every_metric_is_the_same_from_the_rollup_as_from_the_raw_ledger(
         ledger: AuditLedger, history: list[DeploymentRecord]) -> None:
     for now, days in [(NOW, 30), (NOW, 7), (NOW, 60), (NOW - timedelta(minutes=30), 30),
                       (NOW + timedelta(days=3, hours=5), 45), (NOW - timedelta(days=20, hours=13), 10)]:
-        keys = assert_same(ledger, now, days)
+        keys = assert_same(ledger, now, days, variants=days == 30)
         assert keys["deployments"] > 0
     assert keys["lead_time"]["commits"] > 0 and keys["change_failure_rate"]["failed"] > 0
     rows = _rows(ledger)
@@ -193,3 +197,19 @@ def test_day_of_uses_the_ledger_row_time() -> None:
     dep_id = f"{created:%Y%m%dT%H%M%S}999Z-prod-adf-0123abcd"
     assert day_of(dep_id).isoformat() == "2026-02-03"
     assert day_of("20260204T000000000Z-prod-adf-0123abcd").isoformat() == "2026-02-04"
+
+
+def test_rows_of_an_older_entry_format_are_rebuilt(ledger: AuditLedger, history: list[DeploymentRecord]) -> None:
+    """Rows written before entries carried commit authors (no ``v``) are read as dirty and rebuilt."""
+    assert_same(ledger, NOW, 30)
+    table = ledger.storage.table(ledger.storage.names.state_table)
+    from azure.data.tables import UpdateMode
+
+    old = _rows(ledger)[0]
+    entity = {k: v for k, v in old.items() if k != "v"}
+    table.update_entity(entity, mode=UpdateMode.REPLACE)
+    store = Rollup(ledger)
+    day = date.fromisoformat(old["RowKey"])
+    assert store.rows(ENV, day, day)[day].state == "dirty"
+    list(store.entries(ENV, day, day))
+    assert store.stats["rebuilt_days"] == 1 and store.rows(ENV, day, day)[day].state == "complete"
