@@ -80,6 +80,7 @@ def secret_settings(config: PlatformConfig) -> list[str]:
             if target is not None and target.token_setting:
                 names.append(target.token_setting)
         names.extend(n.url_setting for n in env.notify)
+        names.extend(c.http.url_setting for c in env.verify if c.http is not None)  # URLs may carry keys
     return list(dict.fromkeys(names))
 
 

@@ -52,3 +52,10 @@ def test_databricks_checks_need_the_databricks_section() -> None:
     with pytest.raises(ConfigError) as info:
         _parse({"verify": [{"name": "j", "job": "nightly"}]})
     assert "check j runs on Databricks but the environment has no databricks" in "\n".join(info.value.problems)
+
+
+def test_http_check_url_settings_are_secret_settings() -> None:
+    from shared.app import secret_settings
+
+    config = _parse({"verify": [{"name": "api", "http": {"url_setting": "API_HEALTH_URL"}}]})
+    assert "API_HEALTH_URL" in secret_settings(config)
