@@ -29,7 +29,7 @@ from .loader import FactoryTemplate
 from .ownership import check_ownership
 from .parameters import ResolvedParameters, resolve_parameters
 from .plan import IGNORED_PROPERTIES, ApplySchedule, LiveFactory, PlanOptions, build_plan, start_waves
-from .recovery import Recovery, recover_deployment
+from .recovery import Recovery, record_removal, recover_deployment
 from .template import Evaluator, render_objects
 from .waves import run_wave
 
@@ -310,7 +310,13 @@ class _ApplyRun:
         def delete(name: str) -> None:
             self.client.delete_object("trigger", name)
 
-        for wave in self.sched.replace_waves or (tuple(names),):
+        waves = self.sched.replace_waves or (tuple(names),)
+        for i, wave in enumerate(waves):  # write-ahead: the definitions are in the audit before any delete
+            for n in wave:
+                if n in self.replaced_defs:
+                    record_removal(self.ctx.ledger, self.ctx.deployment_id, "replace_triggers", "trigger", n,
+                                   self.replaced_defs[n], wave=i)
+        for wave in waves:
             failed = self._wave("replace_triggers", "delete", "trigger", list(wave), delete)
             if failed:
                 raise StepFailed(f"could not delete triggers to replace: {', '.join(failed)}",
@@ -323,6 +329,8 @@ class _ApplyRun:
             if cur is not None:
                 props = {k: v for k, v in (cur.get("properties") or {}).items() if k not in IGNORED_PROPERTIES}
                 self.recreate_defs[(ref.object_type, ref.name)] = {"properties": props}
+                record_removal(self.ctx.ledger, self.ctx.deployment_id, "recreate_objects", ref.object_type,
+                               ref.name, {"properties": props})
         by_type: dict[str, list[str]] = {}
         for ref in self.sched.recreate:
             by_type.setdefault(ref.object_type, []).append(ref.name)

@@ -249,6 +249,11 @@ class AuditLedger:
         except ResourceExistsError:
             pass  # idempotent: the same row was already written
 
+    def record_detail(self, deployment_id: str, row: str, data: dict[str, Any]) -> None:
+        """One detail row of a deployment (written once: rewriting the same row is a no-op; large data
+        goes to a blob). Write-ahead records use it: what an apply is about to change, before it does."""
+        self._append_detail(deployment_id, row, data)
+
     def details(self, deployment_id: str, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
         flt = f"PartitionKey eq {_odata_str(deployment_id)}"
         if prefix:
