@@ -10,7 +10,10 @@ Used alike by the timer, the HTTP handlers and the CLI. An apply:
    ``partial`` or ``failed``), never dropped: the next start or stop (and the
    timer's retry) picks it up;
 4. records one :class:`~shared.audit.Activity` (``environment_stop`` /
-   ``environment_start`` / ``trigger_toggle``) with every resource's outcome.
+   ``environment_start`` / ``trigger_toggle``) with every resource's outcome;
+   a stop or start writes it *ahead*, ``in_progress`` with what it is about to
+   change, and completes it at the end; one left ``in_progress`` by a worker
+   that died is finished by the next holder (:mod:`.recovery`).
    A stop's ``restore`` list is the exact set the next start brings back.
 5. drift (:mod:`.drift`): a stop records a snapshot of what it leaves; the next
    start records what changed by hand in between as ``drift`` activities.
@@ -18,6 +21,7 @@ Used alike by the timer, the HTTP handlers and the CLI. An apply:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -29,11 +33,11 @@ from ..audit.keys import stamp
 from ..clock import Clock
 from ..config import Environment
 from ..deploy.lock import EnvironmentLocks, LeaseLock, LockBusy
-from ..errors import NotFound
+from ..errors import NotFound, Unavailable
 from ..settings import Settings
 from ..storage import StorageAccount
 from ..telemetry import ContextPool as ThreadPoolExecutor  # tasks stay in the caller's trace
-from . import drift, hold
+from . import drift, hold, recovery
 from . import resource_types as _registered  # noqa: F401  (registers the four resource types)
 from .plan import Change, LeftAlone, RestoreEntry, TogglePlan, plan_start, plan_stop
 from .resources import Resource, ResourceRegistry, ResourceType, parse_exclusions, resource_types
@@ -124,6 +128,7 @@ class EnvironmentControl:
         self.exclusions = parse_exclusions(schedule.exclude if schedule else [])
         self._types: dict[str, ResourceType] | None = None
         self._observed: dict[str, list[Resource]] = {}  # what the last plan() saw
+        self.unreachable: list[Unavailable] = []  # what the last observe() could not reach
 
     # --------------------------------------------------------------- observing
     def types(self) -> dict[str, ResourceType]:
@@ -137,6 +142,7 @@ class EnvironmentControl:
         types = self.types()
         observed: dict[str, list[Resource]] = {}
         problems: list[str] = []
+        self.unreachable = []
         if not types:
             return observed, ()
         with ThreadPoolExecutor(max_workers=min(len(types), self.max_parallel)) as pool:
@@ -146,7 +152,18 @@ class EnvironmentControl:
                     observed[n] = fut.result()
                 except Exception as exc:  # one unreachable service must not hide the others
                     problems.append(f"{n}: could not be listed ({_reason(exc)})")
+                    if isinstance(exc, Unavailable):
+                        self.unreachable.append(exc)
         return observed, tuple(problems)
+
+    def _raise_if_nothing_listed(self, observed: dict[str, list[Resource]]) -> None:
+        """Every resource type failed because its service is out of reach: that is the answer (Unavailable,
+        one line per service and host), not an empty list."""
+        if observed or not self.unreachable:
+            return
+        messages = list(dict.fromkeys(e.message for e in self.unreachable))
+        raise Unavailable("; ".join(messages), code=self.unreachable[0].code,
+                          details=[e.details for e in self.unreachable])
 
     def pending_restore(self) -> tuple[Activity | None, list[RestoreEntry]]:
         """The latest recorded stop and what of it is still to be started again (with what deployments
@@ -191,6 +208,7 @@ class EnvironmentControl:
         from .due import next_actions
 
         observed, problems = self.observe()
+        self._raise_if_nothing_listed(observed)
         stop, pending = self.pending_restore()
         stopped, changed = self.drift_since_stop(observed)
         schedule = self.environment.schedule
@@ -202,6 +220,7 @@ class EnvironmentControl:
             "resources": {n: [r.to_json() for r in rs] for n, rs in sorted(observed.items())},
             "running": sum(r.running for rs in observed.values() for r in rs),
             "problems": list(problems),
+            "unavailable": [e.message for e in self.unreachable],
             "stopped": None if stop is None else {
                 "activity_id": stop.id, "at": stop.at.isoformat(), "actor": stop.actor,
                 "trigger": stop.data.get("trigger"), "by_schedule": stop.data.get("trigger") == "schedule",
@@ -247,12 +266,16 @@ class EnvironmentControl:
                 raise LockBusy(f"environment {self.name} is being deployed ({_holders(locks)}); "
                                f"{action} waited {self.lock_timeout:.0f}s")
             try:
+                key = key or f"{trigger}/{action}/{stamp(self.clock.now())}/{uuid.uuid4().hex[:12]}"
+                recovery.finish_interrupted(self, holder)  # a stop/start whose worker died: finish it first
                 plan = self.plan(action)
                 stopped, changed = self.drift_since_stop(self._observed) if action == "start" else (None, [])
+                ahead = recovery.write_ahead(self, plan, key=key, actor=actor, reason=reason, trigger=trigger,
+                                             extra=extra)
                 outcomes = self._apply(plan.changes)
                 result = self._result(plan, outcomes)
                 self._record(result, actor=actor, reason=reason, trigger=trigger, key=key, extra=extra,
-                             drifted=changed)
+                             drifted=changed, ahead=ahead)
                 if stopped is not None and changed:
                     self._record_drift(result, stopped, changed)
             finally:
@@ -340,7 +363,9 @@ class EnvironmentControl:
         return result
 
     def _record(self, result: ToggleResult, *, actor: str | None, reason: str | None, trigger: str,
-                key: str | None, extra: dict[str, Any] | None, drifted: list[drift.DriftChange]) -> None:
+                key: str | None, extra: dict[str, Any] | None, drifted: list[drift.DriftChange],
+                ahead: Activity | None = None) -> None:
+        """The final record; with ``ahead`` (the write-ahead record of this action) that record completed."""
         now = self.clock.now()
         key = key or f"{trigger}/{result.action}/{stamp(now)}/{uuid.uuid4().hex[:12]}"
         changed = sum(o.status == "succeeded" for o in result.outcomes)
@@ -358,9 +383,14 @@ class EnvironmentControl:
             data["restores"] = result.plan.restores
             data["remaining"] = [e.to_json() for e in result.remaining]
             data["drift"] = [c.to_json() for c in drifted]
-        activity, _ = self.ledger.record_activity(Activity(
-            environment=self.name, kind=KIND[result.action], key=key, at=now, actor=actor,
-            status=result.status, summary=summary, data=data))
+        if ahead is not None:
+            data["intent"] = ahead.data.get("intent") or []
+            activity = dataclasses.replace(ahead, status=result.status, summary=summary, data=data)
+            self.ledger.update_activity(activity)
+        else:
+            activity, _ = self.ledger.record_activity(Activity(
+                environment=self.name, kind=KIND[result.action], key=key, at=now, actor=actor,
+                status=result.status, summary=summary, data=data))
         result.activity_id = activity.id
         result.key = key
 

@@ -21,7 +21,7 @@
    timeout, storage was unreachable) releases its claim and holds the cursor
    back, so the next tick tries again.
 5. Retry: when an environment's latest stop/start ended ``partial`` or
-   ``failed``, it is run again (claimed as ``<key>/retry-<n>``), up to
+   ``failed``, or was left ``in_progress`` by a worker that died, it is run again (claimed as ``<key>/retry-<n>``), up to
    ``max_attempts`` runs in all.
 6. Move the cursor forward (only ever forward, under optimistic concurrency).
 """
@@ -230,7 +230,9 @@ class ScheduleTimer:
             return None
         last = max(latest, key=lambda a: a.at)
         attempt = int(last.data.get("attempt") or 1)
-        if last.status not in ("partial", "failed") or attempt >= self.max_attempts:
+        # in_progress: its worker died mid-way (a running one holds the locks: the retry waits for them and
+        # then finds it completed); the retry's run finishes it first (:mod:`.recovery`)
+        if last.status not in ("partial", "failed", "in_progress") or attempt >= self.max_attempts:
             return None
         action = "stop" if last.kind == KIND["stop"] else "start"
         base = str(last.data.get("schedule_key") or f"{name}/{action}/{last.id}")
