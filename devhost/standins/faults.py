@@ -11,7 +11,12 @@ and in ``"METHOD /path"`` (``"POST /api/2.0/workspace/import"``). A matching rul
   ``error_statuses`` (500/503), deterministically from ``seed``;
 * fail the requests a predicate selects (``fail_when``: a given object or deployment),
   with ``fail_status``;
-* stop injecting after ``max_faults`` faults (e.g. "the first two imports get 503").
+* stop injecting after ``max_faults`` faults (e.g. "the first two imports get 503");
+* status ``0`` (in ``error_statuses`` or as ``fail_status``) is a **connection reset**: the server
+  reads the request and closes the TCP connection with RST without answering (what a client sees
+  when a load balancer or a pooled keep-alive connection drops mid-request); the request is not
+  carried out. Status ``-1`` is the harder case: the request **is** carried out, then the connection
+  is reset instead of answering (the answer was lost: a retry must be idempotent).
 
 Tests and benchmarks configure it at run time (``server.faults.add(...)``,
 ``.clear()``) and read :class:`RequestCounters` (``server.counters.count("workspace.import")``).
@@ -163,7 +168,13 @@ class FaultRule:
         return fault
 
 
+RESET = 0  # the fault status of a connection reset before the request is carried out
+RESET_AFTER = -1  # ... after it is carried out (see the module docstring)
+
+
 def _server_error(status: int) -> Fault:
+    if status in (RESET, RESET_AFTER):
+        return Fault(status, "CONNECTION_RESET", "connection reset by the server")
     if status == 503:
         return Fault(503, "TEMPORARILY_UNAVAILABLE", "The service is temporarily unavailable")
     if status == 429:

@@ -24,11 +24,13 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -177,6 +179,12 @@ class _Handler(BaseHTTPRequestHandler):
         response = standin.handle(req)
         # Count before sending: a client that has its answer must see it counted.
         standin.counters.record(req.route, response.status)
+        if response.status == 0:  # an injected connection reset: RST, no answer
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+            return
         self._send(response)
 
     def _send(self, response: Response) -> None:
@@ -248,8 +256,13 @@ class StandInServer:
             req.match = {k: v for k, v in m.groupdict().items() if v is not None}
             try:
                 fault = self.faults.apply(req.info())
+                if fault is not None and fault.status == -1:  # carried out, then the answer is lost
+                    denied = self.authenticate(req) if self.authenticate is not None else None
+                    if denied is None:
+                        route.handler(req)
+                    return Response(0)
                 if fault is not None:
-                    return self.fault_response(fault)
+                    return Response(0) if fault.status == 0 else self.fault_response(fault)
                 if self.authenticate is not None:
                     denied = self.authenticate(req)
                     if denied is not None:

@@ -10,6 +10,10 @@
   cancelled, and waited for until it has stopped, before the caller is told
   (``arm_deployment_timeout``, with ARM's final state): nothing downstream
   (trigger restarts, deletes) runs while ARM may still be deploying.
+* A ``PUT`` whose answer was lost (connection reset after ARM accepted it) is sent again by the
+  client's retry policy; ARM answers ``409 DeploymentActive`` to a second PUT of a running
+  deployment of the same name, which is this one (the name is environment + commit, under the
+  environment's ``adf`` lock): it is waited for, not reported failed.
 * A failed deployment's error carries which resources ARM failed on (from the
   deployment operations), ARM's code and message, and the correlation id.
 
@@ -19,11 +23,14 @@ long deployment is not read every second. ``sleep``/``monotonic`` are injected.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import BadRequest, DataOpsError
+
+log = logging.getLogger(__name__)
 
 TERMINAL = frozenset({"Succeeded", "Failed", "Canceled"})
 
@@ -99,8 +106,15 @@ class ArmDeployments:
                                                            polling=False)
         except HttpResponseError as exc:
             details = self._error_details(exc)
-            raise DeploymentError(f"ARM deployment {name} failed: {details.get('code') or ''} "
-                                  f"{details.get('message')}".strip(), details=details) from None
+            if details.get("code") == "DeploymentActive" and self._ours_running(name):
+                # Our PUT reached ARM but its answer was lost (a connection reset) and the client sent it
+                # again: ARM refuses a second PUT of a running deployment. The running one is this very
+                # deployment (its name is environment + commit, and the environment's adf lock is ours):
+                # wait for it like any other.
+                log.warning("deployment %s is already running (a retried PUT): waiting for it", name)
+            else:
+                raise DeploymentError(f"ARM deployment {name} failed: {details.get('code') or ''} "
+                                      f"{details.get('message')}".strip(), details=details) from None
         props = self._wait_terminal(name, deadline)
         if props is None:
             props = self._cancel(name, timeout)
@@ -109,6 +123,12 @@ class ArmDeployments:
             self._raise(name, props)
         return {"name": name, "provisioning_state": state, "correlation_id": props.get("correlationId"),
                 "duration": props.get("duration")}
+
+    def _ours_running(self, name: str) -> bool:
+        try:
+            return self._state(name).get("provisioningState") not in TERMINAL
+        except Exception:  # unreadable: report the refusal as it was
+            return False
 
     def _state(self, name: str) -> dict[str, Any]:
         return (_plain(self.client.deployments.get(self.rg, name)) or {}).get("properties") or {}
