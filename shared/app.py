@@ -38,7 +38,11 @@ class AppContext:
     def storage(self) -> StorageAccount:
         if self._storage is not None:
             return self._storage
-        return StorageAccount.from_settings(self.settings)
+        try:  # timeouts.storage of the configuration; the defaults when it cannot be read (reported elsewhere)
+            timeouts: tuple[float, float] | None = self.config.timeouts.of("storage")
+        except Exception:
+            timeouts = None
+        return StorageAccount.from_settings(self.settings, timeouts)
 
     @cached_property
     def ledger(self) -> AuditLedger:

@@ -15,10 +15,11 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from . import ncrontab
 from .errors import ConfigError
+from .timeouts import Timeouts
 
 DEFAULT_CONFIG_PATH = "infra/environments.yaml"
 ENV_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -32,6 +33,9 @@ NotifyEvent = Literal["waiting_approval", "failed", "succeeded", "rejected", "ro
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # the configuration's ``timeouts:`` block, handed to the repository and each target by PlatformConfig
+    # (read with shared.timeouts.timeouts_of; a target built alone has the defaults)
+    _timeouts: Timeouts | None = PrivateAttr(default=None)
 
 
 def _check_cron(value: str) -> str:
@@ -438,6 +442,13 @@ class PlatformConfig(_Model):
     security: Security = Field(default_factory=Security)
     people: list[Person] = Field(default_factory=list)
     verification: VerificationSettings = Field(default_factory=VerificationSettings)
+    timeouts: Timeouts = Field(default_factory=Timeouts, description="connect/read timeouts (seconds) of every "
+                               "call to an external service (docs/timeouts.md)")
+
+    def model_post_init(self, context: Any) -> None:
+        for part in (self.repository, *(t for e in self.environments.values()
+                                        for t in (e.data_factory, e.databricks) if t is not None)):
+            part._timeouts = self.timeouts
 
     def environment(self, name: str) -> Environment:
         from .errors import NotFound

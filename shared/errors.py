@@ -126,5 +126,46 @@ def unreachable(exc: BaseException) -> Unavailable | None:
     from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
     if isinstance(exc, ServiceRequestError | ServiceResponseError | ConnectionError | TimeoutError):
-        return Unavailable(f"a service this needs is unreachable ({type(exc).__name__}); try again later")
+        from .timeouts import SERVICE_NAMES, reason_of
+
+        host = _host_in(exc)
+        service = _service_in(exc)
+        if service:
+            return Unavailable(f"{SERVICE_NAMES.get(service, service)} {host or '?'} is unreachable: "
+                               f"{reason_of(exc)}", details={"service": service, "host": host})
+        where = f" ({host})" if host else ""
+        return Unavailable(f"a service this needs{where} is unreachable: {reason_of(exc)}; try again later",
+                           details={"host": host} if host else None)
+    return None
+
+
+def _host_in(exc: BaseException) -> str | None:
+    """``host:port`` of the connection that failed, from urllib3's errors in the chain (never a URL path)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        holders = [getattr(cur, "conn", None)]
+        if holders[0] is None and "pool" in getattr(cur, "__dict__", {}):
+            holders.append(cur.__dict__["pool"])  # urllib3's MaxRetryError (its pool property is deprecated)
+        for holder in holders:
+            host = getattr(holder, "host", None)
+            if isinstance(host, str) and host:
+                port = getattr(holder, "port", None)
+                return f"{host}:{port}" if port else host
+        nxt = getattr(cur, "inner_exception", None) or (cur.args[0] if cur.args else None)
+        cur = nxt if isinstance(nxt, BaseException) else (cur.__cause__ or cur.__context__)
+    return None
+
+
+def _service_in(exc: BaseException) -> str | None:
+    """The service a client marked on its connection error (``exc.dataops_service``), if any."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        service = getattr(cur, "dataops_service", None)
+        if isinstance(service, str):
+            return service
+        cur = cur.__cause__ or cur.__context__
     return None

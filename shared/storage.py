@@ -96,8 +96,9 @@ def _bounded_retry(module: str) -> Any:
     return BoundedRetry(retry_total=_CLIENT_KW["retry_total"])
 
 
-def _transport() -> Any:
+def _transport(timeouts: tuple[float, float] | None = None) -> Any:
     """A requests transport that honours :func:`deadline` (one per service client, like the SDK's own)."""
+    from azure.core.exceptions import AzureError
     from azure.core.pipeline.transport import RequestsTransport
 
     class DeadlineTransport(RequestsTransport):  # type: ignore[misc]
@@ -113,19 +114,24 @@ def _transport() -> Any:
                                                          or self.connection_config.timeout), left)
                 kwargs["read_timeout"] = min(float(kwargs.get("read_timeout")
                                                    or self.connection_config.read_timeout), left)
-            return super().send(request, **kwargs)
+            try:
+                return super().send(request, **kwargs)
+            except AzureError as exc:  # the same error, marked: messages name the service (errors.unreachable)
+                exc.dataops_service = "storage"  # type: ignore[attr-defined]
+                raise
 
         def sleep(self, duration: float) -> None:
             left = time_left()
             super().sleep(duration if left is None else max(0.0, min(duration, left)))
 
-    return DeadlineTransport(connection_timeout=_CLIENT_KW["connection_timeout"],
-                             read_timeout=_CLIENT_KW["read_timeout"])
+    connect, read = timeouts or (_CLIENT_KW["connection_timeout"], _CLIENT_KW["read_timeout"])
+    return DeadlineTransport(connection_timeout=connect, read_timeout=read)
 
 
 class StorageAccount:
     def __init__(self, *, connection_string: str | None = None, account_name: str | None = None,
-                 credential: Any = None, names: StorageNames | None = None) -> None:
+                 credential: Any = None, names: StorageNames | None = None,
+                 timeouts: tuple[float, float] | None = None) -> None:
         if not connection_string and not account_name:
             raise ConfigError(["AzureWebJobsStorage: app setting is not set (the app's own storage "
                                "account: a connection string, or AzureWebJobsStorage__accountName)"],
@@ -134,19 +140,26 @@ class StorageAccount:
         self.account_name = account_name
         self._credential = credential
         self.names = names or StorageNames()
+        self.timeouts = timeouts  # (connect, read) seconds: timeouts.storage (default 5 and 30)
         self._lock = threading.Lock()
         self._tables: dict[str, TableClient] = {}
         self._queues: dict[str, QueueClient] = {}
         self._containers: dict[str, ContainerClient] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> StorageAccount:
+    def from_settings(cls, settings: Settings, timeouts: tuple[float, float] | None = None) -> StorageAccount:
         return cls(connection_string=settings.storage_connection, account_name=settings.storage_account,
-                   names=settings.names)
+                   names=settings.names, timeouts=timeouts)
 
     def with_names(self, names: StorageNames) -> StorageAccount:
         return StorageAccount(connection_string=self.connection_string, account_name=self.account_name,
-                              credential=self._credential, names=names)
+                              credential=self._credential, names=names, timeouts=self.timeouts)
+
+    @property
+    def _kw(self) -> dict[str, Any]:
+        if self.timeouts is None:
+            return _CLIENT_KW
+        return {**_CLIENT_KW, "connection_timeout": self.timeouts[0], "read_timeout": self.timeouts[1]}
 
     def _cred(self) -> Any:
         if self._credential is None:
@@ -160,10 +173,10 @@ class StorageAccount:
         from azure.data.tables import TableServiceClient
 
         if self.connection_string:
-            return TableServiceClient.from_connection_string(self.connection_string, transport=_transport(),
-                                                          **_CLIENT_KW, **_TABLE_KW)
+            return TableServiceClient.from_connection_string(self.connection_string, transport=_transport(self.timeouts),
+                                                          **self._kw, **_TABLE_KW)
         return TableServiceClient(f"https://{self.account_name}.table.core.windows.net",
-                                  credential=self._cred(), transport=_transport(), **_CLIENT_KW, **_TABLE_KW)
+                                  credential=self._cred(), transport=_transport(self.timeouts), **self._kw, **_TABLE_KW)
 
     @cached_property
     def queue_service(self) -> QueueServiceClient:
@@ -171,11 +184,11 @@ class StorageAccount:
 
         if self.connection_string:
             return QueueServiceClient.from_connection_string(
-                self.connection_string, transport=_transport(), retry_policy=_bounded_retry("azure.storage.queue"),
-                **_CLIENT_KW)
+                self.connection_string, transport=_transport(self.timeouts), retry_policy=_bounded_retry("azure.storage.queue"),
+                **self._kw)
         return QueueServiceClient(f"https://{self.account_name}.queue.core.windows.net",
-                                  credential=self._cred(), transport=_transport(),
-                                  retry_policy=_bounded_retry("azure.storage.queue"), **_CLIENT_KW)
+                                  credential=self._cred(), transport=_transport(self.timeouts),
+                                  retry_policy=_bounded_retry("azure.storage.queue"), **self._kw)
 
     @cached_property
     def blob_service(self) -> BlobServiceClient:
@@ -183,11 +196,11 @@ class StorageAccount:
 
         if self.connection_string:
             return BlobServiceClient.from_connection_string(
-                self.connection_string, transport=_transport(), retry_policy=_bounded_retry("azure.storage.blob"),
-                **_CLIENT_KW)
+                self.connection_string, transport=_transport(self.timeouts), retry_policy=_bounded_retry("azure.storage.blob"),
+                **self._kw)
         return BlobServiceClient(f"https://{self.account_name}.blob.core.windows.net",
-                                 credential=self._cred(), transport=_transport(),
-                                 retry_policy=_bounded_retry("azure.storage.blob"), **_CLIENT_KW)
+                                 credential=self._cred(), transport=_transport(self.timeouts),
+                                 retry_policy=_bounded_retry("azure.storage.blob"), **self._kw)
 
     def table(self, name: str) -> TableClient:
         with self._lock:

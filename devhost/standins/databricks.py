@@ -398,9 +398,15 @@ class DatabricksStandIn(ServedStandIn):
         return Settings({TOKEN_SETTING: self.token, **(extra or {})})
 
     def client(self, **config: Any) -> WorkspaceClient:
-        """A WorkspaceClient built the product's way (``shared.databricks.client``)."""
+        """A WorkspaceClient built the product's way (``shared.databricks.client``), but with the SDK's own
+        retry loop (its real clock, 60 s): tests of the stand-in pin what the SDK itself does with its
+        answers. The product's clients hand those retries back to their pacer (``shared.databricks.calls``)."""
+        from databricks.sdk.clock import RealClock
+
         from shared.databricks.client import workspace_client
 
+        config.setdefault("clock", RealClock())
+        config.setdefault("retry_timeout_seconds", 60)
         return workspace_client(self.target(), self.settings(), **config)
 
 

@@ -22,6 +22,7 @@ from urllib.parse import quote
 from .. import telemetry
 from ..errors import NotFound, TargetFailed, Unavailable
 from ..settings import Settings
+from ..timeouts import timeouts_of, unreachable_error
 from . import arm
 
 if TYPE_CHECKING:
@@ -132,9 +133,14 @@ class FactoryClient:
         self._sleep, self._monotonic = sleep, monotonic
         self._arm: ArmDeployments | None = None
         # 429/5xx retried within a time budget per call (Retry-After honoured), not a count
-        self.throttle = ThrottleBudgetPolicy(float(target.throttle_budget), sleep=sleep, monotonic=monotonic)
-        # polling_interval: used by LROs when the service sends no Retry-After.
-        extra = {"polling_interval": poll_interval, "retry_policy": self.throttle, **client_extra}
+        limits = timeouts_of(target)
+        self.timeouts = limits.of("arm")
+        self.throttle = ThrottleBudgetPolicy(float(target.throttle_budget), sleep=sleep, monotonic=monotonic,
+                                             max_unreachable=limits.unreachable_retries)
+        # polling_interval: used by LROs when the service sends no Retry-After; every request waits at most
+        # timeouts.arm connect/read seconds (azure-core's own default is 300 s each)
+        extra = {"polling_interval": poll_interval, "retry_policy": self.throttle,
+                 "connection_timeout": self.timeouts[0], "read_timeout": self.timeouts[1], **client_extra}
         # connection pool sized for parallel waves (urllib3 keeps 10 by default)
         if "session" not in extra:
             import requests
@@ -257,7 +263,7 @@ class FactoryClient:
             raise
 
     def _list_raw(self, collection: str) -> list[dict[str, Any]]:
-        from azure.core.exceptions import HttpResponseError, ServiceRequestError
+        from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
         from azure.core.rest import HttpRequest
 
         url: str | None = (f"/subscriptions/{quote(self.target.subscription_id, safe='')}/resourceGroups/"
@@ -268,8 +274,8 @@ class FactoryClient:
             try:
                 resp = self.df.send_request(HttpRequest("GET", url))
                 resp.raise_for_status()
-            except ServiceRequestError as exc:
-                raise Unavailable(f"Data Factory API unreachable: {exc}", code="factory_unreachable") from None
+            except (ServiceRequestError, ServiceResponseError) as exc:
+                raise self._unreachable(exc) from None
             except HttpResponseError as exc:
                 details = error_details(exc)
                 code = "not_found" if details.get("status_code") == 404 else None
@@ -342,19 +348,27 @@ class FactoryClient:
         return self._unreachable_as_unavailable(
             lambda: self.arm.deploy(name, template, parameters, timeout=self.deployment_timeout))
 
-    @staticmethod
-    def _unreachable_as_unavailable(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        from azure.core.exceptions import ServiceRequestError
+    def _unreachable(self, exc: BaseException) -> Unavailable:
+        """ARM could not be reached (after the retry policy's tries): one line naming it."""
+        return unreachable_error("arm", self.target.arm_endpoint, exc, timeouts=self.timeouts)
+
+    def _unreachable_as_unavailable(self, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
         try:
             return fn()
-        except ServiceRequestError as exc:
-            raise Unavailable(f"Azure Resource Manager unreachable: {exc}", code="arm_unreachable") from None
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise self._unreachable(exc) from None
 
     # ------------------------------------------------------------------ helpers
     def _call(self, fn: Callable[..., Any], *args: Any, raise_not_found: bool = False) -> Any:
         """Call the SDK; turn transport failures into Unavailable and HTTP errors into FactoryOperationError."""
-        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
+        from azure.core.exceptions import (
+            HttpResponseError,
+            ResourceNotFoundError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
 
         try:
             result = fn(*args)
@@ -374,14 +388,16 @@ class FactoryClient:
             raise FactoryOperationError(f"{fn.__name__} {'/'.join(map(str, args[2:3]))} failed: "
                                         f"{details.get('code') or ''} {details.get('message')}".strip(),
                                         details=details) from None
-        except ServiceRequestError as exc:
-            raise Unavailable(f"Data Factory API unreachable: {exc}", code="factory_unreachable") from None
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise self._unreachable(exc) from None
 
     def _wait(self, poller: Any, what: str) -> Any:
-        from azure.core.exceptions import HttpResponseError
+        from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
         try:
             result = poller.result(timeout=self.lro_timeout)
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise self._unreachable(exc) from None
         except HttpResponseError as exc:
             details = error_details(exc)
             raise FactoryOperationError(f"{what} failed: {details.get('code') or ''} "

@@ -92,7 +92,12 @@ class AuditLedger:
         from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
         if isinstance(exc, ServiceRequestError | ServiceResponseError):
-            raise Unavailable("audit storage is unreachable") from exc
+            from ..errors import _host_in
+            from ..timeouts import reason_of
+
+            host = _host_in(exc) or "?"
+            raise Unavailable(f"Azure Storage {host} (audit) is unreachable: {reason_of(exc)}",
+                              details={"service": "storage", "host": host}) from exc
 
     def _offload(self, owner: str, name: str, value: Any) -> tuple[str | None, str | None]:
         """JSON text inline when small, else written to a blob; returns (inline, blob_name)."""

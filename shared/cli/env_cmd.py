@@ -48,7 +48,7 @@ def _env(args: argparse.Namespace) -> int:
         status = control.status()
         if args.json:
             _common.print_json(status)
-            return 0
+            return 3 if status.get("unavailable") else 0
         rows = [[t, r["name"], r["state"], "yes" if r["running"] else ""]
                 for t, rs in status["resources"].items() for r in rs]
         _common.print_table(rows, ["type", "name", "state", "running"])
@@ -63,7 +63,7 @@ def _env(args: argparse.Namespace) -> int:
         if deployed:
             print("\ndeployed")
             _common.print_table(deployed, ["component", "commit", "deployment", "at", "actor"])
-        return 0
+        return 3 if status.get("unavailable") else 0  # a service out of reach: the table is incomplete
     if args.verb == "stop" and not args.dry_run:
         _common.confirm_protected(args, app.config, args.env, f"stop every trigger, cluster, warehouse and "
                                   f"job schedule of {args.env}", f"stopping {args.env}")

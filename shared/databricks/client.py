@@ -8,11 +8,14 @@ own. databricks-sdk is imported here, when a client is built, not at start-up.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..settings import Settings
+from ..timeouts import timeouts_of
+from . import calls as _calls
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
 # __dict__ while another thread may be adding to it ("dictionary changed size during iteration"):
 # an instance running several deployments at once builds its clients one at a time.
 _BUILD = threading.Lock()
+log = logging.getLogger(__name__)
 
 # The AzureDatabricks first-party application id: the resource of Entra ID tokens for Databricks.
 DATABRICKS_RESOURCE = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"
@@ -49,10 +53,18 @@ def workspace_client(target: DatabricksTarget, settings: Settings, *, credential
                      **config: Any) -> WorkspaceClient:
     """A client for ``target``; extra ``config`` goes to ``databricks.sdk.core.Config``.
 
-    The SDK's own retries (429 honouring Retry-After, 503) are bounded by time, not a count:
-    ``retry_timeout_seconds`` is the target's ``throttle_budget_s`` (default 10 minutes).
+    Timeouts (``timeouts.databricks``): every request waits at most ``connect`` seconds for a connection
+    and ``read`` seconds for an answer. Retries belong to the caller (:mod:`.calls`: a clock that hands
+    the SDK's retries back, then our pacer waits out 429s within ``throttle_budget_s`` and fails an
+    unreachable host in seconds), so ``retry_timeout_seconds`` only bounds what the SDK does with its
+    own clock: the host-metadata probe ``Config`` makes while it is built (best effort; we use no OAuth
+    discovery), which would otherwise retry an unreachable host for minutes.
     """
-    config.setdefault("retry_timeout_seconds", max(1, int(target.throttle_budget_s)))
+    connect, read = timeouts_of(target).of("databricks")
+    config.setdefault("http_timeout_seconds", read)
+    config.setdefault("retry_timeout_seconds", 1)
+    config.setdefault("clock", _calls.no_retry_clock())
+    config["_connect_s"] = connect
     if target.token_setting:
         token = settings.secret(target.token_setting)
         if not token:
@@ -67,15 +79,55 @@ def workspace_client(target: DatabricksTarget, settings: Settings, *, credential
 
 
 def _client(**kwargs: Any) -> WorkspaceClient:
-    """WorkspaceClient takes only some Config options (not ``clock``, timeouts, pool sizes): build the
-    Config ourselves when others are given."""
-    import inspect
-
+    """Build the Config ourselves (WorkspaceClient takes only some options: not ``clock``, timeouts, pool
+    sizes). The host-metadata probe made while it is built uses ``http_timeout_seconds`` for connecting and
+    reading alike: built with the connect timeout, then set to the read timeout for the API client."""
     from databricks.sdk import WorkspaceClient
     from databricks.sdk.core import Config
 
-    accepted = inspect.signature(WorkspaceClient.__init__).parameters
+    connect = float(kwargs.pop("_connect_s"))
+    read = float(kwargs["http_timeout_seconds"])
+    pool = int(kwargs.get("max_connection_pools") or 20)
     with _BUILD:
-        if all(k in accepted for k in kwargs):
-            return WorkspaceClient(**kwargs)
-        return WorkspaceClient(config=Config(**kwargs))
+        cfg = Config(**{**kwargs, "http_timeout_seconds": min(connect, read)})
+        cfg.http_timeout_seconds = read
+        client = WorkspaceClient(config=cfg)
+    _bound_connect(client, connect, pool)
+    return client
+
+
+def _bound_connect(client: Any, connect_s: float, pool: int) -> None:
+    """The SDK passes one timeout to requests (connect and read alike): mount adapters that split it
+    into (connect, read), on https:// and on http:// (which the SDK leaves unpooled; the local
+    stand-in is plain http). Best effort: private attributes of the SDK's API client."""
+    import requests
+
+    session = getattr(getattr(getattr(client, "api_client", None), "_api_client", None), "_session", None)
+    if not isinstance(session, requests.Session):
+        return
+
+    class ConnectBounded(requests.adapters.HTTPAdapter):
+        def send(self, request: Any, **kw: Any) -> Any:  # type: ignore[override]
+            timeout = kw.get("timeout")
+            if isinstance(timeout, int | float):
+                kw["timeout"] = (min(connect_s, float(timeout)), float(timeout))
+            return super().send(request, **kw)
+
+    for scheme in ("https://", "http://"):
+        session.mount(scheme, ConnectBounded(pool_connections=pool, pool_maxsize=pool, pool_block=True))
+
+
+def _silence_probe_warning() -> None:
+    """The failed host-metadata probe is logged as a WARNING by the SDK on every client built against a
+    workspace (or stand-in) without the discovery endpoint; it changes nothing for us: keep it at DEBUG."""
+    class Probe(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if record.getMessage().startswith("Failed to automatically resolve config from host metadata"):
+                log.debug("%s", record.getMessage())
+                return False
+            return True
+
+    logging.getLogger("databricks.sdk").addFilter(Probe())
+
+
+_silence_probe_warning()

@@ -24,9 +24,11 @@ state change is accepted by the API, which is what a schedule needs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..notebooks.throttle import AdaptivePacer, RetryPolicy
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from ..config import DatabricksTarget
     from ..settings import Settings
 
+T = TypeVar("T")
 # Cluster states in which a cluster costs money and a stop changes something.
 CLUSTER_RUNNING = frozenset({"PENDING", "RUNNING", "RESIZING", "RESTARTING"})
 INTERACTIVE_SOURCES = frozenset({"UI", "API", ""})
@@ -66,53 +69,68 @@ def _enum(value: Any) -> str:
 class WorkspaceCompute:
     """Clusters, warehouses and job schedules of one workspace."""
 
-    def __init__(self, client: WorkspaceClient) -> None:
+    def __init__(self, client: WorkspaceClient, *, pacer: AdaptivePacer | None = None, host: str = "?",
+                 timeouts: tuple[float, float] = (5.0, 60.0)) -> None:
         self.w = client
+        self.pacer = pacer or AdaptivePacer(8)
+        self.host, self.timeouts = host, timeouts
 
     @classmethod
     def for_target(cls, target: DatabricksTarget, settings: Settings, **config: Any) -> WorkspaceCompute:
+        """Throttling (429) waited out within ``throttle_budget_s``; an unreachable workspace fails after
+        ``timeouts.unreachable_retries`` more tries as Unavailable naming it (:mod:`.calls`)."""
+        from ..timeouts import timeouts_of
         from .client import workspace_client
 
-        return cls(workspace_client(target, settings, **config))
+        limits = timeouts_of(target)
+        policy = RetryPolicy(throttle_budget_s=target.throttle_budget_s,
+                             max_unreachable_attempts=1 + limits.unreachable_retries)
+        return cls(workspace_client(target, settings, **config), pacer=AdaptivePacer(target.max_parallel, policy=policy),
+                   host=target.host, timeouts=limits.of("databricks"))
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        from .calls import run
+
+        return run(self.pacer, fn, self.host, self.timeouts)
 
     # ----------------------------------------------------------------- clusters
     def clusters(self) -> list[ComputeObject]:
         """Every cluster, job clusters included (callers decide; ``interactive`` tells them apart)."""
         out = []
-        for c in self.w.clusters.list():
+        for c in self._call(lambda: list(self.w.clusters.list())):
             out.append(ComputeObject("cluster", c.cluster_id or "", c.cluster_name or c.cluster_id or "",
                                      _enum(c.state), dict(c.custom_tags or {}), _enum(c.cluster_source)))
         return out
 
     def terminate_cluster(self, cluster_id: str) -> None:
         """Terminate (``clusters/delete``); the definition stays and can be started again."""
-        self.w.clusters.delete(cluster_id=cluster_id)
+        self._call(lambda: self.w.clusters.delete(cluster_id=cluster_id))
 
     def start_cluster(self, cluster_id: str) -> None:
         """Start a TERMINATED cluster (the API refuses any other state)."""
-        self.w.clusters.start(cluster_id=cluster_id)
+        self._call(lambda: self.w.clusters.start(cluster_id=cluster_id))
 
     # --------------------------------------------------------------- warehouses
     def warehouses(self) -> list[ComputeObject]:
         out = []
-        for wh in self.w.warehouses.list():
+        for wh in self._call(lambda: list(self.w.warehouses.list())):
             pairs = (wh.tags.custom_tags if wh.tags and wh.tags.custom_tags else [])
             tags = {p.key: p.value or "" for p in pairs if p.key}
             out.append(ComputeObject("warehouse", wh.id or "", wh.name or wh.id or "", _enum(wh.state), tags))
         return out
 
     def stop_warehouse(self, warehouse_id: str) -> None:
-        self.w.warehouses.stop(id=warehouse_id)
+        self._call(lambda: self.w.warehouses.stop(id=warehouse_id))
 
     def start_warehouse(self, warehouse_id: str) -> None:
-        self.w.warehouses.start(id=warehouse_id)
+        self._call(lambda: self.w.warehouses.start(id=warehouse_id))
 
     # --------------------------------------------------------------------- jobs
     def scheduled_jobs(self) -> list[ComputeObject]:
         """Jobs that run by themselves (cron schedule, continuous, file-arrival / table-update / periodic
         trigger); state is that object's ``pause_status``, ``source`` the field that holds it."""
         out = []
-        for job in self.w.jobs.list():
+        for job in self._call(lambda: list(self.w.jobs.list())):
             s = job.settings
             if s is None:
                 continue
@@ -130,11 +148,11 @@ class WorkspaceCompute:
         """Pause or unpause whatever runs the job, sending that whole object back (update replaces it)."""
         if pause_status not in ("PAUSED", "UNPAUSED"):
             raise ValueError(f"pause_status must be PAUSED or UNPAUSED, not {pause_status!r}")
-        job = self.w.api_client.do("GET", f"{JOBS_API}/get", query={"job_id": int(job_id)})
+        job = self._call(lambda: self.w.api_client.do("GET", f"{JOBS_API}/get", query={"job_id": int(job_id)}))
         settings = (job.get("settings") if isinstance(job, dict) else None) or {}
         name = next((f for f in JOB_TRIGGER_FIELDS if isinstance(settings.get(f), dict)), None)
         if name is None:
             raise ValueError(f"job {job_id} has no schedule, continuous or trigger settings")
         value = {**settings[name], "pause_status": pause_status}
-        self.w.api_client.do("POST", f"{JOBS_API}/update",
-                             body={"job_id": int(job_id), "new_settings": {name: value}})
+        self._call(lambda: self.w.api_client.do("POST", f"{JOBS_API}/update",
+                                                body={"job_id": int(job_id), "new_settings": {name: value}}))

@@ -27,6 +27,7 @@ from ..audit.records import CommitInfo
 from ..config import Repository
 from ..errors import BadRequest, NotFound, Unavailable
 from ..settings import Settings
+from ..timeouts import timeouts_of, unreachable_error
 from .snapshot import CommitSnapshot
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -134,6 +135,7 @@ class LocalGitSource:
 # ------------------------------------------------------------------------ HTTP
 class _HttpSource:
     url: str
+    timeouts: tuple[float, float] = (5.0, TIMEOUT)  # (connect, read) seconds: timeouts.git
 
     def __init__(self, token: str | None, session: Any = None) -> None:
         import requests
@@ -149,9 +151,9 @@ class _HttpSource:
         import requests
 
         try:
-            resp = self.session.get(url, params=params, headers=self._headers(), timeout=TIMEOUT)
+            resp = self.session.get(url, params=params, headers=self._headers(), timeout=self.timeouts)
         except requests.RequestException as exc:
-            raise Unavailable(f"git host unreachable: {type(exc).__name__}", code="git_unavailable") from exc
+            raise unreachable_error("git", url, exc, timeouts=self.timeouts, code="git_unavailable") from None
         if resp.status_code in (401, 403):
             raise Unavailable(f"git host refused the credentials ({resp.status_code}) for {what}",
                               code="git_unauthorized")
@@ -413,8 +415,12 @@ def source_for(repo: Repository, settings: Settings, *, url: str | None = None) 
     token = settings.secret(repo.token_setting) if repo.token_setting else None
     if repo.provider == "local" or (url is not None and "://" not in url and os.path.exists(url)):
         return LocalGitSource(target)
+    source: _HttpSource
     if repo.provider == "github":
-        return GitHubSource(target, token, repo.api_url)
-    if repo.provider == "azure-devops":
-        return AzureDevOpsSource(target, token, repo.api_url)
-    return GitLabSource(target, token, repo.api_url)
+        source = GitHubSource(target, token, repo.api_url)
+    elif repo.provider == "azure-devops":
+        source = AzureDevOpsSource(target, token, repo.api_url)
+    else:
+        source = GitLabSource(target, token, repo.api_url)
+    source.timeouts = timeouts_of(repo).of("git")
+    return source

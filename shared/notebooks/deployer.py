@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..audit.records import Activity, ObjectResult
 from ..deploy.model import ApplyResult, DeployContext, Plan
 from ..errors import BadRequest
+from ..timeouts import timeouts_of
 from .discovery import Discovery, discover
 from .limits import path_problem
 from .plan import RemoteObject, deleted_share, deletes_everything, fingerprint, plan_actions
@@ -52,7 +53,9 @@ class NotebookDeployer:
     def workspace(self, ctx: DeployContext, target: DatabricksTarget) -> Workspace:
         if self._workspace is None:
             pacer = AdaptivePacer(target.max_parallel, sleep=ctx.clock.sleep, monotonic=time.monotonic,
-                                  rng=self._rng, policy=RetryPolicy(throttle_budget_s=target.throttle_budget_s))
+                                  rng=self._rng, policy=RetryPolicy(
+                                      throttle_budget_s=target.throttle_budget_s,
+                                      max_unreachable_attempts=1 + timeouts_of(target).unreachable_retries))
             self._workspace = Workspace.connect(target, ctx.settings, pacer)
         return self._workspace
 

@@ -10,7 +10,8 @@ the 429s, under a concurrency cap (``max_parallel``):
   and the throttled request waits its ``Retry-After`` before going again;
 * every second without a 429 the rate grows by 5% (at least 1/s);
 * 5xx and connection errors are retried with exponential backoff and jitter,
-  up to ``max_attempts``; 429s are not counted: a request honours ``Retry-After``
+  up to ``max_attempts`` (a host that does not answer at all, up to
+  ``max_unreachable_attempts``: 1 + ``timeouts.unreachable_retries``); 429s are not counted: a request honours ``Retry-After``
   for as long as its time budget lasts (``throttle_budget_s``, elapsed time since it
   was first sent, default 10 minutes), so a stuck workspace cannot stall a deployment
   forever and a long storm does not fail it after a fixed number of tries.
@@ -37,9 +38,12 @@ class WorkspaceCallError(Exception):
     """A failed Workspace API call, classified for the retry policy."""
 
     def __init__(self, message: str, *, status: int | None = None, code: str = "",
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, unreachable: bool = False) -> None:
         super().__init__(message)
         self.status, self.code, self.retry_after = status, code, retry_after
+        # no answer at all: connection refused, name not resolved, connect or read timed out, reset
+        self.unreachable = unreachable
+        self.cause: BaseException | None = None  # the client library's error (for the message)
 
     @property
     def throttled(self) -> bool:
@@ -63,6 +67,9 @@ class RetryPolicy:
     # since it was first sent (databricks.throttle_budget_s, default 10 minutes)
     throttle_budget_s: float = 600.0
     default_retry_after_s: float = 1.0
+    # a host that does not answer at all gets this many attempts (1 + timeouts.unreachable_retries), so
+    # it fails in seconds (each attempt is bounded by the connect/read timeouts), not after max_attempts
+    max_unreachable_attempts: int = 3
 
 
 class AdaptivePacer:
@@ -158,7 +165,8 @@ class AdaptivePacer:
                     self._sleep(wait)
                     continue
                 attempts += 1
-                if not exc.transient or attempts >= self.policy.max_attempts:
+                limit = self.policy.max_unreachable_attempts if exc.unreachable else self.policy.max_attempts
+                if not exc.transient or attempts >= limit:
                     raise
                 with self._cond:
                     self.retries += 1

@@ -7,7 +7,8 @@ own, sleeping Retry-After plus up to a second *inside* the calling thread
 where nothing can see it; that stalls the pool during a 429 storm and hides
 the signal the pacer needs. So the client gets a clock whose ``sleep`` hands
 the failure back to us instead of sleeping (the SDK's retry loop always asks
-its clock before retrying). ``workspace.upload`` (multipart, > 10 MB) does not
+its clock before retrying; :mod:`shared.databricks.calls`). A host that does
+not answer at all ends as :class:`~shared.errors.Unavailable` naming it. ``workspace.upload`` (multipart, > 10 MB) does not
 retry in the SDK at all, and goes through the same pacer.
 """
 
@@ -21,7 +22,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import telemetry
+from ..databricks.calls import HandBack, as_unavailable, classify, no_retry_clock
 from ..telemetry import ContextPool as ThreadPoolExecutor  # tasks stay in the caller's trace
+from ..timeouts import timeouts_of
 from .plan import RemoteObject
 from .throttle import AdaptivePacer, WorkspaceCallError
 
@@ -35,62 +38,8 @@ T = TypeVar("T")
 MAX_JSON_IMPORT = 10 * 1024 * 1024  # the JSON import body limit; larger notebooks use multipart
 
 
-class _HandBack(Exception):
-    """Raised by the SDK clock's ``sleep``: the SDK wanted to retry; we decide instead."""
-
-
-def _no_retry_clock() -> Any:
-    import time
-
-    from databricks.sdk.clock import Clock
-
-    class HandBackClock(Clock):
-        def time(self) -> float:
-            return time.time()
-
-        def sleep(self, seconds: float) -> None:
-            raise _HandBack()
-
-    return HandBackClock()
-
-
-def _status_of(err: BaseException) -> int | None:
-    from databricks.sdk.errors import platform
-
-    for status, cls in platform.STATUS_CODE_MAPPING.items():
-        if isinstance(err, cls):
-            return status
-    return None
-
-
-def classify(exc: BaseException) -> WorkspaceCallError:
-    """Turn an SDK/requests error into a WorkspaceCallError (no token or URL secrets in the text)."""
-    import requests
-    from databricks.sdk.errors import DatabricksError
-
-    if isinstance(exc, _HandBack) and exc.__context__ is not None:
-        exc = exc.__context__
-    if isinstance(exc, WorkspaceCallError):
-        return exc
-    if isinstance(exc, DatabricksError):
-        retry_after = getattr(exc, "retry_after_secs", None)
-        return WorkspaceCallError(f"{exc.error_code or type(exc).__name__}: {exc}"[:500],
-                                  status=_status_of(exc), code=exc.error_code or "",
-                                  retry_after=float(retry_after) if retry_after is not None else None)
-    if isinstance(exc, requests.RequestException):
-        return WorkspaceCallError(f"connection error: {type(exc).__name__}", status=None)
-    return WorkspaceCallError(f"{type(exc).__name__}: {exc}"[:500], status=None, code="unexpected")
-
-
-def _widen_http_pool(client: Any, size: int) -> None:
-    """The SDK sizes its connection pool for https:// only; a plain-http host (the local stand-in)
-    would otherwise reconnect for most of ``max_parallel`` requests. Best effort: private attributes."""
-    import requests
-
-    session = getattr(getattr(getattr(client, "api_client", None), "_api_client", None), "_session", None)
-    if isinstance(session, requests.Session):
-        session.mount("http://", requests.adapters.HTTPAdapter(pool_connections=size, pool_maxsize=size,
-                                                               pool_block=True))
+_HandBack = HandBack  # the SDK's retry loop hands its retries back (shared.databricks.calls)
+_no_retry_clock = no_retry_clock
 
 
 class Workspace:
@@ -123,10 +72,14 @@ class Workspace:
         from ..databricks.client import workspace_client
 
         pool = max(20, pacer.max_parallel + 4)
-        client = workspace_client(target, settings, clock=_no_retry_clock(), http_timeout_seconds=60,
-                                  max_connection_pools=pool, max_connections_per_pool=pool, **config)
-        _widen_http_pool(client, pool)
-        return cls(client, pacer)
+        client = workspace_client(target, settings, clock=_no_retry_clock(), max_connection_pools=pool,
+                                  max_connections_per_pool=pool, **config)
+        ws = cls(client, pacer)
+        ws.host, ws.timeouts = target.host, timeouts_of(target).of("databricks")
+        return ws
+
+    host: str = "?"
+    timeouts: tuple[float, float] = (5.0, 60.0)
 
     def _call(self, endpoint: str, fn: Callable[[], T]) -> T:
         def once() -> T:
@@ -134,7 +87,13 @@ class Workspace:
                 return fn()
             except Exception as exc:
                 raise classify(exc) from None
-        return self.pacer_for(endpoint).call(once)
+        try:
+            return self.pacer_for(endpoint).call(once)
+        except WorkspaceCallError as err:
+            down = as_unavailable(err, self.host, self.timeouts)
+            if down is not None:
+                raise down from None
+            raise
 
     # -- reads ------------------------------------------------------------------------
     @staticmethod

@@ -92,7 +92,13 @@ class Notifier:
     attempts: int = 4
     backoff_seconds: float = 0.5  # doubled after each failed attempt
     max_wait_seconds: float = 10.0  # cap of one wait (a long Retry-After is not honoured past it)
-    timeout_seconds: float = 10.0
+    timeout_seconds: float | None = None  # None: timeouts.notify of the configuration (default 10 s)
+
+    def _timeout(self) -> float:
+        """timeouts.notify: urllib has one timeout for connecting and each read (the larger of the two)."""
+        if self.timeout_seconds is not None:
+            return self.timeout_seconds
+        return max(self.config.timeouts.of("notify"))
 
     def notify(self, rec: DeploymentRecord, event: str, reason: str | None = None) -> list[Delivery]:
         """Deliver ``event`` for ``rec`` to every target of its environment subscribed to it."""
@@ -126,7 +132,7 @@ class Notifier:
             try:
                 req = urllib.request.Request(url, data=body, method="POST",
                                              headers={"Content-Type": "application/json"})
-                with urllib.request.urlopen(req, timeout=self.timeout_seconds) as resp:
+                with urllib.request.urlopen(req, timeout=self._timeout()) as resp:
                     status, error = int(resp.status), None
                     return Delivery(target.kind, target.url_setting, event, True, attempt, status)
             except urllib.error.HTTPError as exc:

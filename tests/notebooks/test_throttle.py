@@ -103,11 +103,19 @@ def test_the_throttle_budget_is_elapsed_time_and_never_overshot() -> None:
     assert sum(s for s in t.slept if s == 30) <= 90 and calls[0] <= 4
 
 
-def test_the_target_sets_the_budget_of_the_sdk_and_the_pacer(databricks_standin) -> None:
+def test_the_sdk_hands_its_retries_back_and_the_pacer_has_the_budget(databricks_standin) -> None:
+    """The SDK's one retry loop would wait out a refused connection as long as a 429 storm: the product's
+    clients get a clock that hands every retry back (shared.databricks.calls), so the SDK's own budget
+    bounds only its host-metadata probe; the throttle budget is the pacer's."""
     from shared.config import DatabricksTarget
+    from shared.databricks.calls import HandBack
     from shared.databricks.client import workspace_client
+    from shared.databricks.compute import WorkspaceCompute
 
     target = databricks_standin.target("/Shared/x", throttle_budget_s=42)
     client = workspace_client(target, databricks_standin.settings())
-    assert client.config.retry_timeout_seconds == 42
+    assert client.config.retry_timeout_seconds == 1
+    with pytest.raises(HandBack):
+        client.config.clock.sleep(1)
+    assert WorkspaceCompute.for_target(target, databricks_standin.settings()).pacer.policy.throttle_budget_s == 42
     assert DatabricksTarget(host="http://127.0.0.1:9", target_dir="/Shared/x").throttle_budget_s == 600
