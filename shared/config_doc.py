@@ -60,8 +60,10 @@ NOTES: dict[str, str] = {
     "environments.*.data_factory.parameters": "ARM template parameter values for this environment",
     "environments.*.data_factory.parameters_file": "a parameters file in the repository instead of/in "
                                                    "addition to `parameters`",
-    "environments.*.data_factory.stop_triggers": "`changed`: stop only the triggers the deployment changes "
-                                                 "(or that run changed pipelines); `all`: stop every trigger",
+    "environments.*.data_factory.stop_triggers": "`changed`: stop the started triggers the deployment "
+                                                 "changes, replaces or removes (and, with `start_triggers: "
+                                                 "source`, those Stopped in source); `all`: every started "
+                                                 "trigger",
     "environments.*.data_factory.start_triggers": "`source`: start the triggers the template says are "
                                                   "started; `previous`: put back what was running before",
     "environments.*.data_factory.delete_removed": "delete factory objects that are no longer in the "

@@ -276,7 +276,7 @@ def register(sub: argparse._SubParsersAction, components: ComponentRegistry = CO
     p.add_argument("--kind", choices=["incident", "data_quality"], default="incident")
     p.add_argument("--caused-by", metavar="DEPLOYMENT_ID|SHA",
                    help="the deployment or commit that caused it (default: attribute to the latest success)")
-    p.add_argument("--opened-at", metavar="T", help="ISO 8601 time (default now)")
+    p.add_argument("--opened-at", metavar="T", type=when, help="ISO 8601 time or an age (2h, 1d; default now)")
     p.add_argument("--key", help="idempotency key (e.g. the pager's incident id)")
     p.add_argument("--actor", help="who reports it")
     add_dry_run(p)
@@ -284,7 +284,7 @@ def register(sub: argparse._SubParsersAction, components: ComponentRegistry = CO
     p.set_defaults(handler=incident_open)
     p = incident.add_parser("resolve", help="mark an incident resolved")
     p.add_argument("id", metavar="INCIDENT_ID")
-    p.add_argument("--at", metavar="T", help="ISO 8601 resolution time (default now)")
+    p.add_argument("--at", metavar="T", type=when, help="ISO 8601 resolution time or an age (30m; default now)")
     p.add_argument("--note")
     p.add_argument("--actor")
     add_dry_run(p)
