@@ -104,6 +104,12 @@ NOTES: dict[str, str] = {
     "environments.*.verify[].blocking": "a failed blocking check fails the deployment (rollback, "
                                         "notifications, no promotion); a non-blocking one is only recorded",
     "verification": "how verification checks are run",
+    "timeouts.databricks": "Databricks Workspace, Jobs and compute APIs: `connect`/`read` override the "
+                           "defaults above",
+    "timeouts.arm": "ARM and Data Factory APIs: `connect`/`read` override the defaults above",
+    "timeouts.storage": "the app's own storage account (tables, queues, blobs): overrides",
+    "timeouts.git": "the git host (clone, fetch, API): overrides",
+    "timeouts.notify": "notification webhooks (Teams, generic): overrides",
     "metrics": "DORA metrics settings",
     "metrics.production_environment": "the environment the metrics are about (default `prod` if present, "
                                       "else the last environment)",
