@@ -7,20 +7,17 @@ the same locks, plan, retries and audit records.
 from __future__ import annotations
 
 import argparse
-import getpass
 from typing import Any
 
 from ..errors import BadRequest
 from . import _common
 
 
-def _actor(args: argparse.Namespace) -> str:
-    if args.actor:
-        return str(args.actor)
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # no login name (containers): still say it came from the CLI
-        return "cli"
+def _actor(args: argparse.Namespace, config: Any) -> str:
+    """The Azure sign-in, else ``cli:<os user>``; ``--actor`` only with ``security.local_identities``."""
+    from ..identity import cli_principal
+
+    return cli_principal(config, args.actor).name
 
 
 def _print_result(result: Any) -> None:
@@ -67,7 +64,7 @@ def _env(args: argparse.Namespace) -> int:
     if args.verb == "stop" and not args.dry_run:
         _common.confirm_protected(args, app.config, args.env, f"stop every trigger, cluster, warehouse and "
                                   f"job schedule of {args.env}", f"stopping {args.env}")
-    result = control.run(args.verb, actor=_actor(args), reason=args.reason, dry_run=args.dry_run, trigger="manual")
+    result = control.run(args.verb, actor=_actor(args, app.config), reason=args.reason, dry_run=args.dry_run, trigger="manual")
     if args.json:
         _common.print_json(result.to_json())
     else:
@@ -78,7 +75,8 @@ def _env(args: argparse.Namespace) -> int:
 def _triggers(args: argparse.Namespace) -> int:
     from ..schedules.service import environment_control
 
-    control = environment_control(_common.context(args), args.env)
+    ctx = _common.context(args)
+    control = environment_control(ctx, args.env)
     if args.verb == "list":
         items = [r for r in control.list_triggers() if not args.names or r.name in args.names]
         if args.json:
@@ -88,7 +86,7 @@ def _triggers(args: argparse.Namespace) -> int:
         return 0
     if not args.names:
         raise BadRequest(f"name the triggers to {args.verb}", code="missing_trigger")
-    results = [control.toggle_trigger(name, args.verb, actor=_actor(args), reason=args.reason,
+    results = [control.toggle_trigger(name, args.verb, actor=_actor(args, ctx.config), reason=args.reason,
                                       dry_run=args.dry_run) for name in args.names]
     if args.json:
         _common.print_json([r.to_json() for r in results])

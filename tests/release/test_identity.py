@@ -252,6 +252,10 @@ def test_the_cli_approves_only_with_a_verified_identity(flow, repo, azurite, tmp
     assert flow.get(did).status == "waiting_approval"
     assert main(["--config", _cli_config(tmp_path, repo, local=True), "approve", did, "--actor", "bob"]) == 0
     assert flow.get(did).extra["approval"]["by"] == "bob"
+    # Stopping an environment in someone else's name is refused the same way (nothing is stopped).
+    assert main(["--config", strict, "env", "stop", "dev", "--actor", "mallory", "--yes"]) == 2
+    assert "local_identities" in capsys.readouterr().err
+    assert all(a.kind != "environment_stop" for a in flow.ledger.iter_activity("dev"))
 
 
 def test_cli_identity_is_the_azure_sign_in(repo):

@@ -36,6 +36,7 @@ def test_env_and_triggers_commands(arm_standin: ArmStandInHandle, arm_factory_na
     dbx.add_warehouse("bi")
     config: dict[str, Any] = {
         "repository": {"url": "https://github.com/contoso/data-platform"},
+        "security": {"local_identities": True},  # --actor names someone only where local identities are allowed
         "environments": {"dev": {
             "data_factory": arm.target(f).model_dump(exclude_defaults=True),
             "databricks": dbx.target().model_dump(exclude_defaults=True),
