@@ -36,8 +36,7 @@ def _run_request(msg: func.QueueMessage) -> None:
     ctx = app_context.current()
     orchestrator = release_orchestrator(ctx, holder=f"worker:{msg.id}",
                                         lock_retry_seconds=ctx.settings.lock_retry_seconds)
-    outcome = orchestrator.run(request)
-    log.info("deployment %s: %s", outcome.deployment_id, outcome.status)
+    orchestrator.run(request)  # logs the outcome inside the deployment's trace
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=POISON_QUEUE_BINDING, connection="AzureWebJobsStorage")

@@ -141,8 +141,10 @@ def _install(chosen: list[str], env: dict[str, str], settings: Settings) -> None
     scrubber = Scrubber.from_settings(settings)
     span_exporters: list[Any] = []
     metric_exporters: list[MetricExporter] = []
+    log_exporters: list[Any] = []
     if "azure-monitor" in chosen:
         from azure.monitor.opentelemetry.exporter import (
+            AzureMonitorLogExporter,
             AzureMonitorMetricExporter,
             AzureMonitorTraceExporter,
         )
@@ -150,17 +152,21 @@ def _install(chosen: list[str], env: dict[str, str], settings: Settings) -> None
         conn = env["APPLICATIONINSIGHTS_CONNECTION_STRING"]
         span_exporters.append(AzureMonitorTraceExporter(connection_string=conn, disable_offline_storage=True))
         metric_exporters.append(AzureMonitorMetricExporter(connection_string=conn, disable_offline_storage=True))
+        log_exporters.append(AzureMonitorLogExporter(connection_string=conn, disable_offline_storage=True))
     if "otlp" in chosen:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        # The base endpoint + /v1/traces, /v1/metrics (the signal-specific OTEL_* variables still win);
-        # OTEL_EXPORTER_OTLP_HEADERS and the other standard variables are read by the exporters.
+        # The base endpoint + /v1/traces, /v1/metrics, /v1/logs (the signal-specific OTEL_* variables
+        # still win); OTEL_EXPORTER_OTLP_HEADERS and the other standard variables are read by the exporters.
         base = env["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/")
         span_exporters.append(OTLPSpanExporter(
             endpoint=None if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") else f"{base}/v1/traces"))
         metric_exporters.append(OTLPMetricExporter(
             endpoint=None if os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") else f"{base}/v1/metrics"))
+        log_exporters.append(OTLPLogExporter(
+            endpoint=None if os.environ.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT") else f"{base}/v1/logs"))
     if "file" in chosen:
         span_exporters.append(FileSpanExporter(env["DATAOPS_TRACE_FILE"]))
 
@@ -175,20 +181,47 @@ def _install(chosen: list[str], env: dict[str, str], settings: Settings) -> None
     for p in processors:
         provider.add_span_processor(p)
     if metric_exporters:
-        readers = [PeriodicExportingMetricReader(e) for e in metric_exporters]
+        from .telemetry_export import ScrubbingMetricExporter
+
+        readers = [PeriodicExportingMetricReader(ScrubbingMetricExporter(e, scrubber)) for e in metric_exporters]
         otel_metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
+    if log_exporters:
+        _export_logs(log_exporters, resource, scrubber)
     _instrument_http_clients()
+
+
+# The app's own loggers (``dataops.*`` and the modules' ``__name__`` loggers); never the SDKs'
+# (``azure.*``, ``urllib3``, ``opentelemetry.*``: HTTP wire noise, and an exporter logging about itself).
+APP_LOGGERS = ("dataops", "shared", "functions")
+
+
+def _export_logs(exporters: list[Any], resource: Any, scrubber: Scrubber) -> None:
+    """The app's log records through the same exporters, scrubbed, with the current trace and span ids."""
+    import logging
+
+    from opentelemetry._logs import set_logger_provider
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    from .telemetry_export import ScrubbingLogExporter
+
+    provider = LoggerProvider(resource=resource)
+    for e in exporters:
+        provider.add_log_record_processor(BatchLogRecordProcessor(ScrubbingLogExporter(e, scrubber)))
+    set_logger_provider(provider)
+    handler = LoggingHandler(logger_provider=provider)
+    for name in APP_LOGGERS:
+        logging.getLogger(name).addHandler(handler)
 
 
 def _instrument_http_clients() -> None:
     """HTTP client spans: azure-core's OpenTelemetry tracing (storage, ARM) and requests (Databricks, git)."""
-    try:
-        from azure.core.settings import settings as azure_settings
-        from azure.core.tracing.ext.opentelemetry_span import OpenTelemetrySpan
+    # azure-core's native OpenTelemetry tracing (azure-core >= 1.31): one cached tracer, no plugin
+    # wrapper object per span; a plugin the worker's Azure Monitor set-up installed still wins.
+    from azure.core.settings import settings as azure_settings
 
-        azure_settings.tracing_implementation = OpenTelemetrySpan
-    except ImportError:  # pragma: no cover - pinned in requirements.txt
-        pass
+    azure_settings.tracing_enabled = True
     try:
         from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
@@ -212,7 +245,9 @@ def _resource(service: str) -> Any:
 
 def shutdown(timeout_millis: int = 10_000) -> None:
     """Flush and stop the providers (the CLI and benchmarks before they exit)."""
-    for provider in (trace.get_tracer_provider(), otel_metrics.get_meter_provider()):
+    from opentelemetry import _logs
+
+    for provider in (trace.get_tracer_provider(), otel_metrics.get_meter_provider(), _logs.get_logger_provider()):
         flush = getattr(provider, "force_flush", None)
         if flush is not None:
             try:
@@ -236,6 +271,11 @@ _PATTERNS = [
     (re.compile(r"\b(sha1|sha256)=[0-9a-f]{40,64}\b"), r"\1=***"),  # webhook signatures
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}\b|\bglpat-[A-Za-z0-9_-]{16,}\b"), "***"),
 ]
+# Anything one of the substitutions above could change (a cheap first scan).
+_SUSPECT = re.compile(r"(?i)://[^/@\s]+@|[?&](?:sig|signature|code|token|access_token|api[-_]?key|key|secret|"
+                      r"password|client_secret|private_token)=|\b(?:AccountKey|SharedAccessKey|"
+                      r"SharedAccessSignature|InstrumentationKey|Password|Pwd)=|\b(?:Bearer|Basic)\s|dapi[0-9a-f]|"
+                      r"eyJ|\bsha(?:1|256)=|\bgh[pousr]_|glpat-")
 _SECRET_NAME = re.compile(r"(?i)(secret|token|password|key|connection_?string|^AzureWebJobsStorage$)")
 
 
@@ -244,6 +284,7 @@ class Scrubber:
 
     def __init__(self, secrets: Sequence[str] = ()) -> None:
         self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+        self._cache: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Scrubber:
@@ -258,9 +299,22 @@ class Scrubber:
         return cls(secrets)
 
     def text(self, value: str) -> str:
+        """``value`` without secrets; results are cached (attribute values repeat call after call)."""
+        got = self._cache.get(value)
+        if got is None:
+            got = self._text(value)
+            if len(self._cache) >= 4096:
+                self._cache.clear()
+            self._cache[value] = got
+        return got
+
+    def _text(self, value: str) -> str:
+        original = value
         for s in self.secrets:
             if s in value:
                 value = value.replace(s, "***")
+        if value is original and not _SUSPECT.search(value):
+            return value  # the common case: one scan instead of eight substitutions
         value = _CRED_IN_URL.sub("", value)
         value = _SECRET_QUERY.sub(r"\1***", value)
         for pattern, replacement in _PATTERNS:
@@ -273,6 +327,24 @@ class Scrubber:
         if isinstance(v, (tuple, list)):
             return tuple(self.text(x) if isinstance(x, str) else x for x in v)
         return v
+
+    def clean(self, *items: str | Mapping[str, Any] | None) -> bool:
+        """True when scrubbing would change none of these texts and attribute values."""
+        text = self.text
+        for item in items:
+            if item is None:
+                continue
+            if isinstance(item, str):
+                if text(item) != item:
+                    return False
+                continue
+            for v in item.values():
+                if isinstance(v, str):
+                    if text(v) != v:
+                        return False
+                elif isinstance(v, (tuple, list)) and any(isinstance(x, str) and text(x) != x for x in v):
+                    return False
+        return True
 
     def attributes(self, attrs: Mapping[str, Any] | None) -> dict[str, Any]:
         return {k: self.value(v) for k, v in (attrs or {}).items()}
@@ -292,6 +364,9 @@ class ScrubbingSpanExporter:
         from opentelemetry.trace import Link
 
         sc = self.scrubber
+        if sc.clean(s.name, s.attributes, s.status.description, *(e.attributes for e in s.events),
+                    *(lk.attributes for lk in s.links)):
+            return s  # nothing to remove (the common case): no copy
         status = s.status
         if status.description:
             status = Status(status.status_code, sc.text(status.description))
@@ -354,9 +429,18 @@ def redact(text: str, secrets: list[str | None]) -> str:
 
 
 # ----------------------------------------------------------------- spans and context
+_tracer: tuple[Any, trace.Tracer] | None = None
+
+
 def tracer() -> trace.Tracer:
+    """The app's tracer, cached per tracer provider (``get_tracer`` builds a new one per call)."""
+    global _tracer
     ensure_configured()
-    return trace.get_tracer(TRACER_NAME)
+    provider = trace.get_tracer_provider()
+    cached = _tracer
+    if cached is None or cached[0] is not provider:
+        cached = _tracer = (provider, trace.get_tracer(TRACER_NAME))
+    return cached[1]
 
 
 def inject_context() -> dict[str, str]:
@@ -505,6 +589,27 @@ def span(name: str, attributes: Mapping[str, Any] | None = None,
             s.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             s.set_attribute(ERROR_TYPE, type(exc).__name__)
             raise
+
+
+@contextlib.contextmanager
+def http_client_spans_only() -> Iterator[None]:
+    """Azure SDK calls inside make only their HTTP client span (the webhook's hot path).
+
+    azure-core makes two spans per SDK call: the operation (``TableClient.create_entity``,
+    INTERNAL) and its HTTP request (CLIENT). Inside this block the operation span is left out, as
+    azure-core itself does for an SDK call nested in another: the CLIENT span (method, URL, status,
+    request ids) stays, and with it the trace.
+    """
+    try:
+        from azure.core.tracing.decorator import _in_span_context
+    except ImportError:  # pragma: no cover - azure-core is pinned
+        yield
+        return
+    token = _in_span_context.set(True)
+    try:
+        yield
+    finally:
+        _in_span_context.reset(token)
 
 
 @contextlib.contextmanager

@@ -116,6 +116,8 @@ class Orchestrator:
                 link_to=host) as finish:
             outcome = self._run(request)
             finish(outcome.status)
+            log.info("deployment %s (%s/%s): %s", outcome.deployment_id, request.environment, request.component,
+                     outcome.status)  # in the run's span: an exported record carries its trace and span ids
             return outcome
 
     # ----------------------------------------------------------------- private

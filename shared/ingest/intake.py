@@ -90,7 +90,7 @@ class Intake:
         h = lower_headers(headers)
         self._started = time.monotonic()
         with telemetry.span(f"dataops.webhook {source_name}", {"dataops.webhook.provider": source_name}) as span, \
-                deadline(self.policy.budget_s * 0.95):
+                telemetry.http_client_spans_only(), deadline(self.policy.budget_s * 0.95):
             source.verify(h, body, self.settings)
             payload = json_object(body)
             event = source.classify(h, payload)

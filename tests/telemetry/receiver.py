@@ -11,6 +11,10 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
@@ -81,11 +85,12 @@ class _Server:
 
 
 class OtlpReceiver(_Server):
-    """Decodes ``/v1/traces`` and ``/v1/metrics``; spans and metric points as plain dicts."""
+    """Decodes ``/v1/traces``, ``/v1/metrics`` and ``/v1/logs``; spans, metric points, log records as dicts."""
 
     def __init__(self) -> None:
         self.spans: list[dict[str, Any]] = []
         self.points: list[dict[str, Any]] = []
+        self.logs: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         super().__init__(self._handle)
 
@@ -119,6 +124,16 @@ class OtlpReceiver(_Server):
                                 self.points.append({"name": m.name, "kind": kind, "unit": m.unit,
                                                     "attributes": attrs(p.attributes), "value": value})
             return 200, ExportMetricsServiceResponse().SerializeToString(), "application/x-protobuf"
+        if path == "/v1/logs":
+            req = ExportLogsServiceRequest.FromString(body)
+            with self._lock:
+                for rl in req.resource_logs:
+                    for sl in rl.scope_logs:
+                        for r in sl.log_records:
+                            self.logs.append({"trace_id": r.trace_id.hex() or None, "span_id": r.span_id.hex() or None,
+                                              "body": _value(r.body), "severity": r.severity_text,
+                                              "attributes": attrs(r.attributes), "scope": sl.scope.name})
+            return 200, ExportLogsServiceResponse().SerializeToString(), "application/x-protobuf"
         return 404, b"", "text/plain"
 
     def spans_of(self, trace_id: str) -> list[dict[str, Any]]:

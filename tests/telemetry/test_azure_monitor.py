@@ -2,8 +2,8 @@
 
 The connection string's ``IngestionEndpoint`` is a receiver on a free port that accepts the
 ``/v2.1/track`` envelopes the exporter sends. Requests (SERVER spans), dependencies (client
-and internal spans, storage and Databricks calls), the app's own spans and its metrics must arrive
-there, and the same trace over OTLP.
+and internal spans, storage and Databricks calls), the app's own spans, its log records (traces
+table) and its metrics must arrive there, and the same trace over OTLP.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ def test_requests_dependencies_and_spans_reach_azure_monitor_and_otlp(tmp_path, 
 
         def arrived() -> bool:
             names = {e["data"]["baseData"].get("name") for e in ai.of_type("RequestData")}
+            logged = {e["data"]["baseData"].get("message") for e in ai.of_type("MessageData")}
             return "SYNC dataops-notebooks" in names and bool(ai.of_type("MetricData")) and any(
+                m.startswith(f"deployment {deployment['id']} ") for m in logged if m) and any(
                 s["name"] == "SYNC dataops-notebooks" for s in otlp.spans_of(trace_id))
 
         ai.wait(arrived, timeout=60)
@@ -66,6 +68,11 @@ def test_requests_dependencies_and_spans_reach_azure_monitor_and_otlp(tmp_path, 
     assert any(dbx_port in (d.get("target") or "") + (d.get("data") or "") for d in http_deps), http_deps[:3]
     azurite_ports = {str(azurite.table_port), str(azurite.queue_port), str(azurite.blob_port)}
     assert any(any(p in (d.get("target") or "") for p in azurite_ports) for d in http_deps)
+
+    # The app's log records land in the traces table (MessageData), in the deployment's operation.
+    messages = [e for e in ai.of_type("MessageData")
+                if e["data"]["baseData"]["message"] == f"deployment {deployment['id']} (dev/notebooks): succeeded"]
+    assert [e["tags"].get("ai.operation.id") for e in messages] == [trace_id], ai.of_type("MessageData")[:3]
 
     metrics = {m["name"] for e in ai.of_type("MetricData") for m in e["data"]["baseData"]["metrics"]}
     assert {"cicd.pipeline.run.duration", "http.server.request.duration"} <= metrics

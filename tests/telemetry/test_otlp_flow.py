@@ -4,7 +4,8 @@ The dev host runs as its own process with ``OTEL_EXPORTER_OTLP_ENDPOINT`` pointe
 on a free port that decodes the protobuf requests (opentelemetry-proto). A signed GitHub push
 carrying a ``traceparent`` is deployed to dev, promoted to test and prod; everything it caused must
 be one trace, with the CICD span names, kinds and attributes, HTTP client spans for the storage
-and Databricks calls, the metrics, and no secret anywhere in what was sent.
+and Databricks calls, the metrics, the app's log records in that trace, and no secret anywhere in
+what was sent.
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ def test_webhook_to_prod_is_one_exported_trace_with_metrics(tmp_path, azurite, u
             names = {(s["name"], s["attributes"].get("deployment.environment.name"))
                      for s in receiver.spans_of(caller_trace)
                      if s["attributes"].get("cicd.pipeline.result") == "success"}
-            return all(("SYNC dataops-notebooks", e) in names and receiver.metric(
+            logged = {r["body"] for r in receiver.logs}
+            return all(("SYNC dataops-notebooks", e) in names and f"deployment {runs[e]} ({e}/notebooks): succeeded"
+                       in logged and receiver.metric(
                 "cicd.pipeline.run.duration", **{"deployment.environment.name": e, "cicd.pipeline.result": "success"})
                 for e in ENVS)
 
@@ -71,6 +74,11 @@ def test_webhook_to_prod_is_one_exported_trace_with_metrics(tmp_path, azurite, u
     assert http["attributes"]["http.response.status_code"] == 202
     hook = next(s for s in spans if s["name"] == "dataops.webhook github")
     assert hook["parent_id"] == http["span_id"]
+    # The hot path makes one span per storage call, its HTTP client span (no azure-core operation span).
+    # (Its SERVER children are the pipeline runs it queued.)
+    hot = [s for s in spans if s["parent_id"] == hook["span_id"] and s["kind"] != "SPAN_KIND_SERVER"]
+    assert len(hot) >= 3 and {s["kind"] for s in hot} == {"SPAN_KIND_CLIENT"}, [(s["name"], s["kind"]) for s in hot]
+    assert not [s for s in spans if descends(by_id, s, hot[0]) and s is not hot[0]]
     assert hook["attributes"]["vcs.ref.head.name"] == "main"
     assert hook["attributes"]["vcs.ref.head.type"] == "branch"
     assert hook["attributes"]["vcs.provider.name"] == "github"
@@ -116,6 +124,14 @@ def test_webhook_to_prod_is_one_exported_trace_with_metrics(tmp_path, azurite, u
     assert dbx and storage, {s["name"] for s in clients}
     prod_dbx = [s for s in dbx if descends(by_id, s, pipeline["prod"])]
     assert prod_dbx, "no Databricks call under the prod run"
+
+    # Log records: the app's, exported with the trace and span ids of the run that logged them.
+    for env_name, s in pipeline.items():
+        (record,) = [r for r in receiver.logs if r["body"] == f"deployment {runs[env_name]} ({env_name}/notebooks): "
+                     "succeeded"]
+        assert (record["trace_id"], record["span_id"]) == (caller_trace, s["span_id"])
+        assert record["severity"] == "INFO" and record["scope"] == "shared.deploy.orchestrator"
+    assert not [r for r in receiver.logs if r["scope"].startswith(("azure", "urllib3", "opentelemetry"))]
 
     # Metrics, per environment, component and result.
     for env_name in ENVS:

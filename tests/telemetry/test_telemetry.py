@@ -84,13 +84,13 @@ def test_both_exporters_when_both_are_set_configured_once() -> None:
             "kinds = sorted(type(x.span_exporter.inner).__name__ for x in procs); "
             "readers = sorted(type(r._exporter).__name__ for r in metrics.get_meter_provider()._metric_readers); "
             "from azure.core.settings import settings; "
-            "print(a, b, kinds, readers, settings.tracing_implementation().__name__)")
+            "print(a, b, kinds, readers, settings.tracing_enabled(), settings.tracing_implementation())")
     got = _python(code, {"APPLICATIONINSIGHTS_CONNECTION_STRING":
                          "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9/",
                          "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
                          "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true"})
     assert got == ("azure-monitor+otlp azure-monitor+otlp ['AzureMonitorTraceExporter', 'OTLPSpanExporter'] "
-                   "['AzureMonitorMetricExporter', 'OTLPMetricExporter'] OpenTelemetrySpan")
+                   "['AzureMonitorMetricExporter', 'OTLPMetricExporter'] True None")
 
 
 def test_no_second_azure_monitor_exporter_when_the_worker_configured_it() -> None:
