@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,7 @@ class Azurite:
     queue_port: int
     table_port: int
     workdir: str
+    keep: bool = False  # a location given by the caller: its data outlives this process
 
     @property
     def connection_string(self) -> str:
@@ -69,20 +71,27 @@ class Azurite:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def start_azurite(host: str = "127.0.0.1", *, ports: tuple[int, int, int] | None = None,
-                  in_memory: bool = True, timeout: float = 60.0) -> Azurite:
+                  in_memory: bool = True, timeout: float = 60.0, location: Path | None = None,
+                  spawn: Callable[..., subprocess.Popen[bytes]] = subprocess.Popen) -> Azurite:
+    """Azurite on ``ports`` (free ones by default): in memory, in a private temporary folder
+    (``in_memory=False``), or keeping its data in ``location`` across runs. ``spawn`` starts the
+    process (``dataops local up`` starts it in the stack's process group)."""
     blob, queue, table = ports or (free_port(host), free_port(host), free_port(host))
-    workdir = tempfile.mkdtemp(prefix="azurite-")
+    if location is not None:
+        location.mkdir(parents=True, exist_ok=True)
+    workdir = str(location) if location is not None else tempfile.mkdtemp(prefix="azurite-")
     cmd = [azurite_binary(), "--silent", "--skipApiVersionCheck", "--loose", "--disableProductStyleUrl",
            "--blobHost", host, "--blobPort", str(blob), "--queueHost", host, "--queuePort", str(queue),
            "--tableHost", host, "--tablePort", str(table)]
-    # In-memory: nothing on disk to clean up; otherwise a private folder.
-    cmd += ["--inMemoryPersistence"] if in_memory else ["--location", workdir]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "NODE_NO_WARNINGS": "1"})
+    # In-memory: nothing on disk to clean up; otherwise a folder (private, or the caller's).
+    cmd += ["--inMemoryPersistence"] if in_memory and location is None else ["--location", workdir]
+    proc = spawn(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                 env={**os.environ, "NODE_NO_WARNINGS": "1"})
     deadline = time.monotonic() + timeout
     try:
         for port in (blob, queue, table):
@@ -93,4 +102,4 @@ def start_azurite(host: str = "127.0.0.1", *, ports: tuple[int, int, int] | None
     except Exception:
         proc.kill()
         raise
-    return Azurite(proc, host, blob, queue, table, workdir)
+    return Azurite(proc, host, blob, queue, table, workdir, keep=location is not None)

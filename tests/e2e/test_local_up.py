@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from .test_local_stop import _port_base
 
 ROOT = Path(__file__).resolve().parents[2]
-PORTS = (7071, 7081, 7443)
 
 
-def _busy(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def test_local_up_once_deploys_promotes_and_waits_for_prod_approval() -> None:
-    if any(_busy(p) for p in PORTS):
-        pytest.skip("the local stack's fixed ports are in use (is `make run` running?)")
-    out = subprocess.run([sys.executable, "-m", "shared.cli", "local", "up", "--once"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=600)
+def test_local_up_once_deploys_promotes_and_waits_for_prod_approval(tmp_path: Path) -> None:
+    # Free ports and a folder of its own (make run's defaults are 7071/7081/7443 and .local/).
+    env = {**os.environ, "DATAOPS_LOCAL_DIR": str(tmp_path / "local")}
+    out = subprocess.run([sys.executable, "-m", "shared.cli", "local", "up", "--once", "--port-base",
+                          str(_port_base())], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-4000:]
     assert "every step succeeded" in text
