@@ -303,9 +303,10 @@ class Scrubber:
         got = self._cache.get(value)
         if got is None:
             got = self._text(value)
-            if len(self._cache) >= 4096:
-                self._cache.clear()
-            self._cache[value] = got
+            if len(value) <= 512:  # attribute values, not stack traces: the cache stays small
+                if len(self._cache) >= 4096:
+                    self._cache.clear()
+                self._cache[value] = got
         return got
 
     def _text(self, value: str) -> str:

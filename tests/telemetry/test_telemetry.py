@@ -82,7 +82,7 @@ def test_both_exporters_when_both_are_set_configured_once() -> None:
             "a = telemetry.setup_telemetry(); b = telemetry.setup_telemetry(); "
             "p = trace.get_tracer_provider(); procs = p._active_span_processor._span_processors; "
             "kinds = sorted(type(x.span_exporter.inner).__name__ for x in procs); "
-            "readers = sorted(type(r._exporter).__name__ for r in metrics.get_meter_provider()._metric_readers); "
+            "readers = sorted(type(r._exporter.inner).__name__ for r in metrics.get_meter_provider()._metric_readers); "
             "from azure.core.settings import settings; "
             "print(a, b, kinds, readers, settings.tracing_enabled(), settings.tracing_implementation())")
     got = _python(code, {"APPLICATIONINSIGHTS_CONNECTION_STRING":
