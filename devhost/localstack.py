@@ -338,9 +338,11 @@ def start(stack: Stack) -> None:
     _spawn(stack, "ARM / Data Factory stand-in", [py, "-m", "devhost.standins.arm", "--host", "127.0.0.1",
                                                    "--port", str(ports.arm), "--token", arm_token,
                                                    "--cert-dir", str(certs)], logs / "arm.log")
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a busy machine starts Python processes slowly
     _wait_http(f"http://127.0.0.1:{ports.databricks}/api/2.0/workspace/list", deadline)
-    while not (certs / "ca.pem").exists() and time.monotonic() < deadline:
+    while not (certs / "ca.pem").exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the ARM stand-in wrote no CA in time (see {_shown(logs / 'arm.log')})")
         time.sleep(0.1)
     _wait_http(f"https://127.0.0.1:{ports.arm}/subscriptions", deadline, verify=str(certs / "ca.pem"))
     create_factories(stack)
@@ -348,7 +350,7 @@ def start(stack: Stack) -> None:
         [py, "-m", "devhost", "--port", str(ports.host)]
     _spawn(stack, "Functions app" + (" (func start)" if host_cmd[0] == "func" else " (dev host)"), host_cmd,
            logs / "functions.log")
-    _wait_http(f"{stack.api}/deployments?limit=1", time.monotonic() + 90)
+    _wait_http(f"{stack.api}/deployments?limit=1", time.monotonic() + 180)
     env_file = write_local_env(stack)
     say(f"  Functions app on {stack.api}/  (settings for the CLI and curl: source {_shown(env_file)})")
 
