@@ -1,13 +1,26 @@
-"""Blueprint: ``POST /api/incidents`` and ``POST /api/incidents/{id}/resolve``."""
+"""Blueprint: ``GET /api/incidents``, ``POST /api/incidents`` and ``POST /api/incidents/{id}/resolve``."""
 
 from __future__ import annotations
 
 import azure.functions as func
 
 from functions._http import caller, handle, json_body, json_response
-from shared.metrics.params import IncidentOpening, ResolutionRequest
+from shared.metrics.params import INCIDENT_PARAMS, IncidentOpening, ResolutionRequest
 
 bp = func.Blueprint()
+
+
+@bp.route(route="incidents", methods=["GET"])
+@handle(query=INCIDENT_PARAMS)
+def list_incidents(req: func.HttpRequest) -> func.HttpResponse:
+    """Incidents newest first: ``environment``, ``state`` (open|resolved), ``kind``, ``since``, ``until``,
+    ``limit``, ``continuation``; unknown parameters are 400."""
+    from shared import app
+    from shared.metrics.params import IncidentQuery
+
+    ctx = app.current()
+    query = IncidentQuery.parse(dict(req.params), list(ctx.config.environments))
+    return json_response(query.answer(ctx))
 
 
 @bp.route(route="incidents", methods=["POST"])

@@ -9,7 +9,8 @@ from typing import Any
 from ..audit.queries import STATUSES, HistoryQuery, deployment_detail, list_history
 from ..deploy.components import COMPONENTS, ComponentRegistry
 from ..metrics.dora import BENCHMARKS, DEFINITIONS, HOUR
-from ..metrics.params import IncidentOpening, MetricsQuery, ResolutionRequest
+from ..metrics.incidents import INCIDENT_KINDS, INCIDENT_STATES
+from ..metrics.params import IncidentOpening, IncidentQuery, MetricsQuery, ResolutionRequest
 from ._common import add_dry_run, add_json, context, cut, print_json, print_table, when
 
 
@@ -212,6 +213,25 @@ def incident_open(args: argparse.Namespace) -> int:
     return 0
 
 
+def incident_list(args: argparse.Namespace) -> int:
+    ctx = context(args)
+    raw = {"environment": args.env, "state": args.state, "kind": args.kind, "since": args.since,
+           "until": args.until, "limit": None if args.limit is None else str(args.limit),
+           "continuation": args.continuation}
+    query = IncidentQuery.parse({k: v for k, v in raw.items() if v is not None}, list(ctx.config.environments))
+    body = query.answer(ctx)
+    if args.json:
+        print_json(body)
+        return 0
+    local = getattr(args, "local_time", False)
+    print_table([[i["id"], i["environment"], i["kind"], i["status"], clock_time(i["opened_at"], local),
+                  clock_time(i.get("resolved_at"), local), i.get("deployment_id") or "", cut(i["title"], NOTE_WIDTH)]
+                 for i in body["items"]], ["id", "env", "kind", "state", "opened", "resolved", "deployment", "title"])
+    if body["continuation"]:
+        print(f"more: --continuation {body['continuation']}")
+    return 0
+
+
 def incident_resolve(args: argparse.Namespace) -> int:
     ctx = context(args)
     raw = {"resolved_at": args.at, "note": args.note}
@@ -269,7 +289,19 @@ def register(sub: argparse._SubParsersAction, components: ComponentRegistry = CO
     p.set_defaults(handler=metrics_dora)
 
     incident = sub.add_parser("incident", help="record incidents and data-quality issues").add_subparsers(
-        dest="incident_command", metavar="open|resolve", required=True)
+        dest="incident_command", metavar="list|open|resolve", required=True)
+    p = incident.add_parser("list", help="incidents and data-quality issues, newest first")
+    p.add_argument("--env", help="environment (default: all configured)")
+    p.add_argument("--state", choices=list(INCIDENT_STATES))
+    p.add_argument("--kind", choices=list(INCIDENT_KINDS))
+    p.add_argument("--since", metavar="T", type=when, help="opened at or after: ISO 8601 time or an age (2d, 3h, ...)")
+    p.add_argument("--until", metavar="T", type=when, help="opened at or before: ISO 8601 time or an age")
+    p.add_argument("--limit", type=int, metavar="N", help="1 to 1000 (default 50)")
+    p.add_argument("--continuation", metavar="TOKEN", help="token printed by the previous page")
+    p.add_argument("--local-time", action="store_true",
+                   help="show times in this machine's time zone with its offset (default: UTC with Z)")
+    add_json(p)
+    p.set_defaults(handler=incident_list)
     p = incident.add_parser("open", help="record an incident or data-quality issue")
     p.add_argument("--env", required=True)
     p.add_argument("--title", required=True)

@@ -9,18 +9,21 @@ rule, made configurable), and the record says so in ``cause.note``.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from ..audit import Activity, AuditLedger, DeploymentRecord
 from ..audit.keys import is_deployment_id
+from ..audit.ledger import Page, decode_token, encode_token
 from ..clock import Clock
 from ..errors import BadRequest, NotFound
 
 ACTIVITY_KIND = "incident"
 IncidentKind = Literal["incident", "data_quality"]
 INCIDENT_KINDS: tuple[str, ...] = ("incident", "data_quality")
+INCIDENT_STATES: tuple[str, ...] = ("open", "resolved")
 COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
 # How far back a named commit is looked up among an environment's deployments.
 COMMIT_LOOKBACK = timedelta(days=365)
@@ -220,3 +223,36 @@ class IncidentBook:
         return [Incident.from_activity(a) for a in
                 self.ledger.iter_activity(environment, since=since, until=until, kind=ACTIVITY_KIND)]
 
+    def page(self, environments: Sequence[str], *, state: str | None = None, kind: str | None = None,
+             since: datetime | None = None, until: datetime | None = None, limit: int = 50,
+             continuation: str | None = None) -> Page:
+        """Incidents of ``environments`` opened in ``[since, until]``, newest first, with ``state`` and
+        ``kind`` if given; one RowKey range of the activity table per environment, merged.
+
+        The continuation token holds the last row taken from each environment (as deployments' do).
+        """
+        cursor = decode_token(continuation)
+        heads: list[tuple[str, str, Incident]] = []
+        for env in environments:
+            token = encode_token({env: cursor[env]}) if env in cursor else None
+            found = 0
+            while True:  # the state and the kind are inside the record: filter here, page on
+                got = self.ledger.list_activity(env, since=since, until=until, kind=ACTIVITY_KIND, limit=1000,
+                                                continuation=token)
+                for a in got.items:
+                    inc = Incident.from_activity(a)
+                    if (state is None or inc.status == state) and (kind is None or inc.kind == kind):
+                        heads.append((a.id.partition("~")[2], env, inc))
+                        found += 1
+                if found > limit or got.continuation is None:
+                    break
+                token = got.continuation
+        heads.sort(key=lambda h: (h[0], h[1]))  # inverted time: ascending RowKey = newest first
+        chosen = heads[:limit]
+        token = None
+        if len(heads) > limit:
+            following = dict(cursor)
+            for row, env, _ in chosen:
+                following[env] = row
+            token = encode_token(following)
+        return Page([inc for _, _, inc in chosen], token)

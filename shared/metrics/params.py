@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..audit.queries import check_environment, parse_int, parse_time, reject_unknown
+from ..audit.ledger import Page, decode_token
+from ..audit.queries import DEFAULT_LIMIT, MAX_LIMIT, check_environment, parse_int, parse_time, reject_unknown
 from ..errors import BadRequest
 from ..validation import optional_text
 from .dora import BENCHMARKS, DEFINITIONS, DoraReport
-from .incidents import INCIDENT_KINDS, Incident, IncidentBook
+from .incidents import INCIDENT_KINDS, INCIDENT_STATES, Incident, IncidentBook
 
 if TYPE_CHECKING:
     from ..app import AppContext
@@ -128,3 +129,52 @@ class ResolutionRequest:
                 dry_run: bool = False) -> tuple[Incident, bool]:
         return book(ctx).resolve(incident_id, resolved_at=self.resolved_at, actor=actor, note=self.note,
                                  dry_run=dry_run)
+
+
+INCIDENT_PARAMS = frozenset({"environment", "state", "kind", "since", "until", "limit", "continuation", "code"})
+
+
+@dataclass(frozen=True)
+class IncidentQuery:
+    """``GET /api/incidents`` and ``dataops incident list``: which incidents, newest first."""
+
+    environments: tuple[str, ...]
+    state: str | None = None
+    kind: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = DEFAULT_LIMIT
+    continuation: str | None = None
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str], known: list[str]) -> IncidentQuery:
+        """``environment`` (default all), ``state`` open|resolved, ``kind`` incident|data_quality,
+        ``since``/``until`` (opening time, ISO 8601), ``limit`` 1..1000 (default 50), ``continuation``."""
+        reject_unknown(params, INCIDENT_PARAMS)
+        p = {k: v for k, v in params.items() if v is not None and str(v).strip() != ""}
+        envs = (check_environment(p["environment"], known),) if "environment" in p else tuple(known)
+        state = p.get("state")
+        if state is not None and state not in INCIDENT_STATES:
+            raise BadRequest(f"state must be one of {', '.join(INCIDENT_STATES)}, not {state!r}",
+                             code="invalid_state")
+        kind = p.get("kind")
+        if kind is not None and kind not in INCIDENT_KINDS:
+            raise BadRequest(f"kind must be one of {', '.join(INCIDENT_KINDS)}, not {kind!r}", code="invalid_kind")
+        since = parse_time("since", p["since"]) if "since" in p else None
+        until = parse_time("until", p["until"]) if "until" in p else None
+        if since and until and since > until:
+            raise BadRequest("since must not be after until", code="invalid_time")
+        limit = parse_int("limit", p["limit"], 1, MAX_LIMIT) if "limit" in p else DEFAULT_LIMIT
+        token = p.get("continuation")
+        decode_token(token)  # a bad token is a 400 before any read
+        return cls(envs, state, kind, since, until, limit, token)
+
+    def run(self, ctx: AppContext) -> Page:
+        return book(ctx).page(self.environments, state=self.state, kind=self.kind, since=self.since,
+                              until=self.until, limit=self.limit, continuation=self.continuation)
+
+    def answer(self, ctx: AppContext) -> dict[str, Any]:
+        """The JSON answer: ``{"items": [...], "count": n, "continuation": token or null}``."""
+        page = self.run(ctx)
+        items = [i.to_json() for i in page.items]
+        return {"items": items, "count": len(items), "continuation": page.continuation}
