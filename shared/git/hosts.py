@@ -148,32 +148,25 @@ class _HttpSource:
 
     def _get(self, url: str, *, params: dict[str, Any] | None = None, what: str = "",
              missing: tuple[int, ...] = (404,)) -> Any:
+        return self._call("GET", url, params=params, what=what, missing=missing)
+
+    def _post(self, url: str, body: Any, *, params: dict[str, Any] | None = None, what: str = "") -> Any:
+        # Azure DevOps answers an unknown commit in a commits batch with 400 (GitLab-like), not 404.
+        return self._call("POST", url, json=body, params=params, what=what, missing=(400, 404))
+
+    def _call(self, method: str, url: str, *, params: dict[str, Any] | None, what: str,
+              missing: tuple[int, ...], json: Any = None) -> Any:
         import requests
 
         try:
-            resp = self.session.get(url, params=params, headers=self._headers(), timeout=self.timeouts)
+            resp = self.session.request(method, url, params=params, json=json, headers=self._headers(),
+                                        timeout=self.timeouts)
         except requests.RequestException as exc:
             raise unreachable_error("git", url, exc, timeouts=self.timeouts, code="git_unavailable") from None
         if resp.status_code in (401, 403):
             raise Unavailable(f"git host refused the credentials ({resp.status_code}) for {what}",
                               code="git_unauthorized")
         if resp.status_code in missing:
-            raise NotFound(f"{what} not found on the git host", code="unknown_ref")
-        if resp.status_code >= 400:
-            raise Unavailable(f"git host answered {resp.status_code} for {what}", code="git_unavailable")
-        return resp
-
-    def _post(self, url: str, body: Any, *, params: dict[str, Any] | None = None, what: str = "") -> Any:
-        import requests
-
-        try:
-            resp = self.session.post(url, json=body, params=params, headers=self._headers(), timeout=TIMEOUT)
-        except requests.RequestException as exc:
-            raise Unavailable(f"git host unreachable: {type(exc).__name__}", code="git_unavailable") from exc
-        if resp.status_code in (401, 403):
-            raise Unavailable(f"git host refused the credentials ({resp.status_code}) for {what}",
-                              code="git_unauthorized")
-        if resp.status_code in (400, 404):
             raise NotFound(f"{what} not found on the git host", code="unknown_ref")
         if resp.status_code >= 400:
             raise Unavailable(f"git host answered {resp.status_code} for {what}", code="git_unavailable")
