@@ -169,7 +169,7 @@ def carried_commits(rec: DeploymentRecord) -> list[CommitInfo]:
     the head commit and the pushed commits: either way every commit id is one lead-time candidate.
     """
     commits = list(rec.commits)
-    if rec.commit and all(c.id != rec.commit for c in commits):
+    if rec.commit and rec.commit not in [c.id for c in commits]:
         commits.append(CommitInfo(rec.commit, rec.commit_time))
     return commits
 
@@ -232,14 +232,23 @@ class _Walk:
     facts: Facts = field(default_factory=Facts)
     seen_commits: set[str] = field(default_factory=set)
     who: dict[str, tuple[str, ...]] = field(default_factory=dict)  # deployment id -> developers
+    authors: dict[tuple[str | None, str | None], str] = field(default_factory=dict)  # (login, e-mail) -> who
+
+    def author(self, c: CommitInfo) -> str | None:
+        if not (c.author or c.author_email):
+            return None
+        key = (c.author, c.author_email)
+        got = self.authors.get(key)
+        if got is None:
+            got = self.authors[key] = commit_author(c, self.resolve)
+        return got
 
     def developers(self, d: DeploymentRecord, new: list[CommitInfo]) -> tuple[str, ...]:
         if self.group_by == "pusher":
             return (_pusher(d),)
-        authors = [commit_author(c, self.resolve) for c in new if c.author or c.author_email]
+        authors = [a for a in map(self.author, new) if a]
         if not authors:  # nothing new (a rollback, a redeploy): the head commit's author
-            head = [c for c in d.commits if c.id == d.commit and (c.author or c.author_email)]
-            authors = [commit_author(c, self.resolve) for c in head]
+            authors = [a for a in (self.author(c) for c in d.commits if c.id == d.commit) if a]
         return tuple(dict.fromkeys(authors)) or (UNKNOWN_ACTOR,)
 
     def lead_times(self, d: DeploymentRecord, inside: bool) -> list[CommitInfo]:
@@ -257,7 +266,7 @@ class _Walk:
             seconds = (ended - c.timestamp).total_seconds()
             if self.definitions == "fourkeys" and seconds < 60:
                 continue  # Four Keys leaves out changes deployed within a minute ("automated pushes")
-            who = self.developers(d, [c])[0] if self.group_by == "author" else _pusher(d)
+            who = (self.author(c) or UNKNOWN_ACTOR) if self.group_by == "author" else _pusher(d)
             # A commit stamped after its deployment ended (clock skew) counts as zero, not negative.
             self.facts.lead_times.append((who, max(0.0, seconds), ended))
         return new
