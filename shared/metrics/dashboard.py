@@ -1,70 +1,286 @@
-"""The dashboard: one self-contained HTML page, charts drawn as inline SVG (no script, no network).
+"""The dashboard's DORA section: the keys with their tiers, the trend against the previous period of
+the same length, a sparkline per key, and the charts over the window (inline SVG, no script).
 
-Per environment: deployments over time by status (stacked bars), the lead-time
-trend (median per bucket), the DORA keys with their tiers, and the latest
-deployments linking to ``/api/deployments/{id}``.
+Buckets are UTC calendar days (weeks from Monday beyond 60 days, 28-day periods beyond 400 days)
+and are labelled by the UTC date they cover. (They used to start at ``now - days``: with ``now``
+at 12:05, "Feb 1" covered Feb 1 12:05 to Feb 2 12:05, so every morning deployment was shown a day
+early.) The numbers come only from the public functions of :mod:`.report` and :mod:`.dora`, so
+they are those of ``GET /api/metrics/dora`` for the same window.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
-from datetime import datetime, timedelta
-from html import escape
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
 
-from .dora import BENCHMARK, DoraReport, Window, created_at
+from ..dashboard.html import Links, duration, esc, utc
+from .dora import DoraReport, Window, compute_dora, created_at
+from .incidents import IncidentBook
+from .report import dora_report, history_for, rollup_reader
+
+if TYPE_CHECKING:
+    from ..audit import AuditLedger
 
 STATUS_COLOURS = {"succeeded": "#2e7d32", "failed": "#c62828", "rolled_back": "#ef6c00",
                   "superseded": "#9e9e9e", "rejected": "#6a1b9a", "other": "#1565c0"}
-TIER_COLOURS = {"elite": "#1b5e20", "high": "#2e7d32", "medium": "#f9a825", "low": "#c62828"}
-WIDTH, HEIGHT, PAD = 640, 180, 28
+WIDTH, HEIGHT, PAD = 1000, 220, 34
+SPARK_W, SPARK_H = 200, 40
 LATEST = 15
+DAY = timedelta(days=1)
 
 
-def duration(seconds: float | None) -> str:
-    """Seconds as a short human duration (``2 h 10 min``)."""
-    if seconds is None:
-        return "n/a"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{hours / 24:.1f} d"
+# ---------------------------------------------------------------- buckets
+@dataclass(frozen=True)
+class Buckets:
+    """Consecutive UTC calendar buckets covering a window; ``starts[i]`` is the UTC midnight bucket i begins."""
+
+    starts: list[datetime]
+    size: timedelta
+
+    @property
+    def unit(self) -> str:
+        return {1: "day", 7: "week"}.get(self.size.days, f"{self.size.days} days")
+
+    def index(self, when: datetime) -> int | None:
+        """The bucket holding ``when`` (by its UTC time), or None outside the buckets."""
+        i = (when.astimezone(UTC) - self.starts[0]) // self.size
+        return i if 0 <= i < len(self.starts) else None
+
+    def label(self, i: int) -> str:
+        start = self.starts[i]
+        if self.size == DAY:
+            return f"{start:%Y-%m-%d}"
+        return f"{start:%Y-%m-%d} to {start + self.size - DAY:%Y-%m-%d}"
+
+    def windows(self, window: Window) -> list[Window]:
+        """Each bucket clipped to ``window`` (the first and last are usually partial)."""
+        return [Window(max(s, window.start), min(s + self.size, window.end)) for s in self.starts]
 
 
-def buckets(window: Window) -> tuple[list[datetime], timedelta]:
-    """Bucket starts across the window: days up to 60 days, else weeks."""
-    size = timedelta(days=1) if window.days <= 60 else timedelta(days=7)
-    starts: list[datetime] = []
-    at = window.start
-    while at < window.end:
-        starts.append(at)
-        at += size
-    return starts or [window.start], size
+def buckets(window: Window) -> Buckets:
+    """UTC days up to 60 days, weeks (Monday to Sunday) up to 400, else 28-day periods; the bucket of
+    the window's end is included (the window is closed: ``end`` itself belongs to it)."""
+    start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
+    first = datetime.combine(start.date(), time.min, UTC)
+    if window.days <= 60:
+        size = DAY
+    elif window.days <= 400:
+        size, first = timedelta(days=7), first - timedelta(days=start.weekday())
+    else:
+        size = timedelta(days=28)
+    starts = [first]
+    while starts[-1] + size <= end:
+        starts.append(starts[-1] + size)
+    return Buckets(starts, size)
 
 
-def _index(starts: Sequence[datetime], size: timedelta, when: datetime) -> int:
-    return min(max(int((when - starts[0]) / size), 0), len(starts) - 1)
+# ------------------------------------------------------------------- keys
+def _get(keys: dict[str, Any], *path: str) -> Any:
+    value: Any = keys
+    for p in path:
+        value = value.get(p) if isinstance(value, dict) else None
+    return value
 
 
-def deployments_chart(report: DoraReport) -> str:
-    """Stacked bars: how many deployments were created per bucket, by final status."""
-    starts, size = buckets(report.window)
-    counts: list[dict[str, int]] = [{} for _ in starts]
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """One key as the dashboard shows it: its headline number (trend, sparkline) and its text."""
+
+    slug: str
+    title: str
+    section: str  # the key's object in the report
+    headline: str  # the field the trend and the sparkline follow
+    better: str  # higher | lower
+    text: Callable[[dict[str, Any]], str]
+    fmt: Callable[[float], str]
+
+    def value(self, keys: dict[str, Any]) -> float | None:
+        v = _get(keys, self.section, self.headline)
+        return float(v) if isinstance(v, int | float) else None
+
+    def tier(self, keys: dict[str, Any]) -> str | None:
+        t = _get(keys, self.section, "tier")
+        return str(t) if t else None
+
+
+def _df_text(k: dict[str, Any]) -> str:
+    df = k.get("deployment_frequency") or {}
+    return f"{df.get('per_week', 0):.2f} / week ({df.get('successful', 0)} successful)"
+
+
+def _lt_text(k: dict[str, Any]) -> str:
+    lt = k.get("lead_time") or {}
+    return (f"median {duration(lt.get('median_seconds'))}, p90 {duration(lt.get('p90_seconds'))} "
+            f"({lt.get('commits', 0)} commits)")
+
+
+def _cfr_text(k: dict[str, Any]) -> str:
+    c = k.get("change_failure_rate") or {}
+    return (f"{_pct(c.get('value'))} ({c.get('failed', 0)} failed, {c.get('caused_incident', 0)} caused "
+            f"incidents, of {c.get('deployments', 0)})")
+
+
+def _ttr_text(k: dict[str, Any]) -> str:
+    t = k.get("time_to_restore") or {}
+    return f"median {duration(t.get('median_seconds'))} ({t.get('restores', 0)} restored, {t.get('open', 0)} open)"
+
+
+def _rw_text(k: dict[str, Any]) -> str:
+    r = k.get("rework_rate") or {}
+    return f"{_pct(r.get('value'))} ({r.get('rollbacks', 0)} rollbacks, {r.get('fixes', 0)} fixes)"
+
+
+def _dq_text(k: dict[str, Any]) -> str:
+    q = k.get("data_quality") or {}
+    return f"{q.get('issues', 0)} ({q.get('per_week', 0):.2f} / week, {q.get('open', 0)} open)"
+
+
+KEYS: tuple[KeyView, ...] = (
+    KeyView("deployment_frequency", "Deployment frequency", "deployment_frequency", "per_week", "higher",
+            _df_text, lambda v: f"{v:.2f}/wk"),
+    KeyView("lead_time", "Lead time for changes", "lead_time", "median_seconds", "lower", _lt_text, duration),
+    KeyView("change_failure_rate", "Change failure rate", "change_failure_rate", "value", "lower", _cfr_text,
+            lambda v: f"{v * 100:.1f}%"),
+    KeyView("time_to_restore", "Time to restore", "time_to_restore", "median_seconds", "lower", _ttr_text,
+            duration),
+    KeyView("rework_rate", "Rework rate", "rework_rate", "value", "lower", _rw_text, lambda v: f"{v * 100:.1f}%"),
+    KeyView("data_quality", "Data-quality issues", "data_quality", "per_week", "lower", _dq_text,
+            lambda v: f"{v:.2f}/wk"),
+)
+
+
+def trend(key: KeyView, now: dict[str, Any], before: dict[str, Any], days: int) -> tuple[str, str]:
+    """(css class, text) of a key against the previous period: better, worse, same or n/a."""
+    a, b = key.value(now), key.value(before)
+    period = f"previous {days} days"
+    if b is None:
+        return "none", f"no comparison: no value in the {period}"
+    if a is None:
+        return "none", f"no value now; {key.fmt(b)} in the {period}"
+    if abs(a - b) < 1e-9:
+        return "same", f"= same as the {period} ({key.fmt(b)})"
+    up = a > b
+    good = up == (key.better == "higher")
+    change = f"{(a - b) / abs(b) * 100:+.0f}%" if b else "from 0"
+    return ("better" if good else "worse",
+            f"{'▲' if up else '▼'} {change} vs the {period} ({key.fmt(b)}): {'better' if good else 'worse'}")
+
+
+# ------------------------------------------------------------------ view
+@dataclass
+class DoraView:
+    """What the DORA section of one environment shows."""
+
+    report: DoraReport
+    previous: DoraReport
+    days: int
+    buckets: Buckets
+    series: dict[str, list[float | None]] = field(default_factory=dict)
+
+
+def key_series(ledger: AuditLedger, environment: str, window: Window, now: datetime,
+               grid: Buckets) -> dict[str, list[float | None]]:
+    """Each key's headline per bucket, by :func:`~.dora.compute_dora` over that bucket's window (the
+    history read once: the window's deployments and those before it that carried its commits)."""
+    history = sorted(history_for(ledger, environment, window, rollup_reader(ledger, environment, now)),
+                     key=created_at)
+    incidents = IncidentBook(ledger, ledger.clock).list(environment, since=window.start, until=window.end)
+    out: dict[str, list[float | None]] = {k.slug: [] for k in KEYS}
+    upto = 0
+    for w in grid.windows(window):
+        while upto < len(history) and created_at(history[upto]) <= w.end:
+            upto += 1
+        keys = compute_dora(environment, history[:upto], incidents, w).keys
+        for k in KEYS:
+            out[k.slug].append(k.value(keys))
+    return out
+
+
+def dora_view(ledger: AuditLedger, environment: str, now: datetime, days: int) -> DoraView:
+    report = dora_report(ledger, environment, now, days)
+    previous = dora_report(ledger, environment, now - timedelta(days=days), days)
+    grid = buckets(report.window)
+    return DoraView(report, previous, days, grid, key_series(ledger, environment, report.window, now, grid))
+
+
+# ----------------------------------------------------------------- charts
+def sparkline(key: KeyView, values: Sequence[float | None], grid: Buckets) -> str:
+    """A small inline SVG line of the key's headline per bucket (gaps where there is no value)."""
+    known = [v for v in values if v is not None]
+    parts = [f'<svg class="spark" data-key="{key.slug}" role="img" viewBox="0 0 {SPARK_W} {SPARK_H}" '
+             f'preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">'
+             f"<title>{esc(key.title)} per {grid.unit}</title>"]
+    if not known:
+        parts.append(f'<line x1="0" y1="{SPARK_H - 2}" x2="{SPARK_W}" y2="{SPARK_H - 2}" stroke="#d0d7de" '
+                     'stroke-dasharray="4 3" vector-effect="non-scaling-stroke"/></svg>')
+        return "".join(parts)
+    lo, hi = min([*known, 0.0]), max(known)
+    span = (hi - lo) or 1.0
+    step = SPARK_W / max(len(values) - 1, 1)
+    runs: list[list[tuple[float, float]]] = [[]]
+    for i, v in enumerate(values):
+        if v is None:
+            runs.append([])
+            continue
+        runs[-1].append((i * step, SPARK_H - 3 - (v - lo) / span * (SPARK_H - 6)))
+    for run in (r for r in runs if r):
+        if len(run) == 1:
+            x, y = run[0]
+            run = [(x - 1.5, y), (x + 1.5, y)]
+        parts.append('<polyline fill="none" stroke="#0969da" stroke-width="2" vector-effect="non-scaling-stroke" '
+                     'points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in run) + '"/>')
+    for i, v in enumerate(values):
+        if v is not None:
+            parts.append(f'<rect class="point" x="{i * step - step / 2:.1f}" y="0" width="{step:.1f}" '
+                         f'height="{SPARK_H}" fill="transparent"><title>{esc(grid.label(i))}: '
+                         f"{esc(key.fmt(v))}</title></rect>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _svg_open(cls: str, title: str) -> list[str]:
+    return [f'<svg class="chart {cls}" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
+            f'xmlns="http://www.w3.org/2000/svg"><title>{esc(title)}</title>',
+            f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" stroke="#888"/>']
+
+
+def _axis(grid: Buckets) -> list[str]:
+    """Date labels under the first, last and a few middle buckets (UTC dates)."""
+    n = len(grid.starts)
+    slot = (WIDTH - 2 * PAD) / n
+    shown = sorted({0, n - 1, *range(0, n, max(1, n // 5))})
+    if n > 1 and n - 1 - shown[-2] < max(1, n // 10):
+        shown.remove(shown[-2])  # keep the last label clear of its neighbour
+    out = []
+    for i in shown:
+        anchor = "start" if i == 0 else ("end" if i == n - 1 and n > 1 else "middle")
+        x = PAD if anchor == "start" else (WIDTH - PAD if anchor == "end" else PAD + (i + 0.5) * slot)
+        out.append(f'<text class="tick" x="{x:.1f}" y="{HEIGHT - 10}" font-size="14" text-anchor="{anchor}">'
+                   f"{grid.starts[i]:%Y-%m-%d}</text>")
+    return out
+
+
+def deployments_chart(report: DoraReport, grid: Buckets | None = None) -> str:
+    """Stacked bars: how many deployments were created per UTC bucket, by final status."""
+    grid = grid or buckets(report.window)
+    counts: list[dict[str, int]] = [{} for _ in grid.starts]
     for d in report.deployments:
+        i = grid.index(created_at(d))
+        if i is None:
+            continue
         status = d.status if d.status in STATUS_COLOURS else "other"
-        bucket = counts[_index(starts, size, created_at(d))]
-        bucket[status] = bucket.get(status, 0) + 1
+        counts[i][status] = counts[i].get(status, 0) + 1
     peak = max([sum(c.values()) for c in counts] + [1])
-    bar = (WIDTH - 2 * PAD) / len(starts)
-    parts = [f'<svg class="chart deployments-chart" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
-             f'width="{WIDTH}" height="{HEIGHT}" xmlns="http://www.w3.org/2000/svg">',
-             f"<title>Deployments per {'day' if size.days == 1 else 'week'} by status</title>",
-             f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" stroke="#888"/>',
-             f'<text x="2" y="{PAD - 8}" font-size="10">{peak}</text>']
+    bar = (WIDTH - 2 * PAD) / len(grid.starts)
+    parts = _svg_open("deployments-chart", f"Deployments per {grid.unit} by status (UTC)")
+    parts.append(f'<text x="2" y="{PAD - 12}" font-size="14">{peak}</text>')
     scale = (HEIGHT - 2 * PAD) / peak
     for i, c in enumerate(counts):
         y: float = HEIGHT - PAD
@@ -74,123 +290,91 @@ def deployments_chart(report: DoraReport) -> str:
                 continue
             h = n * scale
             y -= h
-            parts.append(f'<rect class="bar" data-status="{status}" x="{PAD + i * bar:.1f}" y="{y:.1f}" '
-                         f'width="{max(bar - 1, 1):.1f}" height="{h:.1f}" fill="{colour}">'
-                         f"<title>{starts[i]:%Y-%m-%d}: {n} {status}</title></rect>")
-    parts.append(f'<text x="{PAD}" y="{HEIGHT - 8}" font-size="10">{starts[0]:%Y-%m-%d}</text>')
-    parts.append(f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" font-size="10" text-anchor="end">'
-                 f"{report.window.end:%Y-%m-%d}</text>")
+            parts.append(f'<rect class="bar" data-status="{status}" data-bucket="{grid.starts[i]:%Y-%m-%d}" '
+                         f'x="{PAD + i * bar:.1f}" y="{y:.1f}" width="{max(bar - 1, 1):.1f}" height="{h:.1f}" '
+                         f'fill="{colour}"><title>{esc(grid.label(i))}: {n} {status}</title></rect>')
+    parts += _axis(grid)
     parts.append("</svg>")
-    legend = " ".join(f'<span class="swatch" style="background:{c}"></span>{escape(s)}'
+    legend = " ".join(f'<span class="swatch" style="background:{c}"></span>{esc(s)}'
                       for s, c in STATUS_COLOURS.items())
     return "".join(parts) + f'<div class="legend">{legend}</div>'
 
 
-def lead_time_chart(report: DoraReport) -> str:
-    """Line: the median lead time of the commits deployed in each bucket (hours)."""
-    starts, size = buckets(report.window)
-    samples: list[list[float]] = [[] for _ in starts]
+def lead_time_chart(report: DoraReport, grid: Buckets | None = None) -> str:
+    """Line: the median lead time of the commits deployed in each UTC bucket (hours)."""
+    grid = grid or buckets(report.window)
+    samples: list[list[float]] = [[] for _ in grid.starts]
     for _, seconds, deployed in (report.facts.lead_times if report.facts else []):
-        samples[_index(starts, size, deployed)].append(seconds / 3600)
+        i = grid.index(deployed)
+        if i is not None:
+            samples[i].append(seconds / 3600)
     points = [(i, statistics.median(s)) for i, s in enumerate(samples) if s]
     peak = max([v for _, v in points] + [1.0])
-    step = (WIDTH - 2 * PAD) / max(len(starts) - 1, 1)
+    slot = (WIDTH - 2 * PAD) / len(grid.starts)
     scale = (HEIGHT - 2 * PAD) / peak
-    xy = [(PAD + i * step, HEIGHT - PAD - v * scale) for i, v in points]
-    parts = [f'<svg class="chart lead-time-chart" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
-             f'width="{WIDTH}" height="{HEIGHT}" xmlns="http://www.w3.org/2000/svg">',
-             "<title>Median lead time for changes (hours)</title>",
-             f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" stroke="#888"/>',
-             f'<text x="2" y="{PAD - 8}" font-size="10">{peak:.1f} h</text>']
+    xy = [(PAD + (i + 0.5) * slot, HEIGHT - PAD - v * scale) for i, v in points]
+    parts = _svg_open("lead-time-chart", "Median lead time for changes (hours)")
+    parts.append(f'<text x="2" y="{PAD - 12}" font-size="14">{peak:.1f} h</text>')
     if xy:
         parts.append('<polyline class="trend" fill="none" stroke="#1565c0" stroke-width="2" points="'
                      + " ".join(f"{x:.1f},{y:.1f}" for x, y in xy) + '"/>')
-        parts += [f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#1565c0">'
-                  f"<title>{starts[i]:%Y-%m-%d}: {v:.1f} h</title></circle>"
+        parts += [f'<circle class="point" data-bucket="{grid.starts[i]:%Y-%m-%d}" cx="{x:.1f}" cy="{y:.1f}" '
+                  f'r="4" fill="#1565c0"><title>{esc(grid.label(i))}: {v:.1f} h</title></circle>'
                   for (x, y), (i, v) in zip(xy, points, strict=True)]
     else:
-        parts.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" font-size="12">'
+        parts.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" font-size="16">'
                      "no commits deployed in this window</text>")
+    parts += _axis(grid)
     parts.append("</svg>")
     return "".join(parts)
 
 
 def _tier(tier: str | None) -> str:
     if tier is None:
-        return '<span class="tier none">n/a</span>'
-    return f'<span class="tier {escape(tier)}" style="background:{TIER_COLOURS[tier]}">{escape(tier)}</span>'
+        return '<span class="tier none">no tier</span>'
+    return f'<span class="tier {esc(tier)}">{esc(tier)}</span>'
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.1f}%"
+def keys_cards(view: DoraView) -> str:
+    """One card per key: value, tier, trend against the previous period, sparkline."""
+    now, before = view.report.keys, view.previous.keys
+    cards = []
+    for k in KEYS:
+        cls, text = trend(k, now, before, view.days)
+        cards.append(
+            f'<div class="key" data-key="{k.slug}"><div class="name">{esc(k.title)}</div>'
+            f'<div class="value">{esc(k.text(now))}</div><div>{_tier(k.tier(now))}</div>'
+            f'<div class="trend {cls}">{esc(text)}</div>'
+            f"{sparkline(k, view.series.get(k.slug, []), view.buckets)}</div>")
+    return f'<div class="keys">{"".join(cards)}</div>'
 
 
-def keys_table(keys: dict[str, Any]) -> str:
-    df, lt = keys["deployment_frequency"], keys["lead_time"]
-    cfr, ttr, rw, dq = (keys["change_failure_rate"], keys["time_to_restore"], keys["rework_rate"],
-                        keys["data_quality"])
-    rows = [
-        ("Deployment frequency", f"{df['per_week']:.2f} / week ({df['successful']} successful)", df["tier"]),
-        ("Lead time for changes", f"median {duration(lt['median_seconds'])}, p90 {duration(lt['p90_seconds'])} "
-                                  f"({lt['commits']} commits)", lt["tier"]),
-        ("Change failure rate", f"{_pct(cfr['value'])} ({cfr['failed']} failed, {cfr['caused_incident']} caused "
-                                f"incidents, of {cfr['deployments']})", cfr["tier"]),
-        ("Time to restore", f"median {duration(ttr['median_seconds'])} ({ttr['restores']} restored, "
-                            f"{ttr['open']} open)", ttr["tier"]),
-    ]
-    body = "".join(f'<tr class="key"><th>{escape(name)}</th><td>{escape(value)}</td><td>{_tier(tier)}</td></tr>'
-                   for name, value, tier in rows)
-    body += (f"<tr><th>Rework rate</th><td>{_pct(rw['value'])} ({rw['rollbacks']} rollbacks, {rw['fixes']} fixes)"
-             f"</td><td>{_tier(None)}</td></tr>"
-             f"<tr><th>Data-quality issues</th><td>{dq['issues']} ({dq['per_week']:.2f} / week, {dq['open']} open)"
-             f"</td><td>{_tier(None)}</td></tr>")
-    return f'<table class="keys"><tr><th>Key</th><th>Value</th><th>{BENCHMARK} tier</th></tr>{body}</table>'
+def latest_table(report: DoraReport, links: Links) -> str:
+    from ..dashboard.html import badge, table
+
+    rows = [[links.a(links.deployment(d.id), d.id), esc(d.component), f"<code>{esc(d.commit[:10])}</code>",
+             esc(d.actor or ""), esc(d.trigger), badge(d.status), utc(d.ended_at)]
+            for d in report.deployments[:LATEST]]
+    return table(["Deployment", "Component", "Commit", "Actor", "Trigger", "Status", "Ended"], rows,
+                 "latest", "no deployments in this window")
 
 
-def latest_table(report: DoraReport) -> str:
-    rows = []
-    for d in report.deployments[:LATEST]:
-        ended = d.ended_at.strftime("%Y-%m-%d %H:%M") if d.ended_at else ""
-        rows.append(f'<tr><td><a href="/api/deployments/{escape(d.id)}">{escape(d.id)}</a></td>'
-                    f"<td>{escape(d.component)}</td><td>{escape(d.commit[:10])}</td>"
-                    f"<td>{escape(d.actor or '')}</td><td>{escape(d.trigger)}</td>"
-                    f'<td class="status-{escape(d.status)}">{escape(d.status)}</td><td>{ended}</td></tr>')
-    if not rows:
-        rows.append('<tr><td colspan="7">no deployments in this window</td></tr>')
-    return ('<table class="latest"><tr><th>Deployment</th><th>Component</th><th>Commit</th><th>Actor</th>'
-            "<th>Trigger</th><th>Status</th><th>Ended (UTC)</th></tr>" + "".join(rows) + "</table>")
+def benchmark_of(report: DoraReport) -> str:
+    body = report.to_json()
+    parts = [str(body[k]) for k in ("definitions", "benchmark") if body.get(k)]
+    return ", ".join(parts)
 
 
-STYLE = """
-body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
-section{border-top:1px solid #ccc;padding:1rem 0}
-table{border-collapse:collapse;margin:.5rem 0}th,td{padding:.25rem .6rem;text-align:left;border-bottom:1px solid #eee}
-.tier{color:#fff;padding:.1rem .5rem;border-radius:.6rem;font-size:.85em}.tier.none{color:#666}
-.swatch{display:inline-block;width:.8em;height:.8em;margin:0 .25em 0 .8em}
-.charts{display:flex;flex-wrap:wrap;gap:1rem}.legend{font-size:.8em}
-.status-failed,.status-rolled_back{color:#c62828}
-"""
-
-
-def render_dashboard(reports: Sequence[DoraReport], generated_at: datetime) -> str:
-    """The whole page for the given per-environment reports."""
-    sections = []
-    for r in reports:
-        env = escape(r.environment)
-        sections.append(
-            f'<section class="environment" id="env-{env}"><h2>{env}</h2>'
-            f"<p>{r.window.start:%Y-%m-%d %H:%M} to {r.window.end:%Y-%m-%d %H:%M} UTC, "
-            f"{r.keys['deployments']} deployments counted</p>"
-            f"{keys_table(r.keys)}"
-            f'<div class="charts"><figure><figcaption>Deployments over time by status</figcaption>'
-            f"{deployments_chart(r)}</figure>"
-            f"<figure><figcaption>Lead time trend (median, hours)</figcaption>{lead_time_chart(r)}</figure></div>"
-            f"<h3>Latest deployments</h3>{latest_table(r)}</section>")
-    if not sections:
-        sections.append("<p>No environments are configured.</p>")
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            '<link rel="icon" href="data:,"><title>DataOps dashboard</title>'
-            f"<style>{STYLE}</style></head><body><h1>DataOps dashboard</h1>"
-            f"<p>DORA keys classified against the {BENCHMARK} benchmark; generated "
-            f"{generated_at:%Y-%m-%d %H:%M} UTC.</p>" + "".join(sections) + "</body></html>")
+def dora_section(view: DoraView, links: Links) -> str:
+    r = view.report
+    env = esc(r.environment)
+    return (f'<section class="card dora" id="dora-{env}"><h2>DORA keys: {env}</h2>'
+            f"<p class=\"muted\">{utc(r.window.start)} to {utc(r.window.end)}, {r.keys.get('deployments', 0)} "
+            f"deployments counted; tiers: {esc(benchmark_of(r))}; trend against the previous {view.days} days "
+            f"({utc(view.previous.window.start)} to {utc(view.previous.window.end)}); sparklines per "
+            f"{esc(view.buckets.unit)} (UTC).</p>"
+            f"{keys_cards(view)}"
+            f'<div class="grid"><figure><figcaption>Deployments per {esc(view.buckets.unit)} by status</figcaption>'
+            f"{deployments_chart(r, view.buckets)}</figure>"
+            f"<figure><figcaption>Lead time trend (median, hours)</figcaption>{lead_time_chart(r, view.buckets)}"
+            f"</figure></div><h3>Latest deployments</h3>{latest_table(r, links)}</section>")
