@@ -17,7 +17,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..dashboard.html import Links, duration, esc, utc
-from .dora import DoraReport, Window, compute_dora, created_at
+from .dora import DEFAULT_BENCHMARK, DoraReport, Window, compute_dora, created_at
 from .incidents import IncidentBook
 from .report import dora_report, history_for, rollup_reader
 
@@ -112,7 +112,9 @@ class KeyView:
 
 def _df_text(k: dict[str, Any]) -> str:
     df = k.get("deployment_frequency") or {}
-    return f"{df.get('per_week', 0):.2f} / week ({df.get('successful', 0)} successful)"
+    days = (f", {df['deployment_days']} deployment days, median {df.get('median_days_per_week', 0):g} per week"
+            if "deployment_days" in df else "")
+    return f"{df.get('per_week', 0):.2f} / week ({df.get('successful', 0)} successful{days})"
 
 
 def _lt_text(k: dict[str, Any]) -> str:
@@ -186,7 +188,7 @@ class DoraView:
 
 
 def key_series(ledger: AuditLedger, environment: str, window: Window, now: datetime,
-               grid: Buckets) -> dict[str, list[float | None]]:
+               grid: Buckets, **how: Any) -> dict[str, list[float | None]]:
     """Each key's headline per bucket, by :func:`~.dora.compute_dora` over that bucket's window (the
     history read once: the window's deployments and those before it that carried its commits)."""
     history = sorted(history_for(ledger, environment, window, rollup_reader(ledger, environment, now)),
@@ -197,17 +199,20 @@ def key_series(ledger: AuditLedger, environment: str, window: Window, now: datet
     for w in grid.windows(window):
         while upto < len(history) and created_at(history[upto]) <= w.end:
             upto += 1
-        keys = compute_dora(environment, history[:upto], incidents, w).keys
+        keys = compute_dora(environment, history[:upto], incidents, w, **how).keys
         for k in KEYS:
             out[k.slug].append(k.value(keys))
     return out
 
 
-def dora_view(ledger: AuditLedger, environment: str, now: datetime, days: int) -> DoraView:
-    report = dora_report(ledger, environment, now, days)
-    previous = dora_report(ledger, environment, now - timedelta(days=days), days)
+def dora_view(ledger: AuditLedger, environment: str, now: datetime, days: int, *,
+              definitions: str = "dora", benchmark: int = DEFAULT_BENCHMARK) -> DoraView:
+    """The section's numbers, by the given definitions and tier table (the configuration's ``metrics:``)."""
+    how: dict[str, Any] = {"definitions": definitions, "benchmark": benchmark}
+    report = dora_report(ledger, environment, now, days, **how)
+    previous = dora_report(ledger, environment, now - timedelta(days=days), days, **how)
     grid = buckets(report.window)
-    return DoraView(report, previous, days, grid, key_series(ledger, environment, report.window, now, grid))
+    return DoraView(report, previous, days, grid, key_series(ledger, environment, report.window, now, grid, **how))
 
 
 # ----------------------------------------------------------------- charts
@@ -341,8 +346,11 @@ def keys_cards(view: DoraView) -> str:
     cards = []
     for k in KEYS:
         cls, text = trend(k, now, before, view.days)
+        title = k.title
+        if k.slug == "time_to_restore" and _get(now, k.section, "definition") == "dora":
+            title = "Failed deployment recovery time"  # the 2024 report's name of the key
         cards.append(
-            f'<div class="key" data-key="{k.slug}"><div class="name">{esc(k.title)}</div>'
+            f'<div class="key" data-key="{k.slug}"><div class="name">{esc(title)}</div>'
             f'<div class="value">{esc(k.text(now))}</div><div>{_tier(k.tier(now))}</div>'
             f'<div class="trend {cls}">{esc(text)}</div>'
             f"{sparkline(k, view.series.get(k.slug, []), view.buckets)}</div>")

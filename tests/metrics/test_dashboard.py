@@ -114,6 +114,7 @@ def test_page_is_self_contained_and_escaped(client: Client, world: tuple[AppCont
     assert pages and all("code=k3y%2Fwith%2Bodd%3Dchars" in h for h in pages), pages
     assert f'href="/api/dashboard/deployments/{ids["D10"]}?code=k3y%2Fwith%2Bodd%3Dchars"' in html
     assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html
+    assert html.count("tiers: dora, DORA 2024;") == 3 and "Failed deployment recovery time" in html  # metrics: defaults
 
 
 def test_bad_parameters_are_400_and_unknown_deployment_404(client: Client,
