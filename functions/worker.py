@@ -23,9 +23,17 @@ def deployment_worker(msg: func.QueueMessage, context: func.Context) -> None:
 
 def _run_request(msg: func.QueueMessage) -> None:
     from shared import app as app_context
+    from shared.branches.intake import parse_sweep
     from shared.deploy.request import DeploymentRequest
     from shared.errors import BadRequest
 
+    sweep = parse_sweep(msg.get_body())
+    if sweep is not None:  # a push to main: remove the branch workspaces it merged
+        from shared.branches.sweep import sweep as sweep_branches
+
+        report = sweep_branches(app_context.current(), sweep["main"])
+        log.info("branch merge check of %s: %s", sweep["main"][:12], report.to_json())
+        return
     try:
         request = DeploymentRequest.from_bytes(msg.get_body())
     except BadRequest as err:

@@ -4,6 +4,8 @@
    ended after a day (:mod:`shared.ingest.sweeper`).
 2. Triggers a failed restore could not start again (recorded as stranded) are
    started, until they are (:mod:`shared.adf.stranded`).
+3. Branch workspaces merged into main or without a push for their time-to-live are
+   removed (:mod:`shared.branches.sweep`).
 
 Each part runs on its own: one failing does not stop the other.
 """
@@ -38,4 +40,14 @@ def run_maintenance(ctx: AppContext) -> dict[str, Any]:
     except Exception:
         log.exception("maintenance: retrying stranded triggers failed")
         report["stranded_failed"] = True
+    if ctx.config.databricks.branch_workspaces is not None:
+        try:
+            from .branches.sweep import sweep
+
+            branches = sweep(ctx)
+            if branches.removals or branches.errors:
+                report.update(branches.to_json())
+        except Exception:
+            log.exception("maintenance: sweeping branch workspaces failed")
+            report["branches_failed"] = True
     return report

@@ -143,6 +143,10 @@ class Orchestrator:
                 summary, details = self._undo_crashed(rec)
                 return self._end(rec, "failed", error="the worker running this deployment stopped mid-way"
                                  + summary, error_details=details)
+            if rec.trigger == "branch":  # a branch workspace sync or removal (shared/branches)
+                from ..branches.run import BranchRun
+
+                return BranchRun(self).run(rec, request)
             return self._deploy(rec, request, lock)
         finally:
             lock.release()

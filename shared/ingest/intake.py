@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +107,12 @@ class Intake:
                 commit=push.after, ref=push.ref, repository=push.repository,
                 provider=telemetry.PROVIDERS.get(push.provider, push.provider)))
             route = route_push(self.config, push, self.components)
+            if self.config.databricks.branch_workspaces is not None:
+                from ..branches.intake import BranchIntake
+
+                answered = BranchIntake(self).receive(push, route, body)
+                if answered is not None:
+                    return answered
             if route.ignored:
                 self._record_ignored(source_name, push.delivery_id, route.ignored, push)
                 return IntakeResult(202, {"status": "ignored", "reason": route.ignored,
@@ -116,7 +122,7 @@ class Intake:
 
     # ----------------------------------------------------------------- accept
     def _accept(self, push: Push, targets: list[tuple[str, str]], skipped: tuple[str, ...],
-                body: bytes) -> IntakeResult:
+                body: bytes, opening: Callable[[Push, str, str], Opening] | None = None) -> IntakeResult:
         """Claim, record, queue: exactly once, within the budget (see :mod:`shared.ingest.delivery`)."""
         from azure.core.exceptions import AzureError, HttpResponseError
 
@@ -137,7 +143,7 @@ class Intake:
                                               "deployments": list(ids.values()),
                                               **({"replay_of": attempt.key} if attempt.replay_of else {})})
                 trace_id = telemetry.current_trace_id()
-                open_deployments(self.ledger, queue, [self._opening(push, t, d) for t, d in ids.items()],
+                open_deployments(self.ledger, queue, [(opening or self._opening)(push, t, d) for t, d in ids.items()],
                                  when=now)
             dc.done(attempt, ids)
         except (AzureError, DataOpsError) as exc:

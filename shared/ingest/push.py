@@ -22,6 +22,7 @@ class Push:
     before: str
     after: str
     pusher: str | None = None
+    pusher_email: str | None = None  # the pusher's e-mail when the payload gives one (branch workspaces)
     forced: bool = False
     deleted: bool = False
     commits: tuple[CommitInfo, ...] = ()

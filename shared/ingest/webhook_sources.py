@@ -106,6 +106,13 @@ def _name(value: Any) -> str | None:
     return value[:MAX_NAME] if isinstance(value, str) and value else None
 
 
+def _email(value: Any) -> str | None:
+    """An e-mail address (``DOMAIN\\user@x`` -> ``user@x``); None for anything else (redacted, blank)."""
+    text = _name(value)
+    text = text.rsplit("\\", 1)[-1].strip() if text else None
+    return text if text and "@" in text and not _CONTROL.search(text) and " " not in text else None
+
+
 def _obj(value: Any, what: str) -> dict[str, Any]:
     if isinstance(value, dict):
         return value
@@ -228,6 +235,7 @@ def parse_github(headers: Headers, p: dict[str, Any]) -> Push:
     return Push(provider="github", delivery_id=_delivery(headers, "X-GitHub-Delivery"), repository=url,
                 ref=_ref(p.get("ref"), "ref"), before=_sha(p.get("before"), "before"), after=after,
                 pusher=_name(sender.get("login")) or _name(pusher.get("name")),
+                pusher_email=_email(pusher.get("email")),
                 forced=p.get("forced") is True, deleted=p.get("deleted") is True or after == ZERO_SHA,
                 commits=commits, repository_aliases=aliases,
                 changed_paths=_changed_paths(p.get("commits"), complete=p.get("forced") is not True))
@@ -284,8 +292,8 @@ def parse_azure_devops(headers: Headers, p: dict[str, Any]) -> Push:
     return Push(provider="azure-devops", delivery_id=delivery, repository=url,
                 ref=_ref(upd.get("name"), "resource.refUpdates[0].name"),
                 before=_sha(upd.get("oldObjectId"), "resource.refUpdates[0].oldObjectId"), after=after,
-                pusher=_name(pusher), forced=False, deleted=after == ZERO_SHA,
-                commits=tuple(reversed(commits)),  # Azure DevOps lists newest first
+                pusher=_name(pusher), pusher_email=_email(pushed_by.get("uniqueName")), forced=False,
+                deleted=after == ZERO_SHA, commits=tuple(reversed(commits)),  # Azure DevOps lists newest first
                 repository_aliases=aliases, provider_ids=_azdo_ids(res, repo),
                 extra={"other_ref_updates": len(updates) - 1} if len(updates) > 1 else {})
 
@@ -332,8 +340,9 @@ def parse_gitlab(headers: Headers, p: dict[str, Any]) -> Push:
     pusher = p.get("user_username") or p.get("user_name")
     return Push(provider="gitlab", delivery_id=delivery, repository=url, ref=_ref(p.get("ref"), "ref"),
                 before=_sha(p.get("before"), "before"), after=after,
-                pusher=_name(pusher), forced=False, deleted=after == ZERO_SHA,
-                commits=commits, repository_aliases=aliases, provider_ids=_gitlab_ids(headers),
+                pusher=_name(pusher), pusher_email=_email(p.get("user_email")), forced=False,
+                deleted=after == ZERO_SHA, commits=commits, repository_aliases=aliases,
+                provider_ids=_gitlab_ids(headers),
                 changed_paths=_changed_paths(p.get("commits"), complete=not isinstance(p.get("total_commits_count"), int)
                                              or p["total_commits_count"] <= len(commits)))
 

@@ -46,7 +46,8 @@ class Delivery:
 def _title(rec: DeploymentRecord, event: str) -> str:
     what = {"waiting_approval": "waits for approval", "succeeded": "succeeded", "failed": "failed",
             "rejected": "was rejected", "rolled_back": "was rolled back",
-            "superseded": "was superseded", "stranded": "left triggers stopped"}.get(event, event)
+            "superseded": "was superseded", "stranded": "left triggers stopped",
+            "branch_workspace": "created a branch workspace folder"}.get(event, event)
     return f"{rec.component} deployment of {rec.commit[:12]} to {rec.environment} {what}"
 
 
@@ -105,7 +106,8 @@ class Notifier:
         env = self.config.environments.get(rec.environment)
         out: list[Delivery] = []
         for target in env.notify if env else []:
-            if event not in target.on and event != "emergency":  # emergencies reach every channel
+            # emergencies reach every channel; so does a branch folder (databricks.branch_workspaces.notify)
+            if event not in target.on and event not in ("emergency", "branch_workspace"):
                 continue
             try:
                 delivery = self._deliver(target, rec, event, reason)

@@ -1,0 +1,122 @@
+"""A branch workspace world: a local repository, Azurite, the Databricks stand-in, the dev host."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from devhost.host import FunctionHost
+from devhost.standins.databricks import TOKEN_SETTING, DatabricksStandIn
+from functions import hooks, worker
+from shared import app as app_context
+from shared.app import AppContext
+from shared.clock import FakeClock
+from shared.config import PlatformConfig, parse_config
+from shared.settings import Settings
+from shared.storage import StorageAccount
+from tests.deploy.helpers import LocalRepo
+from tests.ingest.helpers import SECRETS, azure_devops, github, gitlab
+
+ZERO = "0" * 40
+TARGET = "/Shared/dev/data-platform"
+USERS = {"github": "ada@example.com", "azure-devops": "bo@example.com", "gitlab": "cy@example.com"}
+NB = "# Databricks notebook source\n"
+
+
+def config(repo: LocalRepo, standin: DatabricksStandIn, **bw: Any) -> PlatformConfig:
+    return parse_config({
+        "repository": {"provider": "local", "url": str(repo.path)},
+        "databricks": {"branch_workspaces": {"branches": ["feature/*", "users/*"], "environment": "dev",
+                                             "read_groups": ["data-readers"], **bw}},
+        "environments": {"dev": {"deploy_on": ["push"],
+                                 "databricks": {"host": standin.url, "token_setting": TOKEN_SETTING,
+                                                "target_dir": TARGET}}}})
+
+
+def payload(source: str, branch: str, before: str, after: str) -> dict[str, Any]:
+    """The push body each provider sends (the fields the product reads, shaped as the real ones)."""
+    email = USERS[source]
+    commits = [] if after == ZERO else [{"id": after, "message": "change", "timestamp": "2026-01-05T10:00:00+00:00",
+                                         "author": {"name": email.split("@")[0], "email": email}}]
+    ref = f"refs/heads/{branch}"
+    if source == "github":
+        return {"ref": ref, "before": before, "after": after, "created": before == ZERO, "deleted": after == ZERO,
+                "forced": False, "commits": commits,
+                "repository": {"full_name": "contoso/data-platform",
+                               "clone_url": "https://github.com/contoso/data-platform.git"},
+                "pusher": {"name": "ada", "email": email}, "sender": {"login": "ada"}}
+    if source == "azure-devops":
+        return {"id": str(uuid.uuid4()), "eventType": "git.push",
+                "resource": {"refUpdates": [{"name": ref, "oldObjectId": before, "newObjectId": after}],
+                             "commits": [{"commitId": c["id"], "comment": "change",
+                                          "author": {"name": "bo", "email": email, "date": c["timestamp"]}}
+                                         for c in commits],
+                             "repository": {"name": "data-platform",
+                                            "remoteUrl": "https://dev.azure.com/contoso/data/_git/data-platform"},
+                             "pushedBy": {"uniqueName": email, "displayName": "Bo"}}}
+    return {"object_kind": "push", "event_name": "push", "ref": ref, "before": before, "after": after,
+            "user_username": "cy", "user_name": "Cy", "user_email": email, "commits": commits,
+            "total_commits_count": len(commits),
+            "project": {"path_with_namespace": "contoso/data-platform",
+                        "git_http_url": "https://gitlab.com/contoso/data-platform.git"}}
+
+
+SIGN = {"github": github, "azure-devops": azure_devops, "gitlab": gitlab}
+
+
+@dataclass
+class World:
+    repo: LocalRepo
+    standin: DatabricksStandIn
+    storage: StorageAccount
+    clock: FakeClock
+    ctx: AppContext
+    host: FunctionHost
+
+    def push(self, source: str, branch: str, before: str, after: str) -> tuple[int, dict[str, Any]]:
+        headers, body = SIGN[source](payload(source, branch, before, after))
+        status, _, data = self.host.dispatch("POST", f"http://localhost/api/hooks/{source}", headers, body)
+        return status, json.loads(data)
+
+    def drain(self, timeout: float = 60) -> None:
+        """Run the worker until the deployment queue is empty (a deadline, no sleeps to wait)."""
+        listener = self.host.listener("deployment_worker")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if listener.process_once() == 0:
+                return
+        raise AssertionError("the deployment queue did not drain")
+
+    def deployment(self, did: str) -> Any:
+        return self.ctx.ledger.get_deployment(did)
+
+
+@pytest.fixture
+def world(storage: StorageAccount, azurite: Any, clock: FakeClock, databricks_standin: DatabricksStandIn,
+          tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    for name, value in storage.names.app_settings().items():
+        monkeypatch.setenv(name, value)
+    for user in USERS.values():
+        databricks_standin.add_user(user)
+    databricks_standin.add_group("data-readers")
+    repo = LocalRepo(tmp_path / "data-platform")
+    repo.commit({"notebooks/etl/ingest.py": NB + "print('ingest')\n"}, "main notebooks")
+    ctx = AppContext(settings=Settings({**SECRETS, TOKEN_SETTING: databricks_standin.token,
+                                        "DATAOPS_LOCK_RETRY_SECONDS": "1"}),
+                     clock=clock, _config=config(repo, databricks_standin), _storage=storage)
+    app_context.set_current(ctx)
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+    app.register_functions(hooks.bp)
+    app.register_functions(worker.bp)
+    host = FunctionHost(app, {"extensions": {"queues": {"maxDequeueCount": 3, "batchSize": 1,
+                                                        "newBatchThreshold": 0}}})
+    yield World(repo, databricks_standin, storage, clock, ctx, host)
+    app_context.set_current(None)
