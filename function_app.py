@@ -9,6 +9,7 @@ import azure.functions as func
 
 from functions import (
     approvals,
+    branches,
     dashboard,
     deployments,
     environments,
@@ -23,5 +24,5 @@ from functions import (
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 for blueprint in (hooks, approvals, deployments, environments, metrics, incidents, worker, schedules, dashboard,
-                  maintenance):
+                  maintenance, branches):
     app.register_functions(blueprint.bp)

@@ -333,7 +333,8 @@ def start(stack: Stack) -> None:
                  "DATAOPS_LOCAL_PRINCIPAL": os.environ.get("DATAOPS_LOCAL_PRINCIPAL", "dev@contoso.example")}
     py = sys.executable
     _spawn(stack, "Databricks stand-in", [py, "-m", "devhost.standins.databricks", "--host", "127.0.0.1",
-                                          "--port", str(ports.databricks), "--token", dbx_token],
+                                          "--port", str(ports.databricks), "--token", dbx_token,
+                                          "--user", AUTHOR["GIT_AUTHOR_EMAIL"], "--group", "data-readers"],
            logs / "databricks.log")
     _spawn(stack, "ARM / Data Factory stand-in", [py, "-m", "devhost.standins.arm", "--host", "127.0.0.1",
                                                    "--port", str(ports.arm), "--token", arm_token,
@@ -525,6 +526,9 @@ def scenario(stack: Stack) -> None:
                if i["environment"] == "prod" and i["commit"] in older):
         stack.failures.append("the older prod deployments waiting for approval were not superseded")
 
+    from .localstack_branches import branch_scenario
+
+    branch_scenario(stack, repo, repo_url)
     heading("Deployment history (dataops audit list)")
     subprocess.run([sys.executable, "-m", "shared.cli", "--config", stack.config, "audit", "list", "--limit", "20"],
                    cwd=ROOT, env=stack.env, check=False)
@@ -553,6 +557,7 @@ def scenario(stack: Stack) -> None:
         say(f"  approve:     curl -X POST -H 'X-MS-CLIENT-PRINCIPAL-NAME: lee@contoso.example' "
             f"http://localhost:{port}/api/deployments/{waiting[0]['id']}/approve")
     say(f"  stop dev:    .venv/bin/dataops --config {config} env stop dev --dry-run")
+    say(f"  branches:    curl 'http://localhost:{port}/api/branches?state=all'")
 
 
 def render_config(stack: Stack) -> str:

@@ -309,11 +309,11 @@ class AuditLedger:
                          until: datetime | None = None, component: str | None = None,
                          status: str | None = None, actor: str | None = None,
                          commit: str | None = None, limit: int = 50,
-                         continuation: str | None = None, with_plan: bool = False) -> Page:
+                         continuation: str | None = None, with_plan: bool = False, ref: str | None = None) -> Page:
         """Newest first, one partition range: ``PartitionKey eq env and RowKey in [until, since]``."""
         return self.list_many([environment], since=since, until=until, component=component, status=status,
                               actor=actor, commit=commit, limit=limit, continuation=continuation,
-                              with_plan=with_plan)
+                              with_plan=with_plan, ref=ref)
 
     def _filter(self, environment: str, since: datetime | None, until: datetime | None,
                 after_row: str | None, extra: dict[str, str | None]) -> str:
@@ -332,11 +332,11 @@ class AuditLedger:
     def list_many(self, environments: list[str], *, since: datetime | None = None,
                   until: datetime | None = None, component: str | None = None, status: str | None = None,
                   actor: str | None = None, commit: str | None = None, limit: int = 50,
-                  continuation: str | None = None, with_plan: bool = False) -> Page:
+                  continuation: str | None = None, with_plan: bool = False, ref: str | None = None) -> Page:
         if not 1 <= limit <= 1000:
             raise BadRequest("limit must be between 1 and 1000", code="invalid_limit")
         state = decode_token(continuation)
-        extra = {"component": component, "status": status, "actor": actor}
+        extra = {"component": component, "status": status, "actor": actor, "ref": ref}
         heads: list[tuple[str, str, dict[str, Any]]] = []
         for env in environments:
             flt = self._filter(env, since, until, state.get(env), extra)

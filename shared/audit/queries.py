@@ -26,7 +26,7 @@ MAX_LIMIT = 1000
 DEFAULT_LIMIT = 50
 # Query parameters the API knows; ``code`` is the Functions key Azure passes along.
 HISTORY_PARAMS = frozenset({"environment", "component", "status", "since", "until", "actor", "commit",
-                            "limit", "continuation", "include", "code"})
+                            "limit", "continuation", "include", "code", "branch"})
 
 
 def parse_time(name: str, value: str) -> datetime:
@@ -80,6 +80,7 @@ class HistoryQuery:
     limit: int = DEFAULT_LIMIT
     continuation: str | None = None
     include_activity: bool = False
+    branch: str | None = None  # deployments of refs/heads/<branch> (branch workspaces: trigger branch)
 
     @classmethod
     def parse(cls, params: Mapping[str, str], known_environments: list[str],
@@ -120,7 +121,11 @@ class HistoryQuery:
         token = p.get("continuation")
         if token is not None:
             decode_token(token)  # fail early with a 400, before any read
-        return cls(envs, component, status, since, until, actor, commit, limit, token, include_activity)
+        branch = p.get("branch")
+        if branch is not None and (len(branch) > 1000 or include_activity):
+            raise BadRequest("branch must be a branch name (up to 1000 characters), without include=activity",
+                             code="invalid_branch")
+        return cls(envs, component, status, since, until, actor, commit, limit, token, include_activity, branch)
 
 
 def list_history(ledger: AuditLedger, q: HistoryQuery) -> Page:
@@ -130,7 +135,7 @@ def list_history(ledger: AuditLedger, q: HistoryQuery) -> Page:
     if not q.include_activity:
         return ledger.list_many(list(q.environments), since=q.since, until=q.until, component=q.component,
                                 status=q.status, actor=q.actor, commit=q.commit, limit=q.limit,
-                                continuation=q.continuation)
+                                continuation=q.continuation, ref=f"refs/heads/{q.branch}" if q.branch else None)
     return environment_history(ledger, q.environments[0], since=q.since, until=q.until, limit=q.limit,
                                continuation=q.continuation)
 

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 # Command-group modules, in help order. A new group: add its module name here.
 GROUPS = ("config_cmd", "deploy_cmd", "release_cmd", "env_cmd", "audit_cmd", "storage_cmd", "local_cmd",
-          "adf_cmd", "verify_cmd", "completion_cmd")
+          "adf_cmd", "verify_cmd", "completion_cmd", "branches_cmd")
 EXIT_OK = 0
 EXIT_FAILED = 1  # a deployment or resource failed; changes found with plan --exit-code
 EXIT_USAGE = 2  # the caller's mistake

@@ -57,7 +57,7 @@ def audit_list(args: argparse.Namespace) -> int:
     raw = {"environment": args.env, "component": args.component, "status": args.status, "since": args.since,
            "until": args.until, "actor": args.actor, "commit": args.commit,
            "limit": None if args.limit is None else str(args.limit), "continuation": args.continuation,
-           "include": "activity" if args.with_activity else None}
+           "include": "activity" if args.with_activity else None, "branch": args.branch}
     query = HistoryQuery.parse({k: v for k, v in raw.items() if v is not None}, list(ctx.config.environments),
                                ctx.components.names())
     page = list_history(ctx.ledger, query)
@@ -258,6 +258,7 @@ def register(sub: argparse._SubParsersAction, components: ComponentRegistry = CO
     p.add_argument("--until", metavar="T", type=when, help="ISO 8601 time or an age (2d, 3h, ...)")
     p.add_argument("--actor")
     p.add_argument("--commit", metavar="SHA", help="commit SHA or prefix (4+ hex digits)")
+    p.add_argument("--branch", metavar="NAME", help="deployments of this branch (branch workspaces)")
     p.add_argument("--limit", type=int, metavar="N", help="1 to 1000 (default 50)")
     p.add_argument("--continuation", metavar="TOKEN", help="token printed by the previous page")
     p.add_argument("--with-activity", action="store_true",

@@ -290,7 +290,7 @@ class Orchestrator:
         if current is not None:
             return current
         last = self.ledger.latest(rec.environment, component=rec.component, status="succeeded")
-        if last is None:
+        if last is None or last.trigger == "branch":  # a branch workspace sync is not the shared folder
             return None
         return Deployed(rec.environment, rec.component, last.commit, last.id,
                         last.ended_at or last.queued_at or self.clock.now(), last.trigger)
@@ -366,7 +366,8 @@ def rollback_target(ledger: AuditLedger, environment: str, component: str, *,
     """The last successful deployment older than ``before`` (default: older than the latest success)."""
     skip_first = before is None
     for rec in ledger.iter_deployments(environment, until=before.queued_at if before else None):
-        if rec.component != component or rec.status != "succeeded" or (before and rec.id == before.id):
+        if rec.component != component or rec.status != "succeeded" or (before and rec.id == before.id) \
+                or rec.trigger == "branch":  # branch workspace syncs went to their own folders
             continue
         if before is not None and rec.commit == before.commit:
             continue

@@ -62,9 +62,11 @@ class MetricsQuery:
         from .report import dora_report
 
         m = ctx.config.metrics
+        bw = ctx.config.databricks.branch_workspaces
         return dora_report(ctx.ledger, self.environment, ctx.clock.now(), self.days, by_developer=self.by_developer,
                            definitions=self.definitions or m.definitions, benchmark=self.benchmark or int(m.benchmark),
-                           group_by=self.group_by, resolve=People.of(ctx.config).resolve)
+                           group_by=self.group_by, resolve=People.of(ctx.config).resolve,
+                           include_branch_syncs=bool(bw and bw.count_in_dora))
 
 
 def book(ctx: AppContext) -> IncidentBook:

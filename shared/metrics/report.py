@@ -90,7 +90,8 @@ def history_for(ledger: AuditLedger, environment: str, window: Window,
 
 def dora_report(ledger: AuditLedger, environment: str, now: datetime, days: int, *,
                 by_developer: bool = False, use_rollup: bool = True, definitions: str = "dora",
-                benchmark: int = DEFAULT_BENCHMARK, group_by: str = "author", resolve: Resolve | None = None) -> DoraReport:
+                benchmark: int = DEFAULT_BENCHMARK, group_by: str = "author", resolve: Resolve | None = None,
+                include_branch_syncs: bool = False) -> DoraReport:
     """The DORA report of ``environment`` over the ``days`` before ``now``.
 
     ``use_rollup=False`` reads every deployment raw from the ledger (the reference the rollup is
@@ -101,6 +102,8 @@ def dora_report(ledger: AuditLedger, environment: str, now: datetime, days: int,
     with _gc_paused():
         read = rollup_reader(ledger, environment, now) if use_rollup else raw_reader(ledger, environment)
         deployments = history_for(ledger, environment, window, read)
+        if not include_branch_syncs:  # branch workspace syncs are not deployments of the product
+            deployments = [d for d in deployments if d.trigger != "branch"]
         incidents = IncidentBook(ledger, ledger.clock).list(environment, since=window.start, until=window.end)
         return compute_dora(environment, deployments, incidents, window, by_developer=by_developer,
                             definitions=definitions, benchmark=benchmark, group_by=group_by, resolve=resolve)

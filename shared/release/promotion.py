@@ -33,7 +33,7 @@ def promotion_targets(config: PlatformConfig, succeeded_in: str) -> list[str]:
 def has_succeeded(ledger: AuditLedger, environment: str, component: str, commit: str) -> bool:
     """Whether ``commit`` has a successful ``component`` deployment in ``environment``."""
     page = ledger.list_deployments(environment, component=component, status="succeeded", commit=commit, limit=5)
-    return any(r.commit == commit for r in page.items)
+    return any(r.commit == commit and r.trigger != "branch" for r in page.items)  # not a branch workspace
 
 
 def promote(config: PlatformConfig, ledger: AuditLedger, queue: DeploymentQueue,

@@ -155,7 +155,7 @@ def _succeeded_with(ledger: AuditLedger, environment: str, component: str, commi
     for status in ("succeeded", "rolled_back"):
         page = ledger.list_deployments(environment, component=component, status=status, commit=commit, limit=5)
         for r in page.items:
-            if r.commit.startswith(commit):
+            if r.commit.startswith(commit) and r.trigger != "branch":  # branch syncs went to their own folders
                 return r
     return None
 

@@ -14,7 +14,7 @@ import pytest
 
 from devhost.host import FunctionHost
 from devhost.standins.databricks import TOKEN_SETTING, DatabricksStandIn
-from functions import hooks, worker
+from functions import branches, deployments, hooks, worker
 from shared import app as app_context
 from shared.app import AppContext
 from shared.clock import FakeClock
@@ -30,14 +30,20 @@ USERS = {"github": "ada@example.com", "azure-devops": "bo@example.com", "gitlab"
 NB = "# Databricks notebook source\n"
 
 
-def config(repo: LocalRepo, standin: DatabricksStandIn, **bw: Any) -> PlatformConfig:
-    return parse_config({
+def raw_config(repo: LocalRepo, standin: DatabricksStandIn, env: dict[str, Any] | None = None,
+               **bw: Any) -> dict[str, Any]:
+    return {
         "repository": {"provider": "local", "url": str(repo.path)},
         "databricks": {"branch_workspaces": {"branches": ["feature/*", "users/*"], "environment": "dev",
                                              "read_groups": ["data-readers"], **bw}},
-        "environments": {"dev": {"deploy_on": ["push"],
+        "environments": {"dev": {"deploy_on": ["push"], **(env or {}),
                                  "databricks": {"host": standin.url, "token_setting": TOKEN_SETTING,
-                                                "target_dir": TARGET}}}})
+                                                "target_dir": TARGET}}}}
+
+
+def config(repo: LocalRepo, standin: DatabricksStandIn, env: dict[str, Any] | None = None,
+           **bw: Any) -> PlatformConfig:
+    return parse_config(raw_config(repo, standin, env, **bw))
 
 
 def payload(source: str, branch: str, before: str, after: str) -> dict[str, Any]:
@@ -97,6 +103,18 @@ class World:
     def deployment(self, did: str) -> Any:
         return self.ctx.ledger.get_deployment(did)
 
+    def get(self, path: str) -> tuple[int, Any]:
+        status, _, data = self.host.dispatch("GET", f"http://localhost/api/{path}", {}, b"")
+        return status, json.loads(data)
+
+    def configure(self, env: dict[str, Any] | None = None, settings: dict[str, str] | None = None,
+                  **bw: Any) -> None:
+        """The same world with another configuration (and more app settings)."""
+        self.ctx = AppContext(settings=Settings({**self.ctx.settings.environ, **(settings or {})}),
+                              clock=self.clock, _config=config(self.repo, self.standin, env, **bw),
+                              _storage=self.storage)
+        app_context.set_current(self.ctx)
+
 
 @pytest.fixture
 def world(storage: StorageAccount, azurite: Any, clock: FakeClock, databricks_standin: DatabricksStandIn,
@@ -116,6 +134,8 @@ def world(storage: StorageAccount, azurite: Any, clock: FakeClock, databricks_st
     app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
     app.register_functions(hooks.bp)
     app.register_functions(worker.bp)
+    app.register_functions(branches.bp)
+    app.register_functions(deployments.bp)
     host = FunctionHost(app, {"extensions": {"queues": {"maxDequeueCount": 3, "batchSize": 1,
                                                         "newBatchThreshold": 0}}})
     yield World(repo, databricks_standin, storage, clock, ctx, host)

@@ -39,6 +39,10 @@ def test_local_up_once_deploys_promotes_and_waits_for_prod_approval(tmp_path: Pa
     # ... and prod waits for a person.
     assert re.search(r"prod/adf\s+waiting_approval", text)
     assert re.search(r"prod/notebooks\s+waiting_approval", text)
+    # A feature branch push creates its own folder, owned by the pusher; the merge into main removes it.
+    folder = "/Users/dana@contoso.example/branches/feature-clean-sales-v2"
+    assert f"branch workspace feature/clean-sales-v2: folder {folder} created, owner dana@contoso.example" in text
+    assert f"branch workspace feature/clean-sales-v2: folder {folder} removed (merged" in text
     # The history table and the metrics were printed.
     assert "Deployment history" in text and '"deployment_frequency"' in text
     # make run shows traces without any cloud: the span tree of a deployment from .local/traces.jsonl.
