@@ -10,7 +10,7 @@ bp = func.Blueprint()
 
 
 @bp.route(route="branches", methods=["GET"])
-@handle
+@handle(query={"state", "branch"})
 def list_branches(req: func.HttpRequest) -> func.HttpResponse:
     """Branch workspaces, newest push first; ``state`` active|removing|removed|all (default: not removed),
     ``branch`` one branch."""

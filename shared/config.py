@@ -104,7 +104,8 @@ class AdfSource(_Model):
 class DatabricksSource(_Model):
     source_dir: str = "notebooks"
     sync_files: bool = False
-    branch_workspaces: BranchWorkspaces | None = None  # issue 25: a folder per feature branch
+    branch_workspaces: BranchWorkspaces | None = Field(
+        default=None, description="a Databricks folder per feature branch (docs/branches.md)")
 
 
 class DataFactoryTarget(_Model):

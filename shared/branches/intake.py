@@ -70,9 +70,10 @@ def parse_sweep(raw: bytes | str) -> dict[str, Any] | None:
 
 def removal_opening(entry: BranchEntry, reason: str, *, deployment_id: str | None = None, seed: str | None = None,
                     extra: dict[str, Any] | None = None, actor: str | None = None, delivery_id: str | None = None,
-                    repository: str = "") -> Opening:
+                    repository: str = "", actor_source: str = "system") -> Opening:
     return Opening(environment=entry.environment, component=COMPONENT, commit=entry.head or "0" * 40,
                    trigger=TRIGGER, ref=f"refs/heads/{entry.branch}", repository=repository, actor=actor,
+                   actor_verified=False if actor_source != "system" else None, actor_source=actor_source,
                    delivery_id=delivery_id, deployment_id=deployment_id, seed=seed,
                    extra={"branch": entry.branch, "action": "remove", "reason": reason, "head": entry.head,
                           **(extra or {})})
@@ -155,7 +156,8 @@ class BranchIntake:
 
         def opening(p: Push, target: str, did: str) -> Opening:
             return removal_opening(entry, "deleted", deployment_id=did, actor=p.pusher, delivery_id=p.delivery_id,
-                                   repository=p.repository, extra={"provider": p.provider})
+                                   repository=p.repository, extra={"provider": p.provider},
+                                   actor_source=f"git:{p.provider}")
 
         result = self.intake._accept(push, [(entry.environment, COMPONENT)], (), body, opening=opening)
         ids = result.body.get("deployments") or []

@@ -41,6 +41,7 @@ from .registry import BranchEntry, BranchRegistry
 
 if TYPE_CHECKING:
     from ..config import BranchWorkspaces, DatabricksTarget, PlatformConfig
+    from ..deploy.current import Deployed
     from ..deploy.orchestrator import Orchestrator, Outcome
     from ..deploy.request import DeploymentRequest
 
@@ -152,7 +153,7 @@ class BranchRun:
             return self._end(rec, "superseded", error=f"{entry.synced_commit[:12]} of {branch!r} is already synced "
                                                       f"and contains {rec.commit[:12]}")
         snapshot = self.orch.git().snapshot(request.commit or rec.commit)
-        rec = self.orch._with_commit_info(rec, snapshot)
+        rec = self.orch._with_commit_info(rec, snapshot, self._base(rec, entry))
         target = self.target(rec.environment)
         ws = self.workspace(target)
         ctx = DeployContext(config=self.orch.config, environment=rec.environment, snapshot=snapshot,
@@ -190,6 +191,17 @@ class BranchRun:
         if created and status == "succeeded" and self.bw.notify:
             self._notify(rec, entry, target)
         return final
+
+    def _base(self, rec: DeploymentRecord, entry: BranchEntry) -> Deployed | None:
+        """What the branch folder holds (its last synced commit, else the push's ``before``): the commits
+        this sync carries are counted from there."""
+        from ..deploy.current import Deployed
+
+        base = entry.synced_commit or str(rec.extra.get("before") or "")
+        if not base or set(base) == {"0"}:
+            return None
+        return Deployed(rec.environment, rec.component, base, entry.last_deployment_id or rec.id,
+                        entry.last_sync_at or self.orch.clock.now(), "branch")
 
     def _synced(self, entry: BranchEntry, rec: DeploymentRecord, status: str) -> BranchEntry:
         changes: dict[str, Any] = {"last_sync_at": self.orch.clock.now(), "last_sync_status": status,
