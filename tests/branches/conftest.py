@@ -131,7 +131,7 @@ def world(storage: StorageAccount, azurite: Any, clock: FakeClock, databricks_st
                                         "DATAOPS_LOCK_RETRY_SECONDS": "1"}),
                      clock=clock, _config=config(repo, databricks_standin), _storage=storage)
     app_context.set_current(ctx)
-    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)  # as function_app.py: blueprints keep it
     app.register_functions(hooks.bp)
     app.register_functions(worker.bp)
     app.register_functions(branches.bp)
