@@ -129,8 +129,15 @@ def test_sigterm_stops_every_process_and_frees_every_port(tmp_path: Path, stop_a
         assert os.WIFEXITED(term.status) and os.WEXITSTATUS(term.status) == 0, (term.status, term.out[-3000:])
         assert f"stopped process group {group}" in term.out
         # Nothing of either group, no process it started and no port of the stack is left.
-        assert [g for g in groups if _group_alive(g)] == []
-        assert [p for p in pids if _alive(p)] == []
+        # The group is gone once its last member is reaped: orphaned grandchildren are reaped by
+        # init, after dataops exited; poll with a deadline rather than look once.
+        deadline = time.monotonic() + 30
+        while [g for g in groups if _group_alive(g)] or [p for p in pids if _alive(p)]:
+            left = subprocess.run(["ps", "-eo", "pid,pgid,stat,args"], capture_output=True,
+                                  text=True).stdout.splitlines()
+            assert time.monotonic() < deadline, [ln for ln in left if any(
+                f" {g} " in f" {ln} " for g in groups)]
+            time.sleep(0.1)
         left = {p: _owners(p) for p in range(base, base + 6) if _listening(p)}
         assert {p: o for p, o in left.items() if not o or o & {*pids, *groups}} == {}, left
     finally:
