@@ -5,16 +5,20 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import azure.functions as func
 
 from devhost.host import FunctionHost
 from functions import hooks, worker
+from shared import app as app_context
 from shared.app import AppContext
 from shared.clock import Clock
 from shared.config import PlatformConfig, parse_config
 from shared.deploy.components import COMPONENTS, ComponentRegistry
+from shared.deploy.queue import DeploymentQueue
 from shared.ingest.webhook_sources import sign_github
 from shared.settings import Settings
 from shared.storage import StorageAccount
@@ -25,6 +29,10 @@ ENV = {"deploy_on": ["push"],
        "databricks": {"host": "http://127.0.0.1:9", "target_dir": "/Shared/dev"},
        "data_factory": {"subscription_id": "11111111-1111-1111-1111-111111111111",
                         "resource_group": "rg", "factory_name": "adf-dev"}}
+# The repositories the deliveries below come from (their defaults).
+GH = "https://github.com/contoso/data-platform"
+ADO = "https://dev.azure.com/contoso/data/_git/platform"
+GL = "https://gitlab.com/contoso/platform"
 
 
 def config_for(provider: str, url: str, main: str = "main") -> PlatformConfig:
@@ -44,6 +52,41 @@ def context(storage: StorageAccount, config: PlatformConfig, clock: Clock,
             settings: dict[str, str] | None = None, components: ComponentRegistry = COMPONENTS) -> AppContext:
     return AppContext(settings=Settings({**SECRETS, **(settings or {})}), clock=clock, components=components,
                       _config=config, _storage=storage)
+
+
+@contextmanager
+def serving(storage: StorageAccount, clock: Clock, provider: str = "github", url: str = GH,
+            settings: dict[str, str] | None = None) -> Iterator[AppContext]:
+    """The app's current context for ``provider``'s repository at ``url`` while the block runs."""
+    ctx = context(storage, config_for(provider, url), clock, settings)
+    app_context.set_current(ctx)
+    try:
+        yield ctx
+    finally:
+        app_context.set_current(None)
+
+
+_HOST: FunctionHost | None = None
+
+
+def dispatch(route: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+    """POST one delivery to ``/api/hooks/<route>`` through the dev host (one host per test process)."""
+    global _HOST
+    if _HOST is None:
+        _HOST = host()
+    status, _, data = _HOST.dispatch("POST", f"http://localhost/api/hooks/{route}", headers, body)
+    return status, data
+
+
+def post(route: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+    """:func:`dispatch` with the JSON answer."""
+    status, data = dispatch(route, headers, body)
+    return status, json.loads(data)
+
+
+def queued(storage: StorageAccount) -> int:
+    """How many deployment requests wait in the queue."""
+    return len(DeploymentQueue(storage).peek())
 
 
 def github(payload: dict[str, Any] | bytes, event: str = "push", delivery: str | None = None,

@@ -2,51 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Iterator
 
 import pytest
 
-from shared import app as app_context
 from shared.audit import AuditLedger
 from shared.deploy.queue import DeploymentQueue
 from shared.ingest.intake import MAX_BODY, WEBHOOK_PARTITION
 from shared.storage import StorageAccount
 
 from .helpers import (
+    ADO,
+    GL,
     azure_devops,
     azure_devops_push,
-    config_for,
-    context,
     github,
     github_push,
     gitlab,
     gitlab_push,
-    host,
+    post,
+    queued,
+    serving,
 )
-
-GH = "https://github.com/contoso/data-platform"
-
-
-@pytest.fixture
-def gh(storage: StorageAccount, clock) -> Iterator[AuditLedger]:
-    ctx = context(storage, config_for("github", GH), clock)
-    app_context.set_current(ctx)
-    yield ctx.ledger
-    app_context.set_current(None)
-
-
-HOST = host()
-
-
-def post(route: str, headers: dict[str, str], body: bytes) -> tuple[int, dict]:
-    status, _, data = HOST.dispatch("POST", f"http://localhost/api/hooks/{route}", headers, body)
-    return status, json.loads(data)
-
-
-def queued(storage: StorageAccount) -> int:
-    return len(DeploymentQueue(storage).peek())
 
 
 def test_github_push_is_recorded_then_queued_with_the_trace(gh: AuditLedger, storage, spans):
@@ -128,31 +105,30 @@ def test_body_over_25_mb_is_413(gh, storage):
     assert status == 413 and answer["error"] == "payload_too_large" and queued(storage) == 0
 
 
-def test_azure_devops_basic_auth_and_push(gh, storage, clock):
-    app_context.set_current(context(storage, config_for(
-        "azure-devops", "https://dev.azure.com/contoso/data/_git/platform"), clock))
-    status, _ = post("azure-devops", *azure_devops(azure_devops_push(), password="wrong"))
-    assert status == 401 and queued(storage) == 0
-    status, _ = post("azure-devops", {"Authorization": "Basic !!!"}, b"{}")
-    assert status == 401
-    payload = azure_devops_push(ref="refs/heads/adf_publish")
-    status, answer = post("azure-devops", *azure_devops(payload))
-    assert status == 202 and answer["status"] == "queued" and queued(storage) == 2
-    assert {r.component for r in DeploymentQueue(storage).peek()} == {"adf"}
-    status, answer = post("azure-devops", *azure_devops(payload))  # the same notification id again
-    assert answer["status"] == "duplicate" and queued(storage) == 2
-    status, answer = post("azure-devops", *azure_devops({**payload, "eventType": "git.pullrequest.created"}))
-    assert status == 202 and answer["status"] == "ignored"
+def test_azure_devops_basic_auth_and_push(storage, clock):
+    with serving(storage, clock, "azure-devops", ADO):
+        status, _ = post("azure-devops", *azure_devops(azure_devops_push(), password="wrong"))
+        assert status == 401 and queued(storage) == 0
+        status, _ = post("azure-devops", {"Authorization": "Basic !!!"}, b"{}")
+        assert status == 401
+        payload = azure_devops_push(ref="refs/heads/adf_publish")
+        status, answer = post("azure-devops", *azure_devops(payload))
+        assert status == 202 and answer["status"] == "queued" and queued(storage) == 2
+        assert {r.component for r in DeploymentQueue(storage).peek()} == {"adf"}
+        status, answer = post("azure-devops", *azure_devops(payload))  # the same notification id again
+        assert answer["status"] == "duplicate" and queued(storage) == 2
+        status, answer = post("azure-devops", *azure_devops({**payload, "eventType": "git.pullrequest.created"}))
+        assert status == 202 and answer["status"] == "ignored"
 
 
-def test_gitlab_token_and_push(gh, storage, clock):
-    app_context.set_current(context(storage, config_for("gitlab", "https://gitlab.com/contoso/platform"), clock))
-    status, _ = post("gitlab", *gitlab(gitlab_push(), token="nope"))
-    assert status == 401
-    status, answer = post("gitlab", *gitlab(gitlab_push()))
-    assert status == 202 and answer["status"] == "queued" and queued(storage) == 2
-    status, answer = post("gitlab", *gitlab({"object_kind": "tag_push"}, event="Tag Push Hook"))
-    assert status == 202 and answer["status"] == "ignored"
+def test_gitlab_token_and_push(storage, clock):
+    with serving(storage, clock, "gitlab", GL):
+        status, _ = post("gitlab", *gitlab(gitlab_push(), token="nope"))
+        assert status == 401
+        status, answer = post("gitlab", *gitlab(gitlab_push()))
+        assert status == 202 and answer["status"] == "queued" and queued(storage) == 2
+        status, answer = post("gitlab", *gitlab({"object_kind": "tag_push"}, event="Tag Push Hook"))
+        assert status == 202 and answer["status"] == "ignored"
 
 
 def test_storage_unavailable_is_503_so_the_sender_retries(azurite, clock):
@@ -163,11 +139,8 @@ def test_storage_unavailable_is_503_so_the_sender_retries(azurite, clock):
         "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
         "BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;"
         "TableEndpoint=http://127.0.0.1:9/devstoreaccount1;"), names=StorageNames(prefix="tdead"))
-    app_context.set_current(context(dead, config_for("github", GH), clock))
-    try:
+    with serving(dead, clock):
         status, answer = post("github", *github(github_push()))
-    finally:
-        app_context.set_current(None)
     assert status == 503 and answer["error"] == "unavailable"
 
 
@@ -177,9 +150,7 @@ def test_a_late_redelivery_finishes_the_work_of_a_receiver_that_died(storage, cl
     from shared.claims import Claims
     from shared.ingest.intake import CLAIM_SCOPE
 
-    ctx = context(storage, config_for("github", GH), clock, settings={"DATAOPS_WEBHOOK_BUDGET_S": "1"})
-    app_context.set_current(ctx)
-    try:
+    with serving(storage, clock, settings={"DATAOPS_WEBHOOK_BUDGET_S": "1"}) as ctx:
         headers, body = github(github_push(), delivery="died-after-claim")
         did = ctx.ledger.new_deployment_id("dev", "notebooks", "x")
         # The first receiver claimed the delivery and died before recording or queuing anything.
@@ -196,5 +167,3 @@ def test_a_late_redelivery_finishes_the_work_of_a_receiver_that_died(storage, cl
         assert queued(storage) == 1 and ctx.ledger.get_deployment(did).status == "queued"
         status, answer = post("github", headers, body)
         assert answer["status"] == "duplicate" and queued(storage) == 1  # finished: not sent again
-    finally:
-        app_context.set_current(None)

@@ -3,41 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from shared import app as app_context
 from shared.audit import AuditLedger
 from shared.storage import StorageAccount
 
 from .helpers import (
+    ADO,
     azure_devops,
     azure_devops_push,
-    config_for,
-    context,
     github,
     github_push,
     gitlab,
     gitlab_push,
-    host,
+    post,
+    serving,
 )
-
-GH = "https://github.com/contoso/data-platform"
-HOST = host()
-
-
-@pytest.fixture
-def gh(storage: StorageAccount, clock) -> Iterator[AuditLedger]:
-    ctx = context(storage, config_for("github", GH), clock)
-    app_context.set_current(ctx)
-    yield ctx.ledger
-    app_context.set_current(None)
-
-
-def post(route: str, headers: dict[str, str], body: bytes) -> tuple[int, dict]:
-    status, _, data = HOST.dispatch("POST", f"http://localhost/api/hooks/{route}", headers, body)
-    return status, json.loads(data)
 
 
 def writes(storage: StorageAccount) -> int:
@@ -86,17 +68,14 @@ def test_a_deep_body_is_refused_before_parsing_whatever_the_route(gh: AuditLedge
 
 def test_long_fields_in_other_sources_are_4xx(storage, clock) -> None:
     for provider, url, route, build in (
-            ("azure-devops", "https://dev.azure.com/contoso/data/_git/platform", "azure-devops",
+            ("azure-devops", ADO, "azure-devops",
              lambda: azure_devops(json.dumps(azure_devops_push(ref="refs/heads/" + "r" * 5000)).encode())),
             ("gitlab", "https://gitlab.com/contoso/platform.git", "gitlab",
              lambda: gitlab(json.dumps(gitlab_push(url="https://[gitlab.com/contoso/platform.git")).encode())),
             ("gitlab", "https://gitlab.com/contoso/platform.git", "gitlab",
              lambda: gitlab(json.dumps(gitlab_push()).encode(), delivery="u" * 201))):
-        app_context.set_current(context(storage, config_for(provider, url), clock))
-        try:
+        with serving(storage, clock, provider, url):
             status, answer = post(route, *build())
-        finally:
-            app_context.set_current(None)
         assert 400 <= status < 500, (provider, status, answer)
     assert writes(storage) == 0
 

@@ -6,26 +6,23 @@ import copy
 import json
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared import app as app_context
-from shared.deploy.queue import DeploymentQueue
-
 from .helpers import (
+    ADO,
+    GL,
     azure_devops,
     azure_devops_push,
-    config_for,
-    context,
+    dispatch,
     github,
     github_push,
     gitlab,
     gitlab_push,
-    host,
+    queued,
+    serving,
 )
 
-HOST = host()
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
@@ -55,17 +52,11 @@ def _mutate(payload: dict[str, Any], path: tuple[Any, ...], value: Any, delete: 
     return out
 
 
-@pytest.fixture
-def setup(storage, clock):
-    yield storage, clock
-    app_context.set_current(None)
-
-
 def _check(storage, route: str, headers: dict[str, str], body: bytes, before: int) -> None:
-    status, _, data = HOST.dispatch("POST", f"http://x/api/hooks/{route}", headers, body)
+    status, data = dispatch(route, headers, body)
     assert 200 <= status < 500, (status, data)
     answer = json.loads(data)
-    after = len(DeploymentQueue(storage).peek())
+    after = queued(storage)
     if status >= 400:
         assert set(answer) >= {"error", "message"}
         assert after == before, "a refused delivery queued work"
@@ -76,52 +67,45 @@ def _check(storage, route: str, headers: dict[str, str], body: bytes, before: in
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(GITHUB_PATHS), value=json_values, delete=st.booleans(), resign=st.booleans(),
        event=st.sampled_from(["push", "push", "ping", "issues", ""]))
-def test_github_mutations(setup, path, value, delete, resign, event):
-    storage, clock = setup
-    app_context.set_current(context(storage, config_for("github", "https://github.com/contoso/data-platform"),
-                                    clock))
+def test_github_mutations(storage, clock, path, value, delete, resign, event):
     payload = _mutate(github_push(), path, value, delete)
     headers, body = github(payload, event=event)
     if not resign:
         body = body + b" "  # the signature no longer matches
-    _check(storage, "github", headers, body, len(DeploymentQueue(storage).peek()))
+    with serving(storage, clock):
+        _check(storage, "github", headers, body, queued(storage))
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(ADO_PATHS), value=json_values, delete=st.booleans(),
        auth=st.sampled_from(["ok", "wrong", "garbage", "missing"]))
-def test_azure_devops_mutations(setup, path, value, delete, auth):
-    storage, clock = setup
-    app_context.set_current(context(storage, config_for(
-        "azure-devops", "https://dev.azure.com/contoso/data/_git/platform"), clock))
+def test_azure_devops_mutations(storage, clock, path, value, delete, auth):
     headers, body = azure_devops(_mutate(azure_devops_push(), path, value, delete),
                                  password="s3cret-pass" if auth == "ok" else "nope")
     if auth == "garbage":
         headers["Authorization"] = "Basic ###"
     elif auth == "missing":
         headers.pop("Authorization")
-    _check(storage, "azure-devops", headers, body, len(DeploymentQueue(storage).peek()))
+    with serving(storage, clock, "azure-devops", ADO):
+        _check(storage, "azure-devops", headers, body, queued(storage))
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(GITLAB_PATHS), value=json_values, delete=st.booleans(),
        header=st.sampled_from(["X-Gitlab-Token", "X-Gitlab-Event", "X-Gitlab-Event-UUID", None]),
        header_value=st.text(max_size=20))
-def test_gitlab_mutations(setup, path, value, delete, header, header_value):
-    storage, clock = setup
-    app_context.set_current(context(storage, config_for("gitlab", "https://gitlab.com/contoso/platform"), clock))
+def test_gitlab_mutations(storage, clock, path, value, delete, header, header_value):
     headers, body = gitlab(_mutate(gitlab_push(), path, value, delete))
     if header:
         headers[header] = header_value
-    _check(storage, "gitlab", headers, body, len(DeploymentQueue(storage).peek()))
+    with serving(storage, clock, "gitlab", GL):
+        _check(storage, "gitlab", headers, body, queued(storage))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.binary(max_size=300), route=st.sampled_from(["github", "azure-devops", "gitlab"]))
-def test_arbitrary_bytes_signed_correctly(setup, raw, route):
-    storage, clock = setup
-    app_context.set_current(context(storage, config_for("github", "https://github.com/contoso/data-platform"),
-                                    clock))
+def test_arbitrary_bytes_signed_correctly(storage, clock, raw, route):
     headers = {"github": github, "azure-devops": azure_devops, "gitlab": gitlab}[route](raw)[0]
-    _check(storage, route, headers, raw, 0)
-    assert len(DeploymentQueue(storage).peek()) == 0
+    with serving(storage, clock):
+        _check(storage, route, headers, raw, 0)
+    assert queued(storage) == 0

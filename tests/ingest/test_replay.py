@@ -5,42 +5,27 @@ from __future__ import annotations
 import json
 import uuid
 
-from shared import app as app_context
-from shared.deploy.queue import DeploymentQueue
 from shared.storage import StorageAccount
 
 from .helpers import (
+    ADO,
+    GH,
     azure_devops,
     azure_devops_push,
-    config_for,
-    context,
     github,
     github_push,
     gitlab,
     gitlab_push,
-    host,
+    post,
+    queued,
+    serving,
 )
 
-HOST = host()
-GH = "https://github.com/contoso/data-platform"
 
-
-def post(route: str, headers: dict[str, str], body: bytes) -> tuple[int, dict]:
-    status, _, data = HOST.dispatch("POST", f"http://localhost/api/hooks/{route}", headers, body)
-    return status, json.loads(data)
-
-
-def queued(storage: StorageAccount) -> int:
-    return len(DeploymentQueue(storage).peek())
-
-
-def deliver(storage, clock, provider: str, url: str, route: str, messages: list[tuple[dict, bytes]],
-            settings: dict[str, str] | None = None) -> list[tuple[int, dict]]:
-    app_context.set_current(context(storage, config_for(provider, url), clock, settings=settings))
-    try:
+def deliver(storage: StorageAccount, clock, provider: str, url: str, route: str,
+            messages: list[tuple[dict, bytes]], settings: dict[str, str] | None = None) -> list[tuple[int, dict]]:
+    with serving(storage, clock, provider, url, settings):
         return [post(route, h, b) for h, b in messages]
-    finally:
-        app_context.set_current(None)
 
 
 def test_github_body_replayed_under_a_new_delivery_id_is_a_duplicate(storage, clock) -> None:
@@ -59,7 +44,7 @@ def test_github_body_replayed_under_a_new_delivery_id_is_a_duplicate(storage, cl
 
 
 def test_azure_devops_push_id_is_the_same_push_under_any_notification_id(storage, clock) -> None:
-    url = "https://dev.azure.com/contoso/data/_git/platform"
+    url = ADO
 
     def notification() -> dict:
         p = azure_devops_push(url=url)  # a new notification id each time

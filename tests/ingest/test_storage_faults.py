@@ -17,6 +17,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -34,7 +35,7 @@ from shared.settings import StorageNames
 from shared.storage import StorageAccount
 from tests.deploy.helpers import LocalRepo, RecordingDeployer, make_config
 
-from .helpers import context, github, github_push, host
+from .helpers import context, dispatch, github, github_push, host, serving
 
 BUDGET = 1.5
 SLACK = 0.6  # the dev host, the handler and the test's own thread scheduling on a busy machine
@@ -187,26 +188,23 @@ def test_every_acknowledged_delivery_is_deployed_exactly_once_through_refusals_a
     assert set(applied) == {f"{r.environment}:{r.commit}" for r in records if r.status == "succeeded"}
 
 
-def _setup(faults: StorageFaults, azurite: Azurite, prefix: str, budget: float) -> tuple[StorageAccount, Any, Any]:
-    """(direct storage, the hooks' context through the proxies, a host)."""
-    from .helpers import config_for
-
+@contextmanager
+def _through_proxies(faults: StorageFaults, azurite: Azurite, prefix: str,
+                     budget: float) -> Iterator[tuple[StorageAccount, Any]]:
+    """(direct storage, the hooks' context through the proxies, current while the block runs)."""
     names = StorageNames(prefix=prefix)
     direct = StorageAccount(connection_string=azurite.connection_string, names=names).ensure()
     proxied = StorageAccount(connection_string=faults.connection_string, names=names)
-    ctx = context(proxied, config_for("github", "https://github.com/contoso/data-platform"), SystemClock(),
-                  settings={"DATAOPS_WEBHOOK_BUDGET_S": str(budget)})
-    return direct, ctx, host()
+    with serving(proxied, SystemClock(), settings={"DATAOPS_WEBHOOK_BUDGET_S": str(budget)}) as ctx:
+        yield direct, ctx
 
 
 def test_queue_refused_releases_the_claim_and_leaves_no_record(faults: StorageFaults, azurite: Azurite,
                                                                 unique_prefix: str) -> None:
-    direct, ctx, h = _setup(faults, azurite, unique_prefix, 2.0)
     headers, body = github(github_push(), delivery="refused-queue")
-    app_context.set_current(ctx)
-    try:
+    with _through_proxies(faults, azurite, unique_prefix, 2.0) as (direct, ctx):
         faults.proxies[1].set_mode("refuse")  # the queue endpoint only: records are written, no message
-        status, _, data = h.dispatch("POST", "http://x/api/hooks/github", headers, body)
+        status, data = dispatch("github", headers, body)
         assert status == 503, data
         ledger = context(direct, ctx.config, SystemClock()).ledger
         assert ledger.list_deployments("dev").items == []  # nothing was queued: its records are gone too
@@ -215,22 +213,18 @@ def test_queue_refused_releases_the_claim_and_leaves_no_record(faults: StorageFa
 
         assert Claims(direct).get(CLAIM_SCOPE, "github:refused-queue") is None  # released
         faults.proxies[1].set_mode("pass")
-        status, _, data = h.dispatch("POST", "http://x/api/hooks/github", headers, body)
+        status, data = dispatch("github", headers, body)
         assert status == 202 and json.loads(data)["status"] == "queued"
         assert len(ledger.list_deployments("dev").items) == 1 and len(DeploymentQueue(direct).peek()) == 2
-    finally:
-        app_context.set_current(None)
 
 
 def test_queue_hanging_keeps_the_claim_and_the_retry_reuses_the_ids(faults: StorageFaults, azurite: Azurite,
                                                                      unique_prefix: str) -> None:
-    direct, ctx, h = _setup(faults, azurite, unique_prefix, 1.0)
     headers, body = github(github_push(), delivery="hung-queue")
-    app_context.set_current(ctx)
-    try:
+    with _through_proxies(faults, azurite, unique_prefix, 1.0) as (direct, ctx):
         faults.proxies[1].set_mode("hang")  # a send that may have arrived: never released
         t0 = time.monotonic()
-        status, _, _ = h.dispatch("POST", "http://x/api/hooks/github", headers, body)
+        status, _ = dispatch("github", headers, body)
         assert status == 503 and time.monotonic() - t0 < 1.0 + SLACK
         ledger = context(direct, ctx.config, SystemClock()).ledger
         first = sorted(r.id for e in ("dev", "test") for r in ledger.list_deployments(e).items)
@@ -238,12 +232,10 @@ def test_queue_hanging_keeps_the_claim_and_the_retry_reuses_the_ids(faults: Stor
         faults.proxies[1].set_mode("pass")
         deadline = time.monotonic() + 10
         while True:  # within the first receiver's budget the claim is its; then a retry takes over
-            status, _, data = h.dispatch("POST", "http://x/api/hooks/github", headers, body)
+            status, data = dispatch("github", headers, body)
             if status == 202 or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
         answer = json.loads(data)
         assert status == 202 and answer["status"] == "recovered" and sorted(answer["deployments"]) == first
         assert sorted(r.id for e in ("dev", "test") for r in ledger.list_deployments(e).items) == first
-    finally:
-        app_context.set_current(None)

@@ -3,16 +3,17 @@ never accepted as the secret: 503 ``secret_unresolved`` naming the setting, noth
 
 from __future__ import annotations
 
-import json
 import logging
 
 import pytest
 
-from shared import app as app_context
 from shared.app import log_unresolved_secrets
 from shared.deploy.queue import DeploymentQueue
 
 from .helpers import (
+    ADO,
+    GH,
+    GL,
     azure_devops,
     azure_devops_push,
     config_for,
@@ -21,24 +22,16 @@ from .helpers import (
     github_push,
     gitlab,
     gitlab_push,
-    host,
+    post,
+    serving,
 )
 
 REFERENCE = "@Microsoft.KeyVault(SecretUri=https://kv-dataops.vault.azure.net/secrets/github-webhook/)"
-HOST = host()
-
-
-def post(route: str, headers: dict[str, str], body: bytes) -> tuple[int, dict]:
-    status, _, data = HOST.dispatch("POST", f"http://localhost/api/hooks/{route}", headers, body)
-    return status, json.loads(data)
 
 
 @pytest.mark.parametrize("value", [REFERENCE, "  @microsoft.keyvault(VaultName=kv;SecretName=gh)", "", "   "])
 def test_an_unresolved_webhook_secret_is_503_and_accepts_nothing(storage, clock, value):
-    ctx = context(storage, config_for("github", "https://github.com/contoso/data-platform"), clock,
-                  {"GITHUB_WEBHOOK_SECRET": value})
-    app_context.set_current(ctx)
-    try:
+    with serving(storage, clock, settings={"GITHUB_WEBHOOK_SECRET": value}) as ctx:
         # Signed with the reference text itself: what anyone who read the app settings could do.
         headers, body = github(github_push(), secret=value or "x")
         status, answer = post("github", headers, body)
@@ -46,26 +39,21 @@ def test_an_unresolved_webhook_secret_is_503_and_accepts_nothing(storage, clock,
         assert "GITHUB_WEBHOOK_SECRET" in answer["message"]
         assert (value.strip() or "@@") not in answer["message"]  # never the value
         assert DeploymentQueue(storage).peek() == [] and ctx.ledger.list_deployments("dev").items == []
-    finally:
-        app_context.set_current(None)
 
 
 def test_every_source_checks_its_secrets(storage, clock):
     for provider, url, setting, delivery in (
-            ("azure-devops", "https://dev.azure.com/contoso/data/_git/platform", "AZDO_WEBHOOK_PASSWORD",
+            ("azure-devops", ADO, "AZDO_WEBHOOK_PASSWORD",
              azure_devops(azure_devops_push(), password=REFERENCE)),
-            ("gitlab", "https://gitlab.com/contoso/platform", "GITLAB_WEBHOOK_TOKEN",
+            ("gitlab", GL, "GITLAB_WEBHOOK_TOKEN",
              gitlab(gitlab_push(), token=REFERENCE))):
-        app_context.set_current(context(storage, config_for(provider, url), clock, {setting: REFERENCE}))
-        try:
+        with serving(storage, clock, provider, url, {setting: REFERENCE}):
             status, answer = post(provider, *delivery)
             assert status == 503 and answer["error"] == "secret_unresolved" and setting in answer["message"]
-        finally:
-            app_context.set_current(None)
 
 
 def test_the_startup_check_logs_every_unresolved_secret_by_name(storage, clock, caplog):
-    ctx = context(storage, config_for("github", "https://github.com/contoso/data-platform"), clock,
+    ctx = context(storage, config_for("github", GH), clock,
                   {"GITHUB_WEBHOOK_SECRET": REFERENCE, "GITLAB_WEBHOOK_TOKEN": ""})
     with caplog.at_level(logging.ERROR, logger="shared.app"):
         assert sorted(log_unresolved_secrets(ctx)) == ["GITHUB_WEBHOOK_SECRET", "GITLAB_WEBHOOK_TOKEN"]
