@@ -24,7 +24,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ..clock import Clock, SystemClock
 from ..errors import BadRequest, Conflict, NotFound, Unavailable
@@ -40,6 +40,7 @@ from .records import (
 )
 
 _BATCH = 100  # Table transactions: one partition, at most 100 entities
+T = TypeVar("T")
 
 
 @dataclass
@@ -50,6 +51,24 @@ class Page:
 
 def encode_token(state: dict[str, str]) -> str:
     return base64.urlsafe_b64encode(json.dumps(state, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def newest_page(heads: list[tuple[str, str, T]], cursor: dict[str, str], limit: int) -> tuple[list[T], str | None]:
+    """Merge rows read from several partitions, each read newest first after its ``cursor`` row.
+
+    ``heads`` holds (RowKey, partition, item) for up to ``limit + 1`` rows of each partition; rows
+    are keyed by inverted time, so ascending RowKey is newest first. Returns the newest ``limit``
+    items and the continuation token: ``cursor`` with the last row taken from each partition, or
+    None when nothing is left.
+    """
+    heads.sort(key=lambda h: (h[0], h[1]))
+    chosen = heads[:limit]
+    if len(heads) <= limit:
+        return [item for _, _, item in chosen], None
+    following = dict(cursor)
+    for row, part, _ in chosen:
+        following[part] = row
+    return [item for _, _, item in chosen], encode_token(following)
 
 
 def decode_token(token: str | None) -> dict[str, str]:
@@ -351,16 +370,8 @@ class AuditLedger:
                     taken += 1
                 if taken > limit:
                     break
-        heads.sort(key=lambda t: t[0])  # inverted time: ascending RowKey = newest first
-        chosen = heads[:limit]
-        items = [self._record_from(e, with_plan=with_plan) for _, _, e in chosen]
-        token = None
-        if len(heads) > limit:
-            next_state = dict(state)
-            for row, env, _ in chosen:
-                next_state[env] = row
-            token = encode_token(next_state)
-        return Page(items, token)
+        chosen, token = newest_page(heads, state, limit)
+        return Page([self._record_from(e, with_plan=with_plan) for e in chosen], token)
 
     def iter_deployments(self, environment: str, *, since: datetime | None = None,
                          until: datetime | None = None,

@@ -66,6 +66,53 @@ def reject_unknown(params: Mapping[str, str], allowed: frozenset[str]) -> None:
                          f"(known: {', '.join(sorted(allowed - {'code'}))})", code="unknown_parameter")
 
 
+def one_of(name: str, value: str | None, options: Sequence[str]) -> str | None:
+    """``value`` when it is one of ``options`` (None when not given); else a 400 naming the parameter."""
+    if value is not None and value not in options:
+        raise BadRequest(f"{name} must be one of {', '.join(options)}, not {value!r}", code=f"invalid_{name}")
+    return value
+
+
+class QueryParams:
+    """The checks every history query shares (deployments, incidents): unknown parameters, which
+    environments, choices, the ``since``/``until`` window, ``limit`` and ``continuation``.
+
+    Parameters that are missing, empty or blank count as not given. Each check raises the same
+    :class:`BadRequest` wherever it is used; a query calls them in the order it validates in.
+    """
+
+    def __init__(self, params: Mapping[str, str], allowed: frozenset[str]) -> None:
+        reject_unknown(params, allowed)
+        self.given = {k: v for k, v in params.items() if v is not None and str(v).strip() != ""}
+
+    def environments(self, known: list[str]) -> tuple[str, ...]:
+        """The one ``environment`` named, else every known one."""
+        if "environment" in self.given:
+            return (check_environment(self.given["environment"], known),)
+        return tuple(known)
+
+    def one_of(self, name: str, options: Sequence[str]) -> str | None:
+        return one_of(name, self.given.get(name), options)
+
+    def window(self) -> tuple[datetime | None, datetime | None]:
+        """``since`` and ``until`` (ISO 8601), ``since`` not after ``until``."""
+        p = self.given
+        since = parse_time("since", p["since"]) if "since" in p else None
+        until = parse_time("until", p["until"]) if "until" in p else None
+        if since and until and since > until:
+            raise BadRequest("since must not be after until", code="invalid_time")
+        return since, until
+
+    def limit(self) -> int:
+        return parse_int("limit", self.given["limit"], 1, MAX_LIMIT) if "limit" in self.given else DEFAULT_LIMIT
+
+    def continuation(self) -> str | None:
+        """The token, checked before any read (a bad one is a 400)."""
+        token = self.given.get("continuation")
+        decode_token(token)
+        return token
+
+
 @dataclass(frozen=True)
 class HistoryQuery:
     """A validated history query."""
@@ -86,21 +133,12 @@ class HistoryQuery:
     def parse(cls, params: Mapping[str, str], known_environments: list[str],
               components: Sequence[str]) -> HistoryQuery:
         """Validate raw query parameters (``components``: the registered names); a bad value names the parameter."""
-        reject_unknown(params, HISTORY_PARAMS)
-        p = {k: v for k, v in params.items() if v is not None and str(v).strip() != ""}
-        envs = (check_environment(p["environment"], known_environments),) if "environment" in p \
-            else tuple(known_environments)
-        component = p.get("component")
-        if component is not None and component not in components:
-            raise BadRequest(f"component must be one of {', '.join(components)}, not {component!r}",
-                             code="invalid_component")
-        status = p.get("status")
-        if status is not None and status not in STATUSES:
-            raise BadRequest(f"status must be one of {', '.join(STATUSES)}, not {status!r}", code="invalid_status")
-        since = parse_time("since", p["since"]) if "since" in p else None
-        until = parse_time("until", p["until"]) if "until" in p else None
-        if since and until and since > until:
-            raise BadRequest("since must not be after until", code="invalid_time")
+        q = QueryParams(params, HISTORY_PARAMS)
+        p = q.given
+        envs = q.environments(known_environments)
+        component = q.one_of("component", components)
+        status = q.one_of("status", STATUSES)
+        since, until = q.window()
         actor = p.get("actor")
         if actor is not None and len(actor) > 200:
             raise BadRequest("actor is longer than 200 characters", code="invalid_actor")
@@ -110,7 +148,7 @@ class HistoryQuery:
             if not COMMIT_PREFIX.match(commit):
                 raise BadRequest(f"commit: {p['commit']!r} is not a commit SHA or prefix (4 to 40 hex digits)",
                                  code="invalid_commit")
-        limit = parse_int("limit", p["limit"], 1, MAX_LIMIT) if "limit" in p else DEFAULT_LIMIT
+        limit = q.limit()
         include = p.get("include")
         if include is not None and include not in ("activity", "deployments"):
             raise BadRequest("include must be 'activity' (deployments and activities) or 'deployments'",
@@ -118,9 +156,7 @@ class HistoryQuery:
         include_activity = include == "activity"
         if include_activity and len(envs) != 1:
             raise BadRequest("include=activity needs one environment", code="invalid_include")
-        token = p.get("continuation")
-        if token is not None:
-            decode_token(token)  # fail early with a 400, before any read
+        token = q.continuation()
         branch = p.get("branch")
         if branch is not None and (len(branch) > 1000 or include_activity):
             raise BadRequest("branch must be a branch name (up to 1000 characters), without include=activity",

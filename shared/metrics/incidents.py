@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from ..audit import Activity, AuditLedger, DeploymentRecord
 from ..audit.keys import is_deployment_id
-from ..audit.ledger import Page, decode_token, encode_token
+from ..audit.ledger import Page, decode_token, encode_token, newest_page
 from ..clock import Clock
 from ..errors import BadRequest, NotFound
 
@@ -247,12 +247,5 @@ class IncidentBook:
                 if found > limit or got.continuation is None:
                     break
                 token = got.continuation
-        heads.sort(key=lambda h: (h[0], h[1]))  # inverted time: ascending RowKey = newest first
-        chosen = heads[:limit]
-        token = None
-        if len(heads) > limit:
-            following = dict(cursor)
-            for row, env, _ in chosen:
-                following[env] = row
-            token = encode_token(following)
-        return Page([inc for _, _, inc in chosen], token)
+        chosen, token = newest_page(heads, cursor, limit)
+        return Page(chosen, token)

@@ -7,8 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..audit.ledger import Page, decode_token
-from ..audit.queries import DEFAULT_LIMIT, MAX_LIMIT, check_environment, parse_int, parse_time, reject_unknown
+from ..audit.ledger import Page
+from ..audit.queries import (
+    DEFAULT_LIMIT,
+    QueryParams,
+    check_environment,
+    one_of,
+    parse_int,
+    parse_time,
+    reject_unknown,
+)
 from ..errors import BadRequest
 from ..validation import optional_text
 from .dora import BENCHMARKS, DEFINITIONS, DoraReport
@@ -45,14 +53,8 @@ class MetricsQuery:
         group = params.get("group_by") or None
         if group is not None and group not in GROUP_BY:
             raise BadRequest(f"group_by must be 'author' or 'pusher', not {group!r}", code="invalid_group_by")
-        definitions = params.get("definitions") or None
-        if definitions is not None and definitions not in DEFINITIONS:
-            raise BadRequest(f"definitions must be one of {', '.join(DEFINITIONS)}, not {definitions!r}",
-                             code="invalid_definitions")
-        benchmark = params.get("benchmark") or None
-        if benchmark is not None and benchmark not in {str(y) for y in BENCHMARKS}:
-            raise BadRequest(f"benchmark must be one of {', '.join(map(str, BENCHMARKS))}, not {benchmark!r}",
-                             code="invalid_benchmark")
+        definitions = one_of("definitions", params.get("definitions") or None, DEFINITIONS)
+        benchmark = one_of("benchmark", params.get("benchmark") or None, [str(y) for y in BENCHMARKS])
         return cls(env, days, group is not None, GROUP_BY.get(group or "author", "author"), definitions,
                    int(benchmark) if benchmark else None)
 
@@ -99,9 +101,7 @@ class IncidentOpening:
         if not env:
             raise BadRequest("environment is required", code="invalid_environment")
         check_environment(env, known)
-        kind = optional_text(body, "kind") or "incident"
-        if kind not in INCIDENT_KINDS:
-            raise BadRequest(f"kind must be one of {', '.join(INCIDENT_KINDS)}, not {kind!r}", code="invalid_kind")
+        kind = one_of("kind", optional_text(body, "kind") or "incident", INCIDENT_KINDS) or "incident"
         title = optional_text(body, "title")
         if not title:
             raise BadRequest("title is required", code="invalid_title")
@@ -152,24 +152,12 @@ class IncidentQuery:
     def parse(cls, params: Mapping[str, str], known: list[str]) -> IncidentQuery:
         """``environment`` (default all), ``state`` open|resolved, ``kind`` incident|data_quality,
         ``since``/``until`` (opening time, ISO 8601), ``limit`` 1..1000 (default 50), ``continuation``."""
-        reject_unknown(params, INCIDENT_PARAMS)
-        p = {k: v for k, v in params.items() if v is not None and str(v).strip() != ""}
-        envs = (check_environment(p["environment"], known),) if "environment" in p else tuple(known)
-        state = p.get("state")
-        if state is not None and state not in INCIDENT_STATES:
-            raise BadRequest(f"state must be one of {', '.join(INCIDENT_STATES)}, not {state!r}",
-                             code="invalid_state")
-        kind = p.get("kind")
-        if kind is not None and kind not in INCIDENT_KINDS:
-            raise BadRequest(f"kind must be one of {', '.join(INCIDENT_KINDS)}, not {kind!r}", code="invalid_kind")
-        since = parse_time("since", p["since"]) if "since" in p else None
-        until = parse_time("until", p["until"]) if "until" in p else None
-        if since and until and since > until:
-            raise BadRequest("since must not be after until", code="invalid_time")
-        limit = parse_int("limit", p["limit"], 1, MAX_LIMIT) if "limit" in p else DEFAULT_LIMIT
-        token = p.get("continuation")
-        decode_token(token)  # a bad token is a 400 before any read
-        return cls(envs, state, kind, since, until, limit, token)
+        q = QueryParams(params, INCIDENT_PARAMS)
+        envs = q.environments(known)
+        state = q.one_of("state", INCIDENT_STATES)
+        kind = q.one_of("kind", INCIDENT_KINDS)
+        since, until = q.window()
+        return cls(envs, state, kind, since, until, q.limit(), q.continuation())
 
     def run(self, ctx: AppContext) -> Page:
         return book(ctx).page(self.environments, state=self.state, kind=self.kind, since=self.since,
