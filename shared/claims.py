@@ -12,7 +12,7 @@ from typing import Any
 
 from .audit.keys import fit_key, safe_key
 from .errors import Unavailable
-from .storage import StorageAccount
+from .storage import StorageAccount, sdk_options
 
 
 class Claims:
@@ -33,10 +33,10 @@ class Claims:
         if at is not None:
             entity["at"] = at.isoformat()
         try:
-            self.table.create_entity(entity)
+            self.table.create_entity(entity, **sdk_options())
             return True, data or {}
         except ResourceExistsError:
-            existing = self.table.get_entity(entity["PartitionKey"], entity["RowKey"])
+            existing = self.table.get_entity(entity["PartitionKey"], entity["RowKey"], **sdk_options())
             return False, json.loads(existing.get("data") or "{}")
         except (ServiceRequestError, ServiceResponseError) as exc:
             raise Unavailable("state storage is unreachable") from exc
@@ -45,7 +45,7 @@ class Claims:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            e = self.table.get_entity(f"claim-{safe_key(scope)}", fit_key(key))
+            e = self.table.get_entity(f"claim-{safe_key(scope)}", fit_key(key), **sdk_options())
         except ResourceNotFoundError:
             return None
         return json.loads(e.get("data") or "{}")
@@ -55,7 +55,8 @@ class Claims:
         from azure.data.tables import UpdateMode
 
         self.table.upsert_entity({"PartitionKey": f"claim-{safe_key(scope)}", "RowKey": fit_key(key),
-                                  "data": json.dumps(data, default=str)}, mode=UpdateMode.REPLACE)
+                                  "data": json.dumps(data, default=str)}, mode=UpdateMode.REPLACE,
+                                 **sdk_options())
 
     def release(self, scope: str, key: str) -> None:
-        self.table.delete_entity(f"claim-{safe_key(scope)}", fit_key(key))
+        self.table.delete_entity(f"claim-{safe_key(scope)}", fit_key(key), **sdk_options())

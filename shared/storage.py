@@ -63,6 +63,41 @@ def record_writes() -> Iterator[list[str]]:
         _writes.reset(token)
 
 
+class CallTally:
+    """Storage requests sent in an :func:`untraced_calls` block: how many, and their seconds."""
+
+    __slots__ = ("requests", "seconds")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.seconds = 0.0
+
+
+_untraced: ContextVar[CallTally | None] = ContextVar("dataops_storage_untraced", default=None)
+
+
+@contextmanager
+def untraced_calls() -> Iterator[CallTally]:
+    """Storage calls in this block make no span of their own; they are counted and timed instead.
+
+    The webhook's hot path (docs/telemetry.md): its six storage calls as HTTP client spans were most of
+    the tracing overhead on the 202. Call sites pass :func:`sdk_options` to the SDK method, azure-core's
+    supported per-operation switch (``tracing_options={"enabled": False}``, azure-core >= 1.33), which
+    leaves out both the operation span and its HTTP client span.
+    """
+    tally = CallTally()
+    token = _untraced.set(tally)
+    try:
+        yield tally
+    finally:
+        _untraced.reset(token)
+
+
+def sdk_options() -> dict[str, Any]:
+    """Keyword arguments for one Azure SDK call: tracing off inside :func:`untraced_calls`."""
+    return {"tracing_options": {"enabled": False}} if _untraced.get() is not None else {}
+
+
 def time_left() -> float | None:
     """Seconds until the current deadline (None: no deadline)."""
     end = _deadline.get()
@@ -114,11 +149,17 @@ def _transport(timeouts: tuple[float, float] | None = None) -> Any:
                                                          or self.connection_config.timeout), left)
                 kwargs["read_timeout"] = min(float(kwargs.get("read_timeout")
                                                    or self.connection_config.read_timeout), left)
+            tally = _untraced.get()
+            started = time.perf_counter() if tally is not None else 0.0
             try:
                 return super().send(request, **kwargs)
             except AzureError as exc:  # the same error, marked: messages name the service (errors.unreachable)
                 exc.dataops_service = "storage"  # type: ignore[attr-defined]
                 raise
+            finally:
+                if tally is not None:
+                    tally.requests += 1
+                    tally.seconds += time.perf_counter() - started
 
         def sleep(self, duration: float) -> None:
             left = time_left()

@@ -58,6 +58,9 @@ VCS_URL = "vcs.repository.url.full"
 ENVIRONMENT = "deployment.environment.name"
 COMPONENT = "dataops.component"
 ERROR_TYPE = "error.type"
+# The webhook's storage calls, summed on its intake span (they make no span of their own).
+STORAGE_REQUESTS = "dataops.storage.requests"
+STORAGE_SECONDS = "dataops.storage.duration"
 SYNC, RUN = "SYNC", "RUN"  # cicd.pipeline.action.name: a deployment syncs a target with Git; a toggle runs
 
 # Deployment status -> cicd.pipeline.result (enum: success, failure, error, timeout, cancellation, skip).
@@ -593,24 +596,21 @@ def span(name: str, attributes: Mapping[str, Any] | None = None,
 
 
 @contextlib.contextmanager
-def http_client_spans_only() -> Iterator[None]:
-    """Azure SDK calls inside make only their HTTP client span (the webhook's hot path).
+def summarised_calls() -> Iterator[Any]:
+    """HTTP calls in this block make no span of their own; storage calls are counted and timed instead.
 
-    azure-core makes two spans per SDK call: the operation (``TableClient.create_entity``,
-    INTERNAL) and its HTTP request (CLIENT). Inside this block the operation span is left out, as
-    azure-core itself does for an SDK call nested in another: the CLIENT span (method, URL, status,
-    request ids) stays, and with it the trace.
+    The webhook's hot path: its storage calls as HTTP client spans were most of what tracing cost
+    the 202 (docs/telemetry.md, Overhead). azure-core leaves a call out through its supported
+    per-operation ``tracing_options`` (the call sites pass ``storage.sdk_options()``), and the requests
+    instrumentation through OpenTelemetry's ``suppress_http_instrumentation``. Yields the
+    :class:`~shared.storage.CallTally`; the caller puts it on its span.
     """
-    try:
-        from azure.core.tracing.decorator import _in_span_context
-    except ImportError:  # pragma: no cover - azure-core is pinned
-        yield
-        return
-    token = _in_span_context.set(True)
-    try:
-        yield
-    finally:
-        _in_span_context.reset(token)
+    from opentelemetry.instrumentation.utils import suppress_http_instrumentation
+
+    from .storage import untraced_calls
+
+    with untraced_calls() as tally, suppress_http_instrumentation():
+        yield tally
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from ..clock import Clock, SystemClock
 from ..errors import BadRequest, Conflict, NotFound, Unavailable
-from ..storage import StorageAccount, not_provisioned
+from ..storage import StorageAccount, not_provisioned, sdk_options
 from . import keys
 from .records import (
     FINAL_STATUSES,
@@ -127,7 +127,7 @@ class AuditLedger:
             return text, None
         blob = f"{owner}/{name}.json"
         self.storage.container(self.names.payload_container).upload_blob(
-            blob, text.encode(), overwrite=True)
+            blob, text.encode(), overwrite=True, **sdk_options())
         return None, blob
 
     def _load_blob(self, blob: str) -> Any:
@@ -183,7 +183,7 @@ class AuditLedger:
             rec.queued_at = self.clock.now()
         entity = self._deployment_entity(rec)
         try:
-            self._deployments.create_entity(entity)
+            self._deployments.create_entity(entity, **sdk_options())
         except ResourceExistsError:
             return self.get_deployment(rec.id), False
         except AzureError as exc:
@@ -201,7 +201,7 @@ class AuditLedger:
         except ValueError:
             raise NotFound(f"deployment {deployment_id!r} not found", code="unknown_deployment") from None
         try:
-            entity = self._deployments.get_entity(k.partition, k.row)
+            entity = self._deployments.get_entity(k.partition, k.row, **sdk_options())
         except ResourceNotFoundError as exc:
             missing = not_provisioned(exc, self.names)
             if missing is not None:  # no table at all: not "no such deployment"
@@ -222,7 +222,7 @@ class AuditLedger:
 
         k = keys.DeploymentKey(deployment_id)
         for _ in range(20):
-            entity = self._deployments.get_entity(k.partition, k.row)
+            entity = self._deployments.get_entity(k.partition, k.row, **sdk_options())
             current = self._record_from(entity)
             if current.final and not allow_final:
                 raise Conflict(f"deployment {deployment_id} already ended as {current.status}",
@@ -269,7 +269,7 @@ class AuditLedger:
         entity: dict[str, Any] = {"PartitionKey": deployment_id, "RowKey": keys.fit_key(row)}
         entity["data" if inline is not None else "data_blob"] = inline if inline is not None else blob
         try:
-            self._details.create_entity(entity)
+            self._details.create_entity(entity, **sdk_options())
         except ResourceExistsError:
             pass  # idempotent: the same row was already written
 
@@ -409,7 +409,7 @@ class AuditLedger:
         inline, blob = self._offload(f"activity/{activity.environment}", row, activity.data)
         entity["data" if inline is not None else "data_blob"] = inline if inline is not None else blob
         try:
-            self._activity.create_entity(entity)
+            self._activity.create_entity(entity, **sdk_options())
             return activity, True
         except ResourceExistsError:
             return activity, False

@@ -50,7 +50,7 @@ from ..deploy.queue import DeploymentQueue
 from ..deploy.request import DeploymentRequest
 from ..errors import Unavailable
 from ..settings import Settings
-from ..storage import BudgetSpent, StorageAccount, time_left
+from ..storage import BudgetSpent, StorageAccount, sdk_options, time_left
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,8 @@ class TrackingQueue(DeploymentQueue):
         while True:
             try:
                 # One attempt per call (no SDK retries): each failure is classified exactly.
-                msg = self.storage.queue(self.name).send_message(request.to_bytes(), retry_total=0)
+                msg = self.storage.queue(self.name).send_message(request.to_bytes(), retry_total=0,
+                                                                  **sdk_options())
             except AzureError as exc:
                 if not isinstance(exc, ServiceRequestError):
                     self.ambiguous = True  # sent, but the answer was lost: it may be on the queue
@@ -248,6 +249,6 @@ def delete_unqueued_record(storage: StorageAccount, deployment_id: str) -> None:
     for table, pk, rk in ((storage.names.details_table, deployment_id, "status-000-queued"),
                           (storage.names.deployments_table, k.partition, k.row)):
         try:
-            storage.table(table).delete_entity(pk, rk)
+            storage.table(table).delete_entity(pk, rk, **sdk_options())
         except ResourceNotFoundError:
             pass

@@ -35,6 +35,7 @@ from ..deploy.lifecycle import Opening, open_deployments
 from ..errors import BadRequest, DataOpsError, NotFound, PayloadTooLarge, Unavailable
 from ..settings import Settings
 from ..storage import StorageAccount, deadline
+from ..telemetry import STORAGE_REQUESTS, STORAGE_SECONDS
 from ..validation import json_object
 from .delivery import (
     CLAIM_SCOPE,
@@ -48,7 +49,7 @@ from .delivery import (
 )
 from .push import Push
 from .routing import route_push
-from .webhook_sources import MAX_DELIVERY, SOURCES, lower_headers
+from .webhook_sources import MAX_DELIVERY, SOURCES, WebhookSource, lower_headers
 
 log = logging.getLogger(__name__)
 
@@ -90,35 +91,42 @@ class Intake:
         h = lower_headers(headers)
         self._started = time.monotonic()
         with telemetry.span(f"dataops.webhook {source_name}", {"dataops.webhook.provider": source_name}) as span, \
-                telemetry.http_client_spans_only(), deadline(self.policy.budget_s * 0.95):
-            source.verify(h, body, self.settings)
-            payload = json_object(body)
-            event = source.classify(h, payload)
-            if event.kind == "ping":
-                return IntakeResult(200, {"status": "pong", "provider": source_name})
-            if event.kind == "ignored":
-                delivery = h.get(source.delivery_header or "", "") or str(payload.get("id") or "")
-                if len(delivery) > MAX_DELIVERY:  # kept only as a label: a long one is named by its digest
-                    delivery = ""
-                self._record_ignored(source_name, delivery or _digest(body), event.reason[:2000], None)
-                return IntakeResult(202, {"status": "ignored", "reason": event.reason})
-            push = source.parse(h, payload)
-            span.set_attributes(telemetry.deployment_attributes(
-                commit=push.after, ref=push.ref, repository=push.repository,
-                provider=telemetry.PROVIDERS.get(push.provider, push.provider)))
-            route = route_push(self.config, push, self.components)
-            if self.config.databricks.branch_workspaces is not None:
-                from ..branches.intake import BranchIntake
+                telemetry.summarised_calls() as calls, deadline(self.policy.budget_s * 0.95):
+            try:
+                return self._receive(source, source_name, h, body, span)
+            finally:  # its storage calls, summed (they make no span of their own: docs/telemetry.md)
+                span.set_attributes({STORAGE_REQUESTS: calls.requests, STORAGE_SECONDS: round(calls.seconds, 6)})
 
-                answered = BranchIntake(self).receive(push, route, body)
-                if answered is not None:
-                    return answered
-            if route.ignored:
-                self._record_ignored(source_name, push.delivery_id, route.ignored, push)
-                return IntakeResult(202, {"status": "ignored", "reason": route.ignored,
-                                          "delivery_id": push.delivery_id})
-            return self._accept(push, [(t.environment, t.component) for t in route.targets], route.skipped,
-                                body)
+    def _receive(self, source: WebhookSource, source_name: str, h: Mapping[str, str], body: bytes,
+                 span: Any) -> IntakeResult:
+        source.verify(h, body, self.settings)
+        payload = json_object(body)
+        event = source.classify(h, payload)
+        if event.kind == "ping":
+            return IntakeResult(200, {"status": "pong", "provider": source_name})
+        if event.kind == "ignored":
+            delivery = h.get(source.delivery_header or "", "") or str(payload.get("id") or "")
+            if len(delivery) > MAX_DELIVERY:  # kept only as a label: a long one is named by its digest
+                delivery = ""
+            self._record_ignored(source_name, delivery or _digest(body), event.reason[:2000], None)
+            return IntakeResult(202, {"status": "ignored", "reason": event.reason})
+        push = source.parse(h, payload)
+        span.set_attributes(telemetry.deployment_attributes(
+            commit=push.after, ref=push.ref, repository=push.repository,
+            provider=telemetry.PROVIDERS.get(push.provider, push.provider)))
+        route = route_push(self.config, push, self.components)
+        if self.config.databricks.branch_workspaces is not None:
+            from ..branches.intake import BranchIntake
+
+            answered = BranchIntake(self).receive(push, route, body)
+            if answered is not None:
+                return answered
+        if route.ignored:
+            self._record_ignored(source_name, push.delivery_id, route.ignored, push)
+            return IntakeResult(202, {"status": "ignored", "reason": route.ignored,
+                                      "delivery_id": push.delivery_id})
+        return self._accept(push, [(t.environment, t.component) for t in route.targets], route.skipped,
+                            body)
 
     # ----------------------------------------------------------------- accept
     def _accept(self, push: Push, targets: list[tuple[str, str]], skipped: tuple[str, ...],

@@ -74,11 +74,13 @@ def test_webhook_to_prod_is_one_exported_trace_with_metrics(tmp_path, azurite, u
     assert http["attributes"]["http.response.status_code"] == 202
     hook = next(s for s in spans if s["name"] == "dataops.webhook github")
     assert hook["parent_id"] == http["span_id"]
-    # The hot path makes one span per storage call, its HTTP client span (no azure-core operation span).
+    # The hot path's storage calls (claims, records, queue message) make no span of their own, neither
+    # azure-core's nor the requests instrumentation's: they are summed on the intake span.
     # (Its SERVER children are the pipeline runs it queued.)
     hot = [s for s in spans if s["parent_id"] == hook["span_id"] and s["kind"] != "SPAN_KIND_SERVER"]
-    assert len(hot) >= 3 and {s["kind"] for s in hot} == {"SPAN_KIND_CLIENT"}, [(s["name"], s["kind"]) for s in hot]
-    assert not [s for s in spans if descends(by_id, s, hot[0]) and s is not hot[0]]
+    assert hot == [], [(s["name"], s["kind"], s["scope"]) for s in hot]
+    assert hook["attributes"]["dataops.storage.requests"] >= 3
+    assert 0 < hook["attributes"]["dataops.storage.duration"] < (hook["end"] - hook["start"]) / 1e9
     assert hook["attributes"]["vcs.ref.head.name"] == "main"
     assert hook["attributes"]["vcs.ref.head.type"] == "branch"
     assert hook["attributes"]["vcs.provider.name"] == "github"
