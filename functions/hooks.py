@@ -22,19 +22,19 @@ def _receive(source: str, req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="hooks/github", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @handle(body=RAW)
 def github_hook(req: func.HttpRequest) -> func.HttpResponse:
-    """GitHub ``push`` and ``ping`` (``X-Hub-Signature-256``)."""
+    """GitHub ``push``, ``ping`` and ``pull_request`` (``X-Hub-Signature-256``)."""
     return _receive("github", req)
 
 
 @bp.route(route="hooks/azure-devops", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @handle(body=RAW)
 def azure_devops_hook(req: func.HttpRequest) -> func.HttpResponse:
-    """Azure DevOps service hook ``git.push`` (HTTP basic auth)."""
+    """Azure DevOps service hooks ``git.push``, ``git.pullrequest.merged``/``.updated`` (HTTP basic auth)."""
     return _receive("azure-devops", req)
 
 
 @bp.route(route="hooks/gitlab", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @handle(body=RAW)
 def gitlab_hook(req: func.HttpRequest) -> func.HttpResponse:
-    """GitLab push hook (``X-Gitlab-Token``)."""
+    """GitLab push and merge request hooks (``X-Gitlab-Token``)."""
     return _receive("gitlab", req)

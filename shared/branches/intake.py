@@ -10,6 +10,14 @@ Called by :class:`~shared.ingest.intake.Intake` once the delivery is verified an
   ``branch_collision``; both recorded as activity, nothing else changed), registered, and
   queued as a ``trigger: branch`` deployment of the notebooks: a sync, or a removal when the
   push deletes the branch.
+* a merged pull request (:func:`receive_pull_request`; GitHub ``pull_request`` closed and merged, Azure
+  DevOps ``git.pullrequest.merged``/``.updated`` completed, GitLab Merge Request Hook merged) into the
+  main branch queues the removal of its source branch's folder (reason ``merged``): squash and rebase
+  merges make new commits, so only this event says the branch was merged. Closed without merging,
+  from a fork, or into another branch: ignored, the folder stays.
+
+A removal already under way answers a second event for it (the deletion after the merge, or the
+other way round) with ``ignored`` and the removal's deployment id: the folder is removed once.
 
 The deployment ids, claims and queueing are the intake's (exactly once, within the budget).
 """
@@ -22,10 +30,10 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..audit.records import Activity
+from ..audit.records import FINAL_STATUSES, Activity
 from ..deploy.lifecycle import Opening
 from ..errors import Conflict, DataOpsError
-from ..ingest.push import Push
+from ..ingest.push import PullRequest, Push
 from ..ingest.routing import Route, same_repository
 from .names import BranchRefused, collision_key
 from .registry import BranchEntry, BranchRegistry
@@ -66,6 +74,21 @@ def parse_sweep(raw: bytes | str) -> dict[str, Any] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return d if isinstance(d, dict) and d.get("kind") == SWEEP_KIND and isinstance(d.get("main"), str) else None
+
+
+def receive_pull_request(intake: Intake, pr: PullRequest, body: bytes) -> IntakeResult:
+    """A pull request's event (verified and parsed): the removal of its merged branch's workspace, or why not."""
+    if intake.config.databricks.branch_workspaces is None:
+        return _ignored(intake, pr.as_push(), "pull request events are used by branch workspaces only, and "
+                                              "databricks.branch_workspaces is not configured")
+    return BranchIntake(intake).pull_request(pr, body)
+
+
+def _ignored(intake: Intake, push: Push, reason: str, **more: Any) -> IntakeResult:
+    from ..ingest.intake import IntakeResult
+
+    intake._record_ignored(push.provider, push.delivery_id, reason, push)
+    return IntakeResult(202, {"status": "ignored", "reason": reason, "delivery_id": push.delivery_id, **more})
 
 
 def removal_opening(entry: BranchEntry, reason: str, *, deployment_id: str | None = None, seed: str | None = None,
@@ -146,17 +169,23 @@ class BranchIntake:
         return self._pushed(push, entry, body)
 
     def _deleted(self, push: Push, entry: BranchEntry | None, body: bytes) -> IntakeResult:
-        from ..ingest.intake import IntakeResult
-
         branch = push.branch
         if entry is None or entry.branch != branch or entry.state == "removed":
-            reason = f"{push.ref} was deleted; it has no branch workspace"
-            self.intake._record_ignored(push.provider, push.delivery_id, reason, push)
-            return IntakeResult(202, {"status": "ignored", "reason": reason, "delivery_id": push.delivery_id})
+            return _ignored(self.intake, push, f"{push.ref} was deleted; it has no branch workspace")
+        return self._removal(push, entry, "deleted", {}, body)
+
+    def _removal(self, push: Push, entry: BranchEntry, reason: str, extra: dict[str, Any],
+                 body: bytes) -> IntakeResult:
+        """Queue the removal of ``entry``'s folder for this delivery (once: a removal under way answers)."""
+        pending = self._removal_under_way(entry)
+        if pending is not None:
+            return _ignored(self.intake, push, f"the branch workspace of {entry.branch!r} is already being removed "
+                                               f"({entry.removal_reason or 'removal'}) by deployment {pending}",
+                            removal=pending)
 
         def opening(p: Push, target: str, did: str) -> Opening:
-            return removal_opening(entry, "deleted", deployment_id=did, actor=p.pusher, delivery_id=p.delivery_id,
-                                   repository=p.repository, extra={"provider": p.provider},
+            return removal_opening(entry, reason, deployment_id=did, actor=p.pusher, delivery_id=p.delivery_id,
+                                   repository=p.repository, extra={"provider": p.provider, **extra},
                                    actor_source=f"git:{p.provider}")
 
         result = self.intake._accept(push, [(entry.environment, COMPONENT)], (), body, opening=opening)
@@ -164,10 +193,55 @@ class BranchIntake:
         if ids and result.body.get("status") in ("queued", "recovered"):
             try:
                 self.registry.update(entry.branch, state="removing", removal_deployment_id=ids[0],
-                                     removal_reason="deleted", removal_queued_at=self.intake.clock.now())
+                                     removal_reason=reason, removal_queued_at=self.intake.clock.now())
             except DataOpsError:
-                log.warning("branch %s: the removal is queued but the registry could not be marked", branch)
+                log.warning("branch %s: the removal is queued but the registry could not be marked", entry.branch)
         return result
+
+    def _removal_under_way(self, entry: BranchEntry) -> str | None:
+        """The id of the removal queued for ``entry`` that has not ended yet, if any."""
+        if entry.state != "removing" or not entry.removal_deployment_id:
+            return None
+        try:
+            rec = self.intake.ledger.get_deployment(entry.removal_deployment_id, with_plan=False)
+        except DataOpsError:  # not found (a record never written): queue one
+            return None
+        return None if rec.status in FINAL_STATUSES else rec.id
+
+    # ----------------------------------------------------------- pull requests
+    def pull_request(self, pr: PullRequest, body: bytes) -> IntakeResult:
+        """A merged pull request into main removes its source branch's folder; anything else is ignored."""
+        repo = self.config.repository
+        push = pr.as_push()
+        branch = pr.source_branch
+        what = f"pull request #{pr.number} ({branch} into {pr.target_branch})"
+        if not same_repository(repo.url, repo.provider, push):
+            return _ignored(self.intake, push, f"{what} of {pr.repository}, not the configured repository {repo.url}")
+        if pr.from_fork:
+            return _ignored(self.intake, push, f"{what} comes from a fork: its branch is not a branch of this "
+                                               "repository")
+        if not matches(self.config, branch) or self.intake.components.for_branch(self.config, branch):
+            return _ignored(self.intake, push, f"{what}: {branch!r} matches no branch_workspaces pattern, it has "
+                                               "no branch workspace")
+        try:
+            collision_key(branch)
+        except BranchRefused as exc:
+            self._refused(push, exc)
+            raise
+        if not pr.merged:
+            return _ignored(self.intake, push, f"{what} was not merged (status {pr.status}): "
+                                               + ("it is not completed; " if pr.status == "active" else
+                                                  "closed without merging; ") +
+                                               "its branch workspace stays until the branch is deleted or expires")
+        if pr.target_branch != repo.main_branch:
+            return _ignored(self.intake, push, f"{what} was merged into {pr.target_branch!r}, not the main branch "
+                                               f"{repo.main_branch!r}: its branch workspace stays")
+        entry = self.registry.get(branch)
+        if entry is None or entry.branch != branch or entry.state == "removed":
+            return _ignored(self.intake, push, f"{what} was merged; {branch!r} has no branch workspace")
+        return self._removal(push, entry, "merged", {
+            "pull_request": pr.number, "source_head": pr.source_head, "merge_commit": pr.merge_commit,
+            "target": pr.target_branch, "via": "pull_request"}, body)
 
     # ------------------------------------------------------------------ others
     def _queue_merge_check(self, main_commit: str) -> None:

@@ -13,8 +13,9 @@ crash recovery and the lock are the shared folders' own). A sync:
    state (its own blob) and drift detection as the shared folders.
 
 A removal re-checks its reason (deleted: not pushed again since; merged: the head is still an
-ancestor of main; expired: still no push within the TTL), deletes the folder recursively and its
-sync state, and marks the branch removed.
+ancestor of main, or, for a merged pull request, the branch's head is the head it merged or one it
+contains; expired: still no push within the TTL), deletes the folder recursively and its sync
+state, and marks the branch removed.
 """
 
 from __future__ import annotations
@@ -265,6 +266,8 @@ class BranchRun:
         pushed = entry.last_push_at
         if reason == "deleted" and pushed is not None and rec.queued_at is not None and pushed > rec.queued_at:
             return "the branch was pushed again after its deletion"
+        if reason == "merged" and rec.extra.get("source_head"):
+            return self._pull_request_still_due(rec, entry)
         if reason == "merged":
             if entry.head != rec.extra.get("head"):
                 return f"the branch was pushed again ({entry.head[:12]}) after the merge check"
@@ -275,6 +278,21 @@ class BranchRun:
                 and pushed + timedelta(days=self.bw.ttl_days) > self.orch.clock.now():
             return "the branch was pushed again within its time-to-live"
         return None
+
+    def _pull_request_still_due(self, rec: DeploymentRecord, entry: BranchEntry) -> str | None:
+        """A merged pull request (squash and rebase too): remove unless the branch moved past what it merged."""
+        merged = str(rec.extra.get("source_head") or "")
+        if not entry.head or entry.head == merged:
+            return None
+        try:  # the head the product knows may be older than the merged one (a push not delivered)
+            if self.orch.git().is_ancestor(entry.head, merged):
+                return None
+        except DataOpsError as exc:
+            if exc.retryable:
+                raise
+            return f"the branch head {entry.head[:12]} cannot be compared with {merged[:12]} ({exc.message})"
+        return (f"the branch was pushed again ({entry.head[:12]}) after pull request "
+                f"#{rec.extra.get('pull_request')} merged {merged[:12]}")
 
     def _remove(self, rec: DeploymentRecord, entry: BranchEntry | None) -> Outcome:
         branch = str(rec.extra.get("branch"))

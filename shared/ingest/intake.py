@@ -3,7 +3,8 @@
 Order matters:
 
 1. size (413) and signature/credentials (401) on the raw body, before parsing;
-2. JSON (400, depth bounded before parsing) and the event type (unsupported: 202 ignored);
+2. JSON (400, depth bounded before parsing) and the event type (unsupported: 202 ignored; a pull
+   request's event goes to :func:`shared.branches.intake.receive_pull_request`);
 3. the normalized push and its route (other branch, tag, deletion, other
    repository: 202 ignored, recorded as activity);
 4. an atomic claim on the delivery id and its aliases (body digest, provider ids:
@@ -110,6 +111,10 @@ class Intake:
                 delivery = ""
             self._record_ignored(source_name, delivery or _digest(body), event.reason[:2000], None)
             return IntakeResult(202, {"status": "ignored", "reason": event.reason})
+        if event.kind == "pull_request" and source.parse_pull_request is not None:
+            from ..branches.intake import receive_pull_request  # merged: remove its branch workspace
+
+            return receive_pull_request(self, source.parse_pull_request(h, payload), body)
         push = source.parse(h, payload)
         span.set_attributes(telemetry.deployment_attributes(
             commit=push.after, ref=push.ref, repository=push.repository,

@@ -54,3 +54,34 @@ class Push:
                 "ref": self.ref, "before": self.before, "after": self.after, "pusher": self.pusher,
                 "forced": self.forced, "deleted": self.deleted,
                 "commits": [c.to_json() for c in self.commits]}
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    """A pull (merge) request's event, whatever the provider: which branch it merged into which, and whether.
+
+    Squash and rebase merges make new commits on the target branch, so the source branch's head is not
+    reachable from it; this event is what says the branch was merged (branch workspaces).
+    """
+
+    provider: str
+    delivery_id: str
+    repository: str  # the target repository, as the provider names it
+    number: int  # the request's number in its repository (GitHub number, Azure DevOps id, GitLab iid)
+    source_branch: str  # branch names, without refs/heads/
+    target_branch: str
+    source_head: str  # the source branch's commit the request merged ("" when the provider gives none)
+    merged: bool
+    status: str  # the provider's word when not merged: closed, abandoned, active, conflicts...
+    merge_commit: str | None = None
+    from_fork: bool = False  # the source branch lives in another repository (or one since deleted)
+    actor: str | None = None
+    repository_aliases: tuple[str, ...] = ()
+    provider_ids: tuple[str, ...] = ()
+
+    def as_push(self) -> Push:
+        """The event in the shape the intake's claim, record and ignore paths take (the source branch's ref)."""
+        return Push(provider=self.provider, delivery_id=self.delivery_id, repository=self.repository,
+                    ref=f"refs/heads/{self.source_branch}", before=ZERO_SHA, after=self.source_head or ZERO_SHA,
+                    pusher=self.actor, repository_aliases=self.repository_aliases, provider_ids=self.provider_ids,
+                    extra={"pull_request": self.number})

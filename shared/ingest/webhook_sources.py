@@ -1,6 +1,7 @@
 """The webhook sources: one table of (name, how to verify, how to classify, how to parse).
 
-Each source turns its provider's payload into one normalized :class:`Push`.
+Each source turns its provider's payload into one normalized :class:`Push` (or, for a pull/merge
+request's event, a :class:`PullRequest`: branch workspaces remove the folder of a merged branch).
 Verification runs on the raw body before anything is parsed; secrets are
 compared in constant time (``hmac.compare_digest``) and never logged.
 """
@@ -21,14 +22,15 @@ from urllib.parse import urlsplit
 from ..audit.records import CommitInfo, co_authors
 from ..errors import BadRequest, Unauthorized
 from ..settings import Settings
-from .push import ZERO_SHA, Push
+from .push import ZERO_SHA, PullRequest, Push
 
 Headers = Mapping[str, str]
 
 
 @dataclass(frozen=True)
 class Event:
-    """What a delivery is: ``push`` (parse it), ``ping`` (answer it) or ``ignored`` (with the reason)."""
+    """What a delivery is: ``push`` or ``pull_request`` (parse it), ``ping`` (answer it) or ``ignored``
+    (with the reason)."""
 
     kind: str
     name: str
@@ -42,6 +44,7 @@ class WebhookSource:
     verify: Callable[[Headers, bytes, Settings], None]
     classify: Callable[[Headers, dict[str, Any]], Event]
     parse: Callable[[Headers, dict[str, Any]], Push]
+    parse_pull_request: Callable[[Headers, dict[str, Any]], PullRequest] | None = None
 
 
 def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -134,6 +137,34 @@ def _sha(value: Any, what: str) -> str:
     return text.lower()
 
 
+def _number(value: Any, what: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2 ** 53:
+        return value
+    raise BadRequest(f"payload field {what} is missing or not a positive integer", code="invalid_payload")
+
+
+def _branch_name(value: Any, what: str, *, qualified: bool = False) -> str:
+    """A branch named by a pull request (``refs/heads/`` required when ``qualified``, dropped when present)."""
+    text = _ref(value, what)
+    if text.startswith("refs/heads/"):
+        return text[len("refs/heads/"):] or _text("", what)
+    if qualified or text.startswith("refs/"):
+        raise BadRequest(f"payload field {what} is not a branch (refs/heads/...): {text[:200]!r}",
+                         code="invalid_payload")
+    return text
+
+
+def _commit_of(value: Any, what: str, key: str, *, required: bool) -> str:
+    """The commit id under ``value[key]`` (``""`` when absent and not required)."""
+    if value is None and not required:
+        return ""
+    return _sha(_obj(value, what).get(key), f"{what}.{key}")
+
+
+def _optional_sha(value: Any, what: str) -> str | None:
+    return _sha(value, what) if value is not None else None
+
+
 def _time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
@@ -200,9 +231,15 @@ def classify_github(headers: Headers, payload: dict[str, Any]) -> Event:
         return Event("push", event)
     if event == "ping":
         return Event("ping", event)
+    if event == "pull_request":
+        action = payload.get("action")
+        if action == "closed":
+            return Event("pull_request", event)
+        return Event("ignored", event, f"pull_request action {str(action)[:100]!r} is not handled (closed is: a "
+                                       "merged pull request removes its branch workspace)")
     if not event:
         raise BadRequest("header X-GitHub-Event is missing", code="missing_event")
-    return Event("ignored", event, f"event {event!r} is not handled (push and ping are)")
+    return Event("ignored", event, f"event {event!r} is not handled (push, ping and pull_request are)")
 
 
 def _changed_paths(items: Any, complete: bool = True) -> tuple[str, ...] | None:
@@ -241,6 +278,41 @@ def parse_github(headers: Headers, p: dict[str, Any]) -> Push:
                 changed_paths=_changed_paths(p.get("commits"), complete=p.get("forced") is not True))
 
 
+def parse_github_pull_request(headers: Headers, p: dict[str, Any]) -> PullRequest:
+    """``pull_request`` with ``action: closed``: merged when ``pull_request.merged`` is true."""
+    pr = _obj(p.get("pull_request"), "pull_request")
+    repo = _obj(p.get("repository"), "repository")
+    url = _url(repo.get("clone_url") or repo.get("html_url"), "repository.clone_url")
+    head = _obj(pr.get("head"), "pull_request.head")
+    base = _obj(pr.get("base"), "pull_request.base")
+    merged = pr.get("merged")
+    if not isinstance(merged, bool):
+        raise BadRequest("payload field pull_request.merged is missing or not a boolean", code="invalid_payload")
+    number = _number(pr.get("number", p.get("number")), "pull_request.number")
+    # head.repo is null when the fork it came from was deleted; another repository id is a fork
+    base_repo: dict[str, Any] = base["repo"] if isinstance(base.get("repo"), dict) else repo
+    head_repo = head.get("repo")
+    if not isinstance(head_repo, dict):
+        from_fork = True
+    elif head_repo.get("id") is not None:
+        from_fork = head_repo.get("id") != base_repo.get("id")
+    else:
+        from_fork = str(head_repo.get("full_name", "")).lower() != str(base_repo.get("full_name", "")).lower()
+    sender: dict[str, Any] = p["sender"] if isinstance(p.get("sender"), dict) else {}
+    by: dict[str, Any] = pr["merged_by"] if isinstance(pr.get("merged_by"), dict) else {}
+    repo_id = repo.get("id")
+    return PullRequest(
+        provider="github", delivery_id=_delivery(headers, "X-GitHub-Delivery"), repository=url, number=number,
+        source_branch=_branch_name(head.get("ref"), "pull_request.head.ref"),
+        target_branch=_branch_name(base.get("ref"), "pull_request.base.ref"),
+        source_head=_sha(head.get("sha"), "pull_request.head.sha"), merged=merged,
+        status="merged" if merged else str(pr.get("state") or "closed")[:40],
+        merge_commit=_optional_sha(pr.get("merge_commit_sha"), "pull_request.merge_commit_sha"),
+        from_fork=from_fork, actor=_name(by.get("login")) or _name(sender.get("login")),
+        repository_aliases=_aliases(repo, ("html_url", "ssh_url", "git_url", "full_name", "url")),
+        provider_ids=(f"pull:{repo_id}:{number}:merged",) if merged and isinstance(repo_id, int) else ())
+
+
 # --------------------------------------------------------------- Azure DevOps
 def verify_azure_devops(headers: Headers, body: bytes, settings: Settings) -> None:
     """HTTP basic auth with the user and password configured on the service hook."""
@@ -262,9 +334,12 @@ def classify_azure_devops(headers: Headers, payload: dict[str, Any]) -> Event:
     event = payload.get("eventType")
     if event == "git.push":
         return Event("push", event)
+    if event in ("git.pullrequest.merged", "git.pullrequest.updated"):
+        return Event("pull_request", event)
     if not isinstance(event, str) or not event:
         raise BadRequest("payload field eventType is missing", code="missing_event")
-    return Event("ignored", event, f"event {event!r} is not handled (git.push is)")
+    return Event("ignored", event[:200], f"event {event[:200]!r} is not handled (git.push, git.pullrequest.merged "
+                                         "and git.pullrequest.updated are)")
 
 
 def parse_azure_devops(headers: Headers, p: dict[str, Any]) -> Push:
@@ -307,6 +382,36 @@ def _azdo_ids(res: dict[str, Any], repo: dict[str, Any]) -> tuple[str, ...]:
     return ()
 
 
+def parse_azure_devops_pull_request(headers: Headers, p: dict[str, Any]) -> PullRequest:
+    """``git.pullrequest.merged`` (sent for every merge attempt, the trial merges of an active request too)
+    or ``git.pullrequest.updated``: merged when ``status`` is ``completed`` and ``mergeStatus`` ``succeeded``."""
+    res = _obj(p.get("resource"), "resource")
+    repo = _obj(res.get("repository"), "resource.repository")
+    url = _url(repo.get("remoteUrl") or repo.get("url"), "resource.repository.remoteUrl")
+    number = _number(res.get("pullRequestId"), "resource.pullRequestId")
+    status = _text(res.get("status"), "resource.status", limit=40)
+    merge_status = _text(res.get("mergeStatus"), "resource.mergeStatus", required=False, limit=40)
+    merged = status == "completed" and merge_status == "succeeded"
+    delivery = p.get("id") if isinstance(p.get("id"), str) and p.get("id") else None
+    if delivery is None or len(delivery) > MAX_DELIVERY or _CONTROL.search(delivery):
+        raise BadRequest("payload field id (the notification id) is missing", code="missing_delivery_id")
+    last_merge = res.get("lastMergeCommit")
+    by = next((x for x in (res.get("closedBy"), res.get("createdBy")) if isinstance(x, dict)), {})
+    repo_id = repo.get("id")
+    return PullRequest(
+        provider="azure-devops", delivery_id=delivery, repository=url, number=number,
+        source_branch=_branch_name(res.get("sourceRefName"), "resource.sourceRefName", qualified=True),
+        target_branch=_branch_name(res.get("targetRefName"), "resource.targetRefName", qualified=True),
+        source_head=_commit_of(res.get("lastMergeSourceCommit"), "resource.lastMergeSourceCommit", "commitId",
+                               required=merged),
+        merged=merged, status=status if status != "completed" else f"completed, mergeStatus {merge_status}",
+        merge_commit=_commit_of(last_merge, "resource.lastMergeCommit", "commitId", required=False) or None,
+        from_fork=isinstance(res.get("forkSource"), dict), actor=_name(by.get("uniqueName") or by.get("displayName")),
+        repository_aliases=_aliases(repo, ("url", "sshUrl", "webUrl", "name")),
+        provider_ids=(f"pull:{repo_id}:{number}:completed",) if merged and isinstance(repo_id, str)
+        and 0 < len(repo_id) <= MAX_DELIVERY else ())
+
+
 # --------------------------------------------------------------------- GitLab
 def verify_gitlab(headers: Headers, body: bytes, settings: Settings) -> None:
     """``X-Gitlab-Token`` equals the secret token configured on the hook."""
@@ -321,9 +426,12 @@ def classify_gitlab(headers: Headers, payload: dict[str, Any]) -> Event:
     kind = payload.get("object_kind")
     if event == "Push Hook" or (not event and kind == "push"):
         return Event("push", event or "push")
+    if event == "Merge Request Hook" or (not event and kind == "merge_request"):
+        return Event("pull_request", event or "merge_request")
     if not event and not kind:
         raise BadRequest("header X-Gitlab-Event is missing", code="missing_event")
-    return Event("ignored", event or str(kind), f"event {event or kind!r} is not handled (Push Hook is)")
+    name = str(event or kind)[:200]
+    return Event("ignored", name, f"event {name!r} is not handled (Push Hook and Merge Request Hook are)")
 
 
 def parse_gitlab(headers: Headers, p: dict[str, Any]) -> Push:
@@ -347,6 +455,34 @@ def parse_gitlab(headers: Headers, p: dict[str, Any]) -> Push:
                                              or p["total_commits_count"] <= len(commits)))
 
 
+def parse_gitlab_pull_request(headers: Headers, p: dict[str, Any]) -> PullRequest:
+    """Merge Request Hook: merged when ``object_attributes.state`` is ``merged`` (action ``merge``)."""
+    attrs = _obj(p.get("object_attributes"), "object_attributes")
+    project = _obj(p.get("project"), "project")
+    url = _url(project.get("git_http_url") or project.get("web_url"), "project.git_http_url")
+    state = _text(attrs.get("state"), "object_attributes.state", limit=40)
+    action = _text(attrs.get("action"), "object_attributes.action", required=False, limit=40)
+    merged = state == "merged" and action in ("", "merge")
+    number = _number(attrs.get("iid"), "object_attributes.iid")
+    source_project = _number(attrs.get("source_project_id"), "object_attributes.source_project_id")
+    target_project = _number(attrs.get("target_project_id"), "object_attributes.target_project_id")
+    delivery = headers.get("x-gitlab-event-uuid", "").strip() or headers.get("x-gitlab-webhook-uuid", "").strip()
+    if not delivery or len(delivery) > MAX_DELIVERY or _CONTROL.search(delivery):
+        raise BadRequest("header X-Gitlab-Event-UUID is missing or too long", code="missing_delivery_id")
+    user: dict[str, Any] = p["user"] if isinstance(p.get("user"), dict) else {}
+    return PullRequest(
+        provider="gitlab", delivery_id=delivery, repository=url, number=number,
+        source_branch=_branch_name(attrs.get("source_branch"), "object_attributes.source_branch"),
+        target_branch=_branch_name(attrs.get("target_branch"), "object_attributes.target_branch"),
+        source_head=_commit_of(attrs.get("last_commit"), "object_attributes.last_commit", "id", required=merged),
+        merged=merged, status=state if not action else f"{state} ({action})",
+        merge_commit=_optional_sha(attrs.get("merge_commit_sha"), "object_attributes.merge_commit_sha"),
+        from_fork=source_project != target_project,
+        actor=_name(user.get("username")) or _name(user.get("name")),
+        repository_aliases=_aliases(project, ("web_url", "git_ssh_url", "path_with_namespace")),
+        provider_ids=(*_gitlab_ids(headers), *((f"mr:{target_project}:{number}:merged",) if merged else ())))
+
+
 def _gitlab_ids(headers: Headers) -> tuple[str, ...]:
     """``X-Gitlab-Idempotency-Key`` (GitLab 17.4+): the same across retries of one webhook."""
     key = headers.get("x-gitlab-idempotency-key", "").strip()
@@ -355,8 +491,11 @@ def _gitlab_ids(headers: Headers) -> tuple[str, ...]:
 
 SOURCES: dict[str, WebhookSource] = {
     s.name: s for s in (
-        WebhookSource("github", "x-github-delivery", verify_github, classify_github, parse_github),
-        WebhookSource("azure-devops", None, verify_azure_devops, classify_azure_devops, parse_azure_devops),
-        WebhookSource("gitlab", "x-gitlab-event-uuid", verify_gitlab, classify_gitlab, parse_gitlab),
+        WebhookSource("github", "x-github-delivery", verify_github, classify_github, parse_github,
+                      parse_github_pull_request),
+        WebhookSource("azure-devops", None, verify_azure_devops, classify_azure_devops, parse_azure_devops,
+                      parse_azure_devops_pull_request),
+        WebhookSource("gitlab", "x-gitlab-event-uuid", verify_gitlab, classify_gitlab, parse_gitlab,
+                      parse_gitlab_pull_request),
     )
 }

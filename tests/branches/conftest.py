@@ -74,6 +74,59 @@ def payload(source: str, branch: str, before: str, after: str) -> dict[str, Any]
                         "git_http_url": "https://gitlab.com/contoso/data-platform.git"}}
 
 
+def pr_payload(source: str, branch: str, head: str, merge: str | None, *, merged: bool = True, number: int = 7,
+               target: str = "main", fork: bool = False) -> dict[str, Any]:
+    """A pull request's closing event as each provider sends it (the fields the product reads, shaped as the
+    documented ones: GitHub ``pull_request`` closed, Azure DevOps ``git.pullrequest.merged`` / ``.updated``,
+    GitLab Merge Request Hook)."""
+    email = USERS[source]
+    if source == "github":
+        base_repo = {"id": 1296269, "full_name": "contoso/data-platform",
+                     "clone_url": "https://github.com/contoso/data-platform.git",
+                     "html_url": "https://github.com/contoso/data-platform"}
+        head_repo = {"id": 999, "full_name": "mallory/data-platform",
+                     "clone_url": "https://github.com/mallory/data-platform.git"} if fork else base_repo
+        return {"action": "closed", "number": number,
+                "pull_request": {"number": number, "state": "closed", "merged": merged,
+                                 "merged_at": "2026-01-05T11:00:00Z" if merged else None,
+                                 "merge_commit_sha": merge, "user": {"login": "ada"},
+                                 "merged_by": {"login": "ada"} if merged else None,
+                                 "html_url": f"https://github.com/contoso/data-platform/pull/{number}",
+                                 "head": {"label": f"contoso:{branch}", "ref": branch, "sha": head, "repo": head_repo},
+                                 "base": {"label": f"contoso:{target}", "ref": target, "sha": "f" * 40,
+                                          "repo": base_repo}},
+                "repository": base_repo, "sender": {"login": "ada"}}
+    if source == "azure-devops":
+        repo = {"id": "4bc14d40-c903-45e2-872e-0462c7748079", "name": "data-platform",
+                "remoteUrl": "https://dev.azure.com/contoso/data/_git/data-platform"}
+        resource: dict[str, Any] = {
+            "repository": repo, "pullRequestId": number, "status": "completed" if merged else "abandoned",
+            "createdBy": {"displayName": "Bo", "uniqueName": email},
+            "closedBy": {"displayName": "Bo", "uniqueName": email},
+            "sourceRefName": f"refs/heads/{branch}", "targetRefName": f"refs/heads/{target}",
+            "mergeStatus": "succeeded", "lastMergeSourceCommit": {"commitId": head},
+            "lastMergeTargetCommit": {"commitId": "f" * 40}}
+        if merge:
+            resource["lastMergeCommit"] = {"commitId": merge}
+        if fork:
+            resource["forkSource"] = {"name": f"refs/heads/{branch}",
+                                      "repository": {**repo, "id": "0" * 8 + "-0000-0000-0000-" + "0" * 12,
+                                                     "name": "fork"}}
+        return {"id": str(uuid.uuid4()), "publisherId": "tfs",
+                "eventType": "git.pullrequest.merged" if merged else "git.pullrequest.updated",
+                "resource": resource}
+    project = {"id": 15, "path_with_namespace": "contoso/data-platform",
+               "git_http_url": "https://gitlab.com/contoso/data-platform.git",
+               "web_url": "https://gitlab.com/contoso/data-platform"}
+    return {"object_kind": "merge_request", "event_type": "merge_request",
+            "user": {"username": "cy", "name": "Cy", "email": email}, "project": project,
+            "object_attributes": {"iid": number, "source_branch": branch, "target_branch": target,
+                                  "source_project_id": 16 if fork else 15, "target_project_id": 15,
+                                  "state": "merged" if merged else "closed", "action": "merge" if merged else "close",
+                                  "merge_commit_sha": merge, "last_commit": {"id": head},
+                                  "url": f"https://gitlab.com/contoso/data-platform/-/merge_requests/{number}"}}
+
+
 SIGN = {"github": github, "azure-devops": azure_devops, "gitlab": gitlab}
 
 
@@ -88,6 +141,17 @@ class World:
 
     def push(self, source: str, branch: str, before: str, after: str) -> tuple[int, dict[str, Any]]:
         headers, body = SIGN[source](payload(source, branch, before, after))
+        status, _, data = self.host.dispatch("POST", f"http://localhost/api/hooks/{source}", headers, body)
+        return status, json.loads(data)
+
+    def pull_request(self, source: str, payload: dict[str, Any] | bytes) -> tuple[int, dict[str, Any]]:
+        """Deliver a pull request event (signed as the provider signs it)."""
+        if source == "github":
+            headers, body = github(payload, event="pull_request")
+        elif source == "gitlab":
+            headers, body = gitlab(payload, event="Merge Request Hook")
+        else:
+            headers, body = azure_devops(payload)
         status, _, data = self.host.dispatch("POST", f"http://localhost/api/hooks/{source}", headers, body)
         return status, json.loads(data)
 

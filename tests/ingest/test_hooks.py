@@ -84,6 +84,18 @@ def test_unsupported_event_is_ignored(gh, storage):
     assert status == 202 and answer["status"] == "ignored" and queued(storage) == 0
 
 
+def test_a_merged_pull_request_without_branch_workspaces_is_ignored(gh, storage):
+    payload = {"action": "closed", "number": 3, "repository": github_push()["repository"],
+               "pull_request": {"number": 3, "merged": True, "merge_commit_sha": "c" * 40,
+                                "head": {"ref": "feature/x", "sha": "b" * 40, "repo": {"id": 1}},
+                                "base": {"ref": "main", "sha": "a" * 40, "repo": {"id": 1}}}}
+    status, answer = post("github", *github(payload, event="pull_request"))
+    assert status == 202 and answer["status"] == "ignored" and queued(storage) == 0
+    assert "branch_workspaces is not configured" in answer["reason"]
+    status, answer = post("github", *github({**payload, "pull_request": "x"}, event="pull_request"))
+    assert status == 400 and answer["error"] == "invalid_payload" and queued(storage) == 0
+
+
 @pytest.mark.parametrize(("mutate", "code"), [
     (lambda h, b: ({**h, "X-Hub-Signature-256": "sha256=" + "0" * 64}, b), 401),
     (lambda h, b: ({k: v for k, v in h.items() if k != "X-Hub-Signature-256"}, b), 401),
