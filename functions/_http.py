@@ -114,9 +114,11 @@ def _wrap(fn: Handler, shape: RequestShape) -> Handler:
             shape.check(req)
             return fn(req)
         except DataOpsError as err:
-            return error_response(err)
+            # "storage is unreachable" raised from a missing table is the missing table (one line, the fix)
+            cause = err.__cause__ if isinstance(err, errors.Unavailable) else None
+            return error_response((_not_provisioned(cause) if cause is not None else None) or err)
         except Exception as exc:
-            down = unreachable(exc)
+            down = _not_provisioned(exc) or unreachable(exc)
             if down is not None:
                 log.warning("%s: %s", fn.__name__, down.message)
                 return error_response(down)
@@ -129,6 +131,20 @@ def _wrap(fn: Handler, shape: RequestShape) -> Handler:
         [*params, inspect.Parameter("context", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)])
     wrapper.request_shape = shape  # type: ignore[attr-defined]
     return wrapper
+
+
+def _not_provisioned(exc: BaseException) -> DataOpsError | None:
+    """A missing table/queue/container of the app as one 503 ``storage_not_initialized`` line (as the CLI
+    says it), with the names of this app's storage (its prefix)."""
+    from shared import app
+    from shared.storage import not_provisioned
+
+    ctx = app.peek()
+    try:
+        names = ctx.storage.names if ctx is not None else app.Settings.from_env().names
+    except Exception:
+        names = None
+    return not_provisioned(exc, names)
 
 
 def route_of(req: func.HttpRequest) -> str:

@@ -101,6 +101,12 @@ def log_unresolved_secrets(ctx: AppContext) -> list[str]:
     return names
 
 
+def peek() -> AppContext | None:
+    """The context if one is built (never builds one)."""
+    with _lock:
+        return _current
+
+
 def set_current(ctx: AppContext | None) -> None:
     """Install a context (tests and the local stack)."""
     global _current

@@ -427,7 +427,12 @@ class AuditLedger:
         env, _, row = activity_id.partition("~")
         try:
             return self._activity_from(self._activity.get_entity(env, row))
-        except (ResourceNotFoundError, ValueError):
+        except ResourceNotFoundError as exc:
+            missing = not_provisioned(exc, self.names)
+            if missing is not None:  # no table at all: not "no such record"
+                raise missing from None
+            raise NotFound(f"record {activity_id!r} not found") from None
+        except ValueError:
             raise NotFound(f"record {activity_id!r} not found") from None
 
     def update_activity(self, activity: Activity) -> None:
