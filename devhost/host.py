@@ -27,8 +27,8 @@ and where it comes from):
   ``runOnStartup`` and ``useMonitor`` (schedule status blob, past-due runs).
 
 Several processes of this host against one Azurite act as several instances
-of one function app (``--instance-id``). Function keys are not enforced, as
-with Core Tools.
+of one function app (``--instance-id``). Function keys are enforced as in Azure
+(``devhost/keys.py``), not skipped as Core Tools skips them locally.
 """
 
 from __future__ import annotations
@@ -117,6 +117,12 @@ def poison_queue_name(queue: str) -> str | None:
         return None
     candidate = queue + POISON_SUFFIX
     return candidate if _QUEUE_NAME.match(candidate) else None
+
+
+def host_id_of(host_json: Mapping[str, Any], settings: AppSettings) -> str:
+    """The host id (locks, timer status, secrets): host.json ``id``, else ``WEBSITE_SITE_NAME``."""
+    raw = str(host_json.get("id") or settings.get("WEBSITE_SITE_NAME") or "devhost")
+    return re.sub(r"[^a-z0-9-]", "-", raw.lower())[:32].strip("-") or "devhost"
 
 
 def _timespan(value: Any, default: float) -> float:
@@ -650,8 +656,7 @@ class FunctionHost:
         singleton = self.host_json.get("singleton", {})
         self.listener_lock_period = int(_timespan(singleton.get("listenerLockPeriod"), 60.0))
         self.listener_lock_recovery = _timespan(singleton.get("listenerLockRecoveryPollingInterval"), 60.0)
-        self.host_id = str(self.host_json.get("id") or self.settings.get("WEBSITE_SITE_NAME") or "devhost")
-        self.host_id = re.sub(r"[^a-z0-9-]", "-", self.host_id.lower())[:32].strip("-") or "devhost"
+        self.host_id = host_id_of(self.host_json, self.settings)
         tz = self.settings.get("WEBSITE_TIME_ZONE")
         self.time_zone = "UTC"
         if tz:
@@ -679,6 +684,7 @@ class FunctionHost:
         self.server: ThreadingHTTPServer | None = None
         self.invocations = 0
         self.local_principal: Any = None  # devhost.easyauth.LocalPrincipal: who the front end signs in
+        self._keys: Any = None
 
     def _add(self, f: IndexedFunction) -> None:
         trig = f.trigger
@@ -695,6 +701,17 @@ class FunctionHost:
     @property
     def storage_connection(self) -> str | None:
         return self.settings.get("AzureWebJobsStorage")
+
+    @property
+    def keys(self) -> Any:
+        """The app's function keys (:class:`devhost.keys.FunctionKeys`): in ``azure-webjobs-secrets`` of
+        ``AzureWebJobsStorage`` like the host's blob secret repository, generated on first use."""
+        with self._lock:
+            if self._keys is None:
+                from .keys import keys_for
+
+                self._keys = keys_for(self.storage_connection, self.host_id, self.instance_id)
+            return self._keys
 
     def listener(self, function: str) -> QueueListener:
         return next(q for q in self.queues if q.name == function)
@@ -730,6 +747,8 @@ class FunctionHost:
             params = r.match(rest)
             if params is None or method.upper() not in r.methods:
                 continue  # the host's routing: a method the function does not declare is no match (404)
+            if not self.authorized(r, headers, parts.query):
+                return 401, {}, b""  # the host's UnauthorizedResult: no body, no WWW-Authenticate
             req = func.HttpRequest(method.upper(), url, headers=headers,
                                    params=dict(parse_qsl(parts.query)), route_params=params, body=body)
             try:
@@ -742,6 +761,15 @@ class FunctionHost:
                 out_headers["Content-Type"] = f"{resp.mimetype}; charset={resp.charset or 'utf-8'}"
             return resp.status_code, out_headers, resp.get_body() or b""
         return 404, {}, b""
+
+    def authorized(self, route: HttpRoute, headers: Mapping[str, str], query: str) -> bool:
+        """The host's key check (``FunctionInvocationMiddleware``): an ANONYMOUS route presenting no key is
+        not checked; otherwise the presented key must grant the route's level (docs/standin-host.md)."""
+        if route.auth_level == "ANONYMOUS":
+            return True  # a key it presents is looked up, but anonymous is met whatever it grants
+        from .keys import presented_key
+
+        return bool(self.keys.allows(route.auth_level, presented_key(headers, query), route.name))
 
     def serve_http(self, host: str = "127.0.0.1", port: int = 7071) -> ThreadingHTTPServer:
         owner = self
@@ -908,6 +936,10 @@ def main(argv: list[str] | None = None) -> int:
     host.serve_http(args.host, args.port)
     host.start_background(queues=not args.no_queues, timers=not args.no_timers)
     print(f"Functions dev host {host.instance_id} on http://{args.host}:{args.port}/{host.prefix}/", flush=True)
+    where = "azure-webjobs-secrets of AzureWebJobsStorage" if host.storage_connection else "memory (no storage)"
+    host.keys.host_secrets()  # generated now if this app has none yet, so clients can read them
+    print(f"  Function keys (?code= or x-functions-key) in {where}, host id {host.host_id}: "
+          "`python -m devhost.keys` prints them", flush=True)
     if principal is not None:
         print(f"  App Service Authentication stand-in: every request signed in as {principal.name}", flush=True)
     for line in host.describe():

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -101,6 +102,7 @@ class Stack:
     group: int | None = None  # the process group of everything the stack started
     env: dict[str, str] = field(default_factory=dict)
     webhook_secret: str = ""
+    key: str = ""  # the app's default host key (x-functions-key / ?code=): every route but the webhooks needs it
     failures: list[str] = field(default_factory=list)
     config: str = CONFIG  # the platform configuration (rendered into workdir for other ports/folders)
     history_kept: bool = False  # storage and the sample repository of the last run are still there
@@ -285,7 +287,11 @@ def deliver(stack: Stack, payload: dict[str, Any], event: str = "push") -> tuple
     return _call(req)
 
 
-def _call(req: urllib.request.Request | str) -> tuple[int, dict[str, Any]]:
+def _call(req: urllib.request.Request | str, key: str = "") -> tuple[int, dict[str, Any]]:
+    if isinstance(req, str):
+        req = urllib.request.Request(req)
+    if key:
+        req.add_header("x-functions-key", key)
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, json.loads(r.read() or b"{}")
@@ -297,7 +303,7 @@ def _call(req: urllib.request.Request | str) -> tuple[int, dict[str, Any]]:
 
 
 def get(stack: Stack, path: str) -> Any:
-    status, body = _call(f"{stack.api}/{path}")
+    status, body = _call(f"{stack.api}/{path}", stack.key)
     if status >= 400:
         raise RuntimeError(f"GET /api/{path} answered {status}: {body}")
     return body
@@ -352,12 +358,18 @@ def start(stack: Stack) -> None:
     _spawn(stack, "Functions app" + (" (func start)" if host_cmd[0] == "func" else " (dev host)"), host_cmd,
            logs / "functions.log")
     _wait_http(f"{stack.api}/deployments?limit=1", time.monotonic() + 180)
+    from .keys import app_keys
+
+    # As `az functionapp keys list` reads them in Azure: the host keeps them in its storage account.
+    stack.key = app_keys(stack.env).default
     env_file = write_local_env(stack)
     say(f"  Functions app on {stack.api}/  (settings for the CLI and curl: source {_shown(env_file)})")
+    say(f"  function key (default host key; send it as x-functions-key or ?code=): {stack.key}"
+        + ("  [func start does not check keys locally]" if host_cmd[0] == "func" else ""))
 
 
 # What ``.local/local.env`` exports: the CLI's settings (the app's own) and what a user's curl needs.
-LOCAL_ENV = ("AzureWebJobsStorage", "DATAOPS_CONFIG", "DATAOPS_DEPLOY_QUEUE", "DATAOPS_API",
+LOCAL_ENV = ("AzureWebJobsStorage", "DATAOPS_CONFIG", "DATAOPS_DEPLOY_QUEUE", "DATAOPS_API", "DATAOPS_FUNCTION_KEY",
              "GITHUB_WEBHOOK_SECRET", "GITLAB_WEBHOOK_TOKEN", "AZDO_WEBHOOK_USER", "AZDO_WEBHOOK_PASSWORD",
              "DATAOPS_LOCAL_PRINCIPAL", "LOCAL_ARM_TOKEN", "LOCAL_DATABRICKS_TOKEN", "REQUESTS_CA_BUNDLE",
              "DATAOPS_TRACE_FILE")
@@ -365,9 +377,10 @@ LOCAL_ENV = ("AzureWebJobsStorage", "DATAOPS_CONFIG", "DATAOPS_DEPLOY_QUEUE", "D
 
 def write_local_env(stack: Stack) -> Path:
     """``.local/local.env`` (owner-only: it holds this run's secrets), rewritten on every start."""
-    values = {**stack.env, "DATAOPS_API": stack.api}
+    values = {**stack.env, "DATAOPS_API": stack.api, "DATAOPS_FUNCTION_KEY": stack.key}
     lines = ["# dataops local up: `source .local/local.env`, then the CLI and curl work against the local stack.",
-             "# The dev host does not check function keys (no ?code= needed); in Azure a route needs one.",
+             "# Every route but the webhooks needs the function key, as in Azure: "
+             "curl -H \"x-functions-key: $DATAOPS_FUNCTION_KEY\" \"$DATAOPS_API/deployments\"",
              "# A signed push of your own: sig=$(printf %s \"$BODY\" | openssl dgst -sha256 -hmac "
              "\"$GITHUB_WEBHOOK_SECRET\" | cut -d' ' -f2)",
              "#   curl -H 'X-GitHub-Event: push' -H \"X-GitHub-Delivery: $(uuidgen)\" "
@@ -542,22 +555,24 @@ def scenario(stack: Stack) -> None:
                                  capture_output=True, text=True).stdout
         say(out[out.find("\ntrace ") + 1:] if "\ntrace " in out else out)
     heading("DORA metrics (GET /api/metrics/dora?environment=dev&days=30)")
-    status, body = _call(f"{stack.api}/metrics/dora?environment=dev&days=30")
+    status, body = _call(f"{stack.api}/metrics/dora?environment=dev&days=30", stack.key)
     if status != 200:
         stack.failures.append(f"GET /api/metrics/dora answered {status}")
     say(json.dumps(body, indent=2)[:3000])
     heading("Explore")
     local, config, port = _shown(stack.workdir), stack.config, stack.ports.host
-    say(f"  dashboard:   http://localhost:{port}/api/dashboard")
-    say(f"  history:     curl 'http://localhost:{port}/api/deployments?environment=dev'")
+    code = urllib.parse.quote(stack.key, safe="")
+    say(f"  dashboard:   http://localhost:{port}/api/dashboard?code={code}")
+    say(f"  history:     curl -H \"x-functions-key: $DATAOPS_FUNCTION_KEY\" "
+        f"'http://localhost:{port}/api/deployments?environment=dev'   (after: source {local}/local.env)")
     say(f"  CLI:         source {local}/local.env && .venv/bin/dataops --config {config} audit list")
     say(f"  trace:       .venv/bin/dataops --config {config} audit show ID --trace  (spans in {local}/traces.jsonl)")
     waiting = [i for i in items if i["status"] == "waiting_approval"]
     if waiting:
-        say(f"  approve:     curl -X POST -H 'X-MS-CLIENT-PRINCIPAL-NAME: lee@contoso.example' "
+        say(f"  approve:     curl -X POST -H \"x-functions-key: $DATAOPS_FUNCTION_KEY\" "
             f"http://localhost:{port}/api/deployments/{waiting[0]['id']}/approve")
     say(f"  stop dev:    .venv/bin/dataops --config {config} env stop dev --dry-run")
-    say(f"  branches:    curl 'http://localhost:{port}/api/branches?state=all'")
+    say(f"  branches:    curl -H \"x-functions-key: $DATAOPS_FUNCTION_KEY\" 'http://localhost:{port}/api/branches?state=all'")
 
 
 def render_config(stack: Stack) -> str:

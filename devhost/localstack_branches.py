@@ -52,6 +52,6 @@ def branch_scenario(stack: Stack, repo: Path, repo_url: str) -> None:
     if gone is not None:
         say(f"  branch workspace {BRANCH}: folder {gone['folder']} removed ({gone['removal_reason']}, "
             f"deployment {gone['removal_deployment_id']})")
-    status, body = _call(f"{stack.api}/deployments?branch={BRANCH}&limit=10")
+    status, body = _call(f"{stack.api}/deployments?branch={BRANCH}&limit=10", stack.key)
     say(f"  GET /api/deployments?branch={BRANCH}: " + ", ".join(
         f"{i['extra'].get('action')} {i['status']}" for i in reversed(body.get("items", []))))

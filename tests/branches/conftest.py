@@ -22,6 +22,7 @@ from shared.config import PlatformConfig, parse_config
 from shared.settings import Settings
 from shared.storage import StorageAccount
 from tests.deploy.helpers import LocalRepo
+from tests.fixtures.host import keyed
 from tests.ingest.helpers import SECRETS, azure_devops, github, gitlab
 
 ZERO = "0" * 40
@@ -168,7 +169,7 @@ class World:
         return self.ctx.ledger.get_deployment(did)
 
     def get(self, path: str) -> tuple[int, Any]:
-        status, _, data = self.host.dispatch("GET", f"http://localhost/api/{path}", {}, b"")
+        status, _, data = self.host.dispatch("GET", f"http://localhost/api/{path}", keyed(self.host), b"")
         return status, json.loads(data)
 
     def configure(self, env: dict[str, Any] | None = None, settings: dict[str, str] | None = None,

@@ -15,6 +15,7 @@ import pytest
 
 from devhost.host import FunctionHost, HttpRoute
 from functions._http import RAW
+from tests.fixtures.host import keyed
 
 VALUES = {"env": "dev", "id": "20260105T100000000Z-dev-notebooks-0123abcd", "name": "daily"}
 
@@ -32,7 +33,7 @@ def _path(route: HttpRoute) -> str:
 
 def _call(host: FunctionHost, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
     data = b"" if body is None else json.dumps(body).encode()
-    status, _, out = host.dispatch(method, f"http://localhost/api/{path}", {"Content-Type": "application/json"},
+    status, _, out = host.dispatch(method, f"http://localhost/api/{path}", keyed(host, {"Content-Type": "application/json"}),
                                    data)
     return status, json.loads(out)
 

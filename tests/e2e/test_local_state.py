@@ -61,6 +61,7 @@ def test_local_env_holds_what_the_cli_and_curl_need(tmp_path: Path) -> None:
                  "DATAOPS_LOCAL_PRINCIPAL": "dev@contoso.example", "LOCAL_ARM_TOKEN": "arm",
                  "LOCAL_DATABRICKS_TOKEN": "dapi00", "REQUESTS_CA_BUNDLE": str(tmp_path / "ca.pem"),
                  "DATAOPS_TRACE_FILE": str(tmp_path / "traces.jsonl"), "PATH": os.environ["PATH"]}
+    stack.key = "k" * 54 + "=="  # the app's default host key, read from its storage when the host is up
     path = write_local_env(stack)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     out = subprocess.run(["bash", "-c", f"set -e; source {path}; env -0"], capture_output=True, text=True,
@@ -68,6 +69,7 @@ def test_local_env_holds_what_the_cli_and_curl_need(tmp_path: Path) -> None:
     got = dict(line.split("=", 1) for line in out.split("\0") if "=" in line)
     assert set(LOCAL_ENV) <= set(got)
     assert got["DATAOPS_API"] == "http://127.0.0.1:24000/api"
+    assert got["DATAOPS_FUNCTION_KEY"] == stack.key  # curl -H "x-functions-key: $DATAOPS_FUNCTION_KEY"
     for key in ("AzureWebJobsStorage", "GITHUB_WEBHOOK_SECRET", "AZDO_WEBHOOK_PASSWORD", "DATAOPS_LOCAL_PRINCIPAL"):
         assert got[key] == stack.env[key], key  # quoting survives the shell
     assert "PATH=" not in path.read_text()  # only what it is for

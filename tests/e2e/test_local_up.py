@@ -21,6 +21,10 @@ def test_local_up_once_deploys_promotes_and_waits_for_prod_approval(tmp_path: Pa
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-4000:]
     assert "every step succeeded" in text
+    # The routes need the function key, as in Azure: make run reads it from the host's storage and prints it.
+    key = re.search(r"function key \(default host key; send it as x-functions-key or \?code=\): (\S+)", text)
+    assert key and len(key.group(1)) == 56, text[-4000:]
+    assert re.search(r"dashboard:\s+http://localhost:\d+/api/dashboard\?code=\S+%3D%3D", text)
     # Four webhooks accepted (first push of both branches, then a change on each), as GitHub sees it.
     assert len(re.findall(r"POST /api/hooks/github: 202 queued", text)) == 4
     # Notebooks and factory objects deployed to dev and promoted to test ...

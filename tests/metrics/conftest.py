@@ -13,6 +13,7 @@ from shared.clock import FakeClock
 from shared.config import PlatformConfig, parse_config
 from shared.settings import Settings
 from shared.storage import StorageAccount
+from tests.fixtures.host import keyed
 from tests.fixtures.identity import AUTH_ON, signed_in
 
 from .history import NOW
@@ -58,7 +59,7 @@ class Client:
         data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         who = signed_in(as_user) if as_user else {}
         status, headers, out = self.host.dispatch(method, f"http://localhost/api/{path}",
-                                                  {"Content-Type": "application/json", **who}, data)
+                                                  keyed(self.host, {"Content-Type": "application/json", **who}), data)
         ctype = headers.get("Content-Type", "")
         return status, json.loads(out) if ctype.startswith("application/json") else out.decode()
 

@@ -136,6 +136,7 @@ def test_bad_parameters_are_400_and_unknown_deployment_404(client: Client,
 def served(client: Client, world: Any) -> Iterator[str]:
     # The app's functions can be indexed once per process: serve through the client's host.
     port = free_port()
+    client.host.keys.set_host_key("legacy", KEY)  # an older, plain base64 host key: opens every page
     server = client.host.serve_http(port=port)
     try:
         yield f"http://127.0.0.1:{port}"
@@ -278,7 +279,7 @@ def test_dashboard_at_390px(browser: Any, served: str, world: tuple[AppContext, 
                             tmp_path_factory: pytest.TempPathFactory) -> None:
     _, ids = world
     with _viewing(browser, 390, tmp_path_factory) as (page, watch, out):
-        page.goto(f"{served}/api/dashboard?days=30")
+        page.goto(f"{served}/api/dashboard?days=30&code={quote(KEY, safe='')}")
         _shot(page, out, "dashboard-390")
         _no_overflow(page)
         # one column: every environment card and every key card starts at the same x
@@ -292,7 +293,7 @@ def test_dashboard_at_390px(browser: Any, served: str, world: tuple[AppContext, 
         assert cell.evaluate("e => getComputedStyle(e, '::before').content") == '"Deployment: "'
         box = page.locator("section#dora-prod svg.deployments-chart").bounding_box()
         assert box is not None and 300 < box["width"] <= 390
-        page.goto(f"{served}/api/dashboard/deployments/{ids['D10']}")
+        page.goto(f"{served}/api/dashboard/deployments/{ids['D10']}?code={quote(KEY, safe='')}")
         _shot(page, out, "deployment-390")
         _no_overflow(page)
         assert HOSTILE_AUTHOR in page.locator("table.commits").inner_text()

@@ -11,6 +11,7 @@ import yaml
 
 from shared.app import AppContext, set_current
 from shared.settings import Settings
+from tests.fixtures.host import keyed
 from tests.fixtures.identity import AUTH_ON, PEOPLE, signed_in
 
 from .helpers import PIPELINE, Flow, make_config
@@ -26,7 +27,8 @@ class Client:
     def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
         data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         status, h, out = self.host.dispatch("POST", f"http://localhost/api/{path}",
-                                            {"Content-Type": "application/json", **(headers or {})}, data)
+                                            keyed(self.host, {"Content-Type": "application/json", **(headers or {})}),
+                                            data)
         return status, json.loads(out) if h.get("Content-Type", "").startswith("application/json") else out
 
 

@@ -24,6 +24,7 @@ from shared.errors import Forbidden, Unauthorized
 from shared.identity import Principal, cli_principal, http_principal
 from shared.release import decide
 from shared.settings import Settings
+from tests.fixtures.host import keyed
 from tests.fixtures.identity import AUTH_ON, PEOPLE, signed_in
 
 from .helpers import PIPELINE, Flow, make_config
@@ -43,7 +44,8 @@ class Client:
     def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
         data = b"" if body is None else json.dumps(body).encode()
         status, _, out = self.host.dispatch("POST", f"http://localhost/api/{path}",
-                                            {"Content-Type": "application/json", **(headers or {})}, data)
+                                            keyed(self.host, {"Content-Type": "application/json", **(headers or {})}),
+                                            data)
         return status, json.loads(out)
 
 
@@ -137,8 +139,8 @@ def test_the_dev_host_front_end_strips_client_principals_and_signs_in_the_local_
     try:
         def post(path: str) -> tuple[int, Any]:
             req = urllib.request.Request(f"http://127.0.0.1:{port}/api/{path}", data=b"{}", method="POST",
-                                         headers={"Content-Type": "application/json",
-                                                  **signed_in("carol@contoso.example")})
+                                         headers=keyed(host, {"Content-Type": "application/json",
+                                                              **signed_in("carol@contoso.example")}))
             try:
                 with urllib.request.urlopen(req, timeout=30) as r:
                     return r.status, json.loads(r.read())
@@ -285,7 +287,7 @@ def test_cli_identity_is_the_azure_sign_in(repo):
 
 # ---------------------------------------------------------------- verified actors, commits carried
 def _get(client: Client, path: str) -> tuple[int, Any]:
-    status, _, out = client.host.dispatch("GET", f"http://localhost/api/{path}", {}, b"")
+    status, _, out = client.host.dispatch("GET", f"http://localhost/api/{path}", keyed(client.host), b"")
     return status, json.loads(out)
 
 

@@ -17,6 +17,7 @@ from shared.config import Environment, PlatformConfig, Repository, Schedule
 from shared.settings import Settings
 from shared.storage import StorageAccount
 from tests.fixtures.arm import ArmStandInHandle
+from tests.fixtures.host import keyed
 from tests.fixtures.identity import AUTH_ON, signed_in
 
 PIPELINE = {"activities": [{"name": "wait", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 1}}]}
@@ -65,7 +66,7 @@ class Client:
         data = b"" if body is None else json.dumps(body).encode()
         who = headers if headers is not None else signed_in("ops@contoso.example")
         status, _, out = self.host.dispatch(method, f"http://localhost/api/{path}",
-                                            {"Content-Type": "application/json", **who}, data)
+                                            keyed(self.host, {"Content-Type": "application/json", **who}), data)
         return status, json.loads(out)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from devhost.azurite import free_port
+from devhost.keys import app_keys
 from devhost.standins.databricks import TOKEN_SETTING
 from shared.ingest.webhook_sources import sign_github
 from shared.settings import StorageNames
@@ -71,6 +72,7 @@ class Stack:
     repo: LocalRepo
     log: Path
     env: dict[str, str]  # the host's app settings (the CLI runs with the same)
+    key: str = ""  # the app's default host key (its routes are FUNCTION level)
 
     def push(self, sha: str, caller_trace: str) -> tuple[int, Any]:
         """A signed GitHub push of ``sha``; its clone URL carries the webhook secret (must never leave)."""
@@ -90,7 +92,7 @@ class Stack:
     def settled(self, sha: str, envs: tuple[str, ...], timeout: float = 180,
                 status: str = "succeeded") -> list[dict[str, Any]]:
         def done() -> list[dict[str, Any]] | None:
-            _, page = call(f"{self.api}/deployments?limit=50")
+            _, page = call(f"{self.api}/deployments?limit=50", headers={"x-functions-key": self.key})
             mine = [d for d in page.get("items", []) if d["commit"] == sha]
             ok = {d["environment"] for d in mine if d["status"] == status}
             return mine if ok >= set(envs) else None
@@ -104,7 +106,8 @@ class Stack:
     def approve(self, deployment_id: str, trace_id: str) -> tuple[int, Any]:
         """Approve as the signed-in local user (not the pusher), from another trace (their browser)."""
         return call(f"{self.api}/deployments/{deployment_id}/approve", b'{"reason": "ok"}', {
-            "Content-Type": "application/json", "traceparent": f"00-{trace_id}-{'2' * 16}-01"})
+            "Content-Type": "application/json", "traceparent": f"00-{trace_id}-{'2' * 16}-01",
+            "x-functions-key": self.key})
 
 
 @contextlib.contextmanager
@@ -123,6 +126,7 @@ def dev_host(tmp_path: Path, azurite: Any, prefix: str, databricks: Any, envs: t
                 "OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_METRIC_EXPORT_INTERVAL": "500",
                 "AZURE_CORE_ONLY_SHOW_ERRORS": "1", "PYTHONUNBUFFERED": "1", **telemetry_env})
     log_path = tmp_path / "host.log"
+    key = app_keys(env).default  # as a user reads them (the host converges on the same set)
     with log_path.open("wb") as log:
         host = subprocess.Popen([sys.executable, "-m", "devhost", "--port", str(port), "--no-timers"], cwd=ROOT,
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -130,13 +134,13 @@ def dev_host(tmp_path: Path, azurite: Any, prefix: str, databricks: Any, envs: t
         try:
             def ready() -> bool:
                 try:
-                    return call(f"{api}/deployments?limit=1")[0] == 200
+                    return call(f"{api}/deployments?limit=1", headers={"x-functions-key": key})[0] == 200
                 except OSError:
                     return host.poll() is not None  # exited: fail below with its log
 
             wait("the dev host", ready, timeout=60)
             assert host.poll() is None, log_path.read_text()[-4000:]
-            yield Stack(api, secret, repo, log_path, env)
+            yield Stack(api, secret, repo, log_path, env, key)
         finally:
             host.terminate()
             host.wait(30)
