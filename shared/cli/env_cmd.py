@@ -7,10 +7,14 @@ the same locks, plan, retries and audit records.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from .. import progress
 from ..errors import BadRequest
 from . import _common
+from ._toggle_progress import LiveToggle
 
 
 def _actor(args: argparse.Namespace, config: Any) -> str:
@@ -34,6 +38,17 @@ def _print_result(result: Any) -> None:
         _common.print_table(rows, ["type", "name", "state", "outcome", "note"])
     for problem in data["plan"]["problems"]:
         print(f"problem: {problem}")
+
+
+@contextmanager
+def _watching(args: argparse.Namespace) -> Iterator[LiveToggle]:
+    """Per-resource progress: lines as it goes at a terminal, in order at the end elsewhere, none for --json."""
+    view = LiveToggle(live=_common.is_tty())
+    if args.json or args.dry_run:
+        yield view
+        return
+    with progress.watching(view):
+        yield view
 
 
 def _env(args: argparse.Namespace) -> int:
@@ -64,10 +79,13 @@ def _env(args: argparse.Namespace) -> int:
     if args.verb == "stop" and not args.dry_run:
         _common.confirm_protected(args, app.config, args.env, f"stop every trigger, cluster, warehouse and "
                                   f"job schedule of {args.env}", f"stopping {args.env}")
-    result = control.run(args.verb, actor=_actor(args, app.config), reason=args.reason, dry_run=args.dry_run, trigger="manual")
+    actor = _actor(args, app.config)
+    with _watching(args) as view:
+        result = control.run(args.verb, actor=actor, reason=args.reason, dry_run=args.dry_run, trigger="manual")
     if args.json:
         _common.print_json(result.to_json())
     else:
+        view.report()
         _print_result(result)
     return 0 if result.status in ("planned", "succeeded") else 1
 
@@ -86,11 +104,14 @@ def _triggers(args: argparse.Namespace) -> int:
         return 0
     if not args.names:
         raise BadRequest(f"name the triggers to {args.verb}", code="missing_trigger")
-    results = [control.toggle_trigger(name, args.verb, actor=_actor(args, ctx.config), reason=args.reason,
-                                      dry_run=args.dry_run) for name in args.names]
+    actor = _actor(args, ctx.config)
+    with _watching(args) as view:
+        results = [control.toggle_trigger(name, args.verb, actor=actor, reason=args.reason, dry_run=args.dry_run)
+                   for name in args.names]
     if args.json:
         _common.print_json([r.to_json() for r in results])
     else:
+        view.report()
         for r in results:
             _print_result(r)
     return 0 if all(r.status in ("planned", "succeeded") for r in results) else 1

@@ -25,9 +25,10 @@ import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
-from .. import telemetry
+from .. import progress, telemetry
 from ..audit import Activity, AuditLedger
 from ..audit.keys import stamp
 from ..clock import Clock
@@ -66,6 +67,27 @@ class Outcome:
         if self.error:
             d["error"] = self.error
         return d
+
+
+@dataclass(frozen=True)
+class Handled:
+    """Progress event ``resource``: one resource handled by a stop, start or toggle, as it happens
+    (``retrying``: this attempt failed and another follows)."""
+
+    at: str  # ISO 8601 UTC with Z
+    environment: str
+    outcome: Outcome
+    retrying: bool = False
+    attempts: int = 1  # how many attempts are allowed
+
+
+@dataclass(frozen=True)
+class Applying:
+    """Progress event ``toggle``: a stop, start or toggle is about to apply ``count`` changes."""
+
+    environment: str
+    action: str
+    count: int
 
 
 @dataclass
@@ -310,12 +332,15 @@ class EnvironmentControl:
         deployment stops at a failed wave): they are reported failed and stay to be restored."""
         results: dict[tuple[str, str], Outcome] = {}
         blocked: dict[str, str] = {}  # resource type -> why its later starts wait
+        if changes:
+            progress.emit("toggle", Applying(self.name, changes[0].action, len(changes)))
         for wave in self._waves(changes):
             runnable = []
             for c in wave:
                 r = c.resource
                 if c.action == "start" and r.type in blocked:
-                    results[r.ref] = Outcome(c.action, r.type, r.id, r.name, "failed", 0, blocked[r.type])
+                    results[r.ref] = self._handled(Outcome(c.action, r.type, r.id, r.name, "failed", 0,
+                                                           blocked[r.type]))
                 else:
                     runnable.append(c)
             results.update(self._apply_wave(runnable))
@@ -337,11 +362,12 @@ class EnvironmentControl:
                 try:
                     rtype = types[r.type]
                     (rtype.stop if change.action == "stop" else rtype.start)(r)
-                    return Outcome(change.action, r.type, r.id, r.name, "succeeded", attempt)
+                    return self._handled(Outcome(change.action, r.type, r.id, r.name, "succeeded", attempt))
                 except Exception as exc:  # recorded per resource; the others go on
                     log.warning("%s %s %s failed (attempt %d): %s", change.action, r.type, r.name, attempt,
                                 _reason(exc))
-                    return Outcome(change.action, r.type, r.id, r.name, "failed", attempt, _reason(exc))
+                    return self._handled(Outcome(change.action, r.type, r.id, r.name, "failed", attempt,
+                                                 _reason(exc)), retrying=attempt < self.attempts)
 
             with ThreadPoolExecutor(max_workers=min(self.max_parallel, len(pending))) as pool:
                 for change, outcome in zip(pending, pool.map(one, pending), strict=True):
@@ -350,6 +376,18 @@ class EnvironmentControl:
             if pending and attempt < self.attempts:
                 self.clock.sleep(self.retry_delay * 2 ** (attempt - 1))
         return results
+
+    def _handled(self, outcome: Outcome, *, retrying: bool = False) -> Outcome:
+        """Tell whoever watches (``-v``: the log; the CLI at a terminal: a line) that a resource is handled."""
+        if outcome.status == "succeeded":
+            log.info("%s: %s %s %s: succeeded (attempt %d)", self.name, outcome.action, outcome.type,
+                     outcome.name, outcome.attempts)
+        elif outcome.attempts == 0:  # not tried (an earlier wave did not start)
+            log.warning("%s: %s %s %s: %s", self.name, outcome.action, outcome.type, outcome.name, outcome.error)
+        if progress.active():
+            at = self.clock.now().astimezone(UTC).isoformat().replace("+00:00", "Z")
+            progress.emit("resource", Handled(at, self.name, outcome, retrying, self.attempts))
+        return outcome
 
     def _result(self, plan: TogglePlan, outcomes: list[Outcome]) -> ToggleResult:
         result = ToggleResult(self.name, plan.action, False, plan, outcomes, _status(outcomes, plan.problems))

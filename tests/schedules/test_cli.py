@@ -25,15 +25,9 @@ def run_cli(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def test_env_and_triggers_commands(arm_standin: ArmStandInHandle, arm_factory_name: str,
-                                   databricks_standin: DatabricksStandIn, storage: StorageAccount,
-                                   tmp_path: Path) -> None:
-    arm, dbx, f = arm_standin, databricks_standin, arm_factory_name
-    arm.create_factory(f)
-    arm.put_object(f, "pipelines", "load", PIPELINE)
-    arm.put_object(f, "triggers", "daily", trigger_body(), runtime_state="Started")
-    arm.put_object(f, "triggers", "off", trigger_body(), runtime_state="Stopped")
-    dbx.add_warehouse("bi")
+def cli_settings(arm: ArmStandInHandle, f: str, dbx: DatabricksStandIn, storage: StorageAccount,
+                 tmp_path: Path) -> dict[str, str]:
+    """The app settings of a CLI run against the stand-ins, with a configuration of environment dev."""
     config: dict[str, Any] = {
         "repository": {"url": "https://github.com/contoso/data-platform"},
         "security": {"local_identities": True},  # --actor names someone only where local identities are allowed
@@ -43,9 +37,20 @@ def test_env_and_triggers_commands(arm_standin: ArmStandInHandle, arm_factory_na
             "schedule": {"time_zone": "Europe/London", "stop": "0 0 19 * * 1-5"}}}}
     path = tmp_path / "environments.yaml"
     path.write_text(yaml.safe_dump(config))
-    env = {**os.environ, **arm.settings().environ, **dbx.settings().environ,
-           "AzureWebJobsStorage": str(storage.connection_string),
-           **storage.names.app_settings(), "DATAOPS_CONFIG": str(path)}
+    return {**arm.settings().environ, **dbx.settings().environ, "AzureWebJobsStorage": str(storage.connection_string),
+            **storage.names.app_settings(), "DATAOPS_CONFIG": str(path)}
+
+
+def test_env_and_triggers_commands(arm_standin: ArmStandInHandle, arm_factory_name: str,
+                                   databricks_standin: DatabricksStandIn, storage: StorageAccount,
+                                   tmp_path: Path) -> None:
+    arm, dbx, f = arm_standin, databricks_standin, arm_factory_name
+    arm.create_factory(f)
+    arm.put_object(f, "pipelines", "load", PIPELINE)
+    arm.put_object(f, "triggers", "daily", trigger_body(), runtime_state="Started")
+    arm.put_object(f, "triggers", "off", trigger_body(), runtime_state="Stopped")
+    dbx.add_warehouse("bi")
+    env = {**os.environ, **cli_settings(arm, f, dbx, storage, tmp_path)}
 
     code, out, err = run_cli(["triggers", "list", "dev", "--json"], env)
     assert code == 0, err
