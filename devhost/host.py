@@ -62,6 +62,9 @@ HOSTS_CONTAINER = "azure-webjobs-hosts"  # where the host keeps its locks and ti
 MESSAGE_LEASE = 600.0  # the queue listener's fixed invisibility while a function runs (10 minutes)
 MIN_RENEWAL = 60.0  # the listener's minimum visibility renewal interval
 MIN_POLL = 0.1  # QueuePollingIntervals.Minimum
+# App Service's front end answers 502 to a request the app has not answered within 230 s (Azure Load
+# Balancer's idle timeout, whatever functionTimeout says); the function keeps running, its answer is lost.
+HTTP_REQUEST_TIMEOUT = 230.0
 POISON_SUFFIX = "-poison"
 _QUEUE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
 
@@ -632,7 +635,8 @@ class TimerListener:
 class FunctionHost:
     def __init__(self, app: Any, host_json: dict[str, Any] | None = None, *,
                  environ: Mapping[str, str] | None = None, instance_id: str | None = None,
-                 message_lease: float = MESSAGE_LEASE, processor_count: int = 1) -> None:
+                 message_lease: float = MESSAGE_LEASE, processor_count: int = 1,
+                 http_request_timeout: float = HTTP_REQUEST_TIMEOUT) -> None:
         self.app = app
         self.host_json = host_json or {}
         self.settings = AppSettings(environ)
@@ -652,6 +656,7 @@ class FunctionHost:
         if self.encoding not in ("base64", "none"):
             raise ValueError("host.json queues.messageEncoding must be base64 or none")
         self.message_lease = float(message_lease)
+        self.http_request_timeout = float(http_request_timeout)
         self.min_renewal = min(MIN_RENEWAL, self.message_lease / 2)
         singleton = self.host_json.get("singleton", {})
         self.listener_lock_period = int(_timespan(singleton.get("listenerLockPeriod"), 60.0))
@@ -771,6 +776,28 @@ class FunctionHost:
 
         return bool(self.keys.allows(route.auth_level, presented_key(headers, query), route.name))
 
+    def through_front_end(self, method: str, url: str, headers: dict[str, str],
+                          body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """:meth:`dispatch` as App Service's front end passes a request on: a request not answered within
+        ``http_request_timeout`` seconds is answered 502 while the function goes on running."""
+        answer: list[tuple[int, dict[str, str], bytes]] = []
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                answer.append(self.dispatch(method, url, headers, body))
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="devhost-request", daemon=True).start()
+        if not done.wait(self.http_request_timeout):
+            log.warning("%s %s not answered within %.0f s: the front end answers 502 (the function goes on)",
+                        method, urlsplit(url).path, self.http_request_timeout)
+            return 502, {"Content-Type": "text/plain; charset=utf-8"}, (
+                f"502 Bad Gateway: the app did not answer within {self.http_request_timeout:g} s "
+                "(the front end's request limit)").encode()
+        return answer[0] if answer else (500, {}, b"")
+
     def serve_http(self, host: str = "127.0.0.1", port: int = 7071) -> ThreadingHTTPServer:
         owner = self
 
@@ -783,7 +810,7 @@ class FunctionHost:
                 url = f"http://{self.headers.get('Host', f'{host}:{port}')}{self.path}"
                 from devhost.easyauth import front_end  # App Service Authentication in front of the app
 
-                status, headers, data = owner.dispatch(self.command, url, front_end(
+                status, headers, data = owner.through_front_end(self.command, url, front_end(
                     dict(self.headers.items()), owner.local_principal), body)
                 self.send_response(status)
                 for k, v in headers.items():
@@ -921,6 +948,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--message-lease", type=float, default=MESSAGE_LEASE,
                         help="seconds a running queue message stays invisible between renewals' "
                              "half-time (Azure: 600; shorter only to test renewal quickly)")
+    parser.add_argument("--http-request-timeout", type=float, default=HTTP_REQUEST_TIMEOUT,
+                        help="seconds the front end waits for an HTTP answer before it answers 502 (Azure: 230; "
+                             "shorter only to test long requests quickly)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format=f"%(asctime)s [{args.instance_id or 'devhost'}] %(name)s %(levelname)s %(message)s")
@@ -931,7 +961,8 @@ def main(argv: list[str] | None = None) -> int:
     from devhost.easyauth import local_principal_from_env
 
     principal = local_principal_from_env()
-    host = load_app(instance_id=args.instance_id, message_lease=args.message_lease)
+    host = load_app(instance_id=args.instance_id, message_lease=args.message_lease,
+                    http_request_timeout=args.http_request_timeout)
     host.local_principal = principal
     host.serve_http(args.host, args.port)
     host.start_background(queues=not args.no_queues, timers=not args.no_timers)

@@ -2,7 +2,8 @@
 
 * ``POST /api/environments/{env}/start`` and ``/stop`` (``?dry_run=true``)
 * ``GET /api/environments/{env}``
-* ``POST /api/environments/{env}/verify`` (``?component=``): run the verification checks now
+* ``POST /api/environments/{env}/verify`` (``?component=``): queue a verification (202, ``Location``)
+* ``GET /api/environments/{env}/verify/{id}``: its status (202 until final, then 200 with the result)
 * ``POST /api/environments/{env}/adf/triggers/{name}/start`` and ``/stop`` (``?dry_run=true``)
 
 Body (optional): ``{"reason": "..."}``; the actor is App Service
@@ -103,13 +104,37 @@ def stop_trigger(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="environments/{env}/verify", methods=["POST"])
 @handle(query={"component"})
 def verify_environment(req: func.HttpRequest) -> func.HttpResponse:
-    """Run the environment's verification checks now (``?component=adf|notebooks``); 200 with every
-    check's result, ``status`` passed or failed."""
+    """Queue a run of the environment's verification checks (``?component=adf|notebooks``): 202 with
+    ``Location`` (the status resource) and ``Retry-After``; checks may run longer than the front end's
+    230-second request limit."""
     from shared import app
-    from shared.verify.service import verify_environment as run
+    from shared.verify import queued
 
     who = caller(req)
     json_body(req, required=False)
     ctx = app.current()
-    result = run(ctx, req.route_params.get("env", ""), req.params.get("component") or None, actor=who.name)
-    return json_response(result.to_json())
+    activity = queued.request_verification(ctx, req.route_params.get("env", ""), req.params.get("component") or None,
+                                           actor=who.name)
+    location = f"{req.url.split('?', 1)[0].rstrip('/')}/{queued.public_id(activity)}"
+    return json_response({**queued.to_json(activity), "location": location}, 202, _polling(ctx, location))
+
+
+@bp.route(route="environments/{env}/verify/{id}", methods=["GET"])
+@handle
+def verification_status(req: func.HttpRequest) -> func.HttpResponse:
+    """A queued verification: 202 (``Retry-After``) while it is queued or running, 200 with every check's
+    result once it is final (``status`` passed or failed); 404 for an unknown id."""
+    from shared import app
+    from shared.verify import queued
+
+    ctx = app.current()
+    final, body = queued.status_of(ctx, req.route_params.get("env", ""), req.route_params.get("id", ""))
+    if final:
+        return json_response(body)
+    return json_response(body, 202, _polling(ctx, req.url.split("?", 1)[0]))
+
+
+def _polling(ctx: Any, location: str) -> dict[str, str]:
+    from shared.verify.queued import retry_after
+
+    return {"Location": location, "Retry-After": str(retry_after(ctx))}

@@ -1,4 +1,7 @@
-"""Blueprint: the deployment worker (queue trigger) and the poison-queue recorder."""
+"""Blueprint: the deployment worker (queue trigger) and the poison-queue recorder.
+
+The deployment queue also carries branch merge checks and queued verifications
+(``POST /api/environments/{env}/verify``)."""
 
 from __future__ import annotations
 
@@ -34,6 +37,12 @@ def _run_request(msg: func.QueueMessage) -> None:
         report = sweep_branches(app_context.current(), sweep["main"])
         log.info("branch merge check of %s: %s", sweep["main"][:12], report.to_json())
         return
+    from shared.verify import queued
+
+    verification = queued.parse_request(msg.get_body())
+    if verification is not None:  # POST /api/environments/{env}/verify
+        queued.run_requested(app_context.current(), verification, attempt=msg.dequeue_count or 1)
+        return
     try:
         request = DeploymentRequest.from_bytes(msg.get_body())
     except BadRequest as err:
@@ -57,6 +66,13 @@ def deployment_poison(msg: func.QueueMessage, context: func.Context) -> None:
 
     with telemetry.invocation(context):
         ctx = app_context.current()
+        from shared.verify import queued
+
+        vid = queued.record_poisoned(ctx, msg.get_body(), "the verification request failed repeatedly and was "
+                                                           "moved to the poison queue")
+        if vid is not None:
+            log.error("verification request poisoned: %s", vid)
+            return
         did = record_poisoned(ctx.ledger, msg.get_body(),
                               "the deployment request failed repeatedly and was moved to the poison queue",
                               hooks=after_end_hooks(ctx.config, ctx.storage, ctx.ledger, ctx.settings, ctx.clock))

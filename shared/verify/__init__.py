@@ -5,7 +5,9 @@
   pipeline run, HTTP) to a terminal state, cancelling its runs when it times out;
 * :mod:`.runner` - running an environment's checks for a component (in parallel, traced);
 * :mod:`.gate` - the ``verify`` step of a deployment (audit, data-quality issues, failure);
-* :mod:`.service` - ``dataops verify`` and ``POST /api/environments/{env}/verify``.
+* :mod:`.service` - ``dataops verify`` (the checks run here);
+* :mod:`.queued` - ``POST /api/environments/{env}/verify``: accepted (202), run by the queue worker,
+  followed with ``GET .../verify/{id}``; :mod:`.remote` - ``dataops verify --api`` following it.
 
 See docs/verify.md.
 """

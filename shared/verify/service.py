@@ -1,5 +1,5 @@
-"""Verification on its own: ``dataops verify --env ENV [--component C]`` and
-``POST /api/environments/{env}/verify`` run the checks against what is deployed now.
+"""Verification on its own: ``dataops verify --env ENV [--component C]`` runs the checks here against
+what is deployed now; ``POST /api/environments/{env}/verify`` queues the same run (:mod:`.queued`).
 
 The run is recorded as an activity (kind ``verification``) of the environment; data-quality
 issues from it are attributed to the deployment the environment currently holds for the
@@ -23,21 +23,28 @@ ACTIVITY_KIND = "verification"
 
 def verify_environment(app: AppContext, environment: str, component: str | None = None, *,
                        actor: str | None = None, verifier: Verifier | None = None) -> Verification:
-    """Run the checks of ``environment`` (those ``on`` ``component``, or all); record and return them."""
+    """Run the checks of ``environment`` (those ``on`` ``component``, or all) here; record and return them."""
     config = app.config
-    env = config.environment(environment)  # 404 for an unknown environment
+    config.environment(environment)  # 404 for an unknown environment
     if component is not None:
         app.components.get(component)  # 400 for an unknown component
-    checks = checks_for(env, component)
     run_id = uuid.uuid4().hex[:12]
-    v = (verifier or Verifier()).run(config, environment, component, app.settings,
-                                     run_name=f"dataops verify {environment} {run_id}", checks=checks)
-    now = app.clock.now()
+    v = run_checks(app, environment, component, run_id=run_id, verifier=verifier)
     app.ledger.record_activity(Activity(
-        environment=environment, kind=ACTIVITY_KIND, key=f"verify/{run_id}", at=now, actor=actor,
+        environment=environment, kind=ACTIVITY_KIND, key=f"verify/{run_id}", at=app.clock.now(), actor=actor,
         status="passed" if v.passed else "failed",
         summary=f"verification of {environment}" + (f" ({component})" if component else "") + f": {v.summary()}",
         data=v.to_json()))
+    return v
+
+
+def run_checks(app: AppContext, environment: str, component: str | None, *, run_id: str,
+               verifier: Verifier | None = None) -> Verification:
+    """Run the checks and attribute their data-quality issues (the caller records the verification).
+    ``run_id`` names the runs, so a verification run again (a worker that died) re-attaches to them."""
+    checks = checks_for(app.config.environment(environment), component)
+    v = (verifier or Verifier()).run(app.config, environment, component, app.settings,
+                                     run_name=f"dataops verify {environment} {run_id}", checks=checks)
     _attribute_quality_issues(app, v, {c.name: list(c.on) for c in checks}, component)
     return v
 

@@ -1,5 +1,6 @@
 """``dataops verify`` (the installed console script, as a subprocess) and
-``POST /api/environments/{env}/verify`` (through the dev host's dispatcher), against the stand-ins."""
+``POST /api/environments/{env}/verify`` then its status (through the dev host's dispatcher, the queue
+worker run by the dev host's listener), against the stand-ins."""
 
 from __future__ import annotations
 
@@ -114,6 +115,16 @@ def test_route_verifies_and_records_data_quality_issues(platform: Platform, app_
     platform.dbx.seed_notebook(SMOKE, f"dbutils.notebook.exit({json.dumps(json.dumps(results))})")
     client = Client()
     status, body = client.call("POST", "environments/test/verify?component=notebooks")
+    assert status == 202 and body["status"] == "queued", body
+    status, queued = client.call("GET", f"environments/test/verify/{body['id']}")
+    assert status == 202 and queued["status"] == "queued"
+    from devhost.host import FunctionHost
+    from function_app import app
+
+    worker = FunctionHost(app, {}, environ={"AzureWebJobsStorage": str(storage.connection_string),
+                                            **storage.names.app_settings()}).listener("deployment_worker")
+    assert worker.process_once() == 1  # the queue worker runs it
+    status, body = client.call("GET", f"environments/test/verify/{body['id']}")
     assert status == 200, body
     assert body["status"] == "failed" and body["component"] == "notebooks"
     (check,) = body["checks"]
