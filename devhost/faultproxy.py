@@ -24,7 +24,23 @@ from collections.abc import Iterator
 MODES = ("pass", "refuse", "hang")
 
 
-class FaultProxy:
+class _Switched:
+    """Something :meth:`set_mode` switches between the modes."""
+
+    def set_mode(self, mode: str) -> None:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def fault(self, mode: str) -> Iterator[None]:
+        """``mode`` while the block runs, then ``pass``."""
+        self.set_mode(mode)
+        try:
+            yield
+        finally:
+            self.set_mode("pass")
+
+
+class FaultProxy(_Switched):
     def __init__(self, target_host: str, target_port: int, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.target = (target_host, target_port)
         self.host = host
@@ -94,14 +110,6 @@ class FaultProxy:
         for s in list(self._conns):
             _reset(s)
         self._conns.clear()
-
-    @contextlib.contextmanager
-    def fault(self, mode: str) -> Iterator[None]:
-        self.set_mode(mode)
-        try:
-            yield
-        finally:
-            self.set_mode("pass")
 
     # ---------------------------------------------------------------- pumping
     def _serve(self, client: socket.socket) -> None:
@@ -177,7 +185,7 @@ def _reset(s: socket.socket) -> None:
         s.close()
 
 
-class StorageFaults:
+class StorageFaults(_Switched):
     """Three proxies, one per Azurite endpoint, switched together."""
 
     def __init__(self, azurite_host: str, blob: int, queue: int, table: int) -> None:
@@ -195,14 +203,6 @@ class StorageFaults:
     def set_mode(self, mode: str) -> None:
         for p in self.proxies:
             p.set_mode(mode)
-
-    @contextlib.contextmanager
-    def fault(self, mode: str) -> Iterator[None]:
-        self.set_mode(mode)
-        try:
-            yield
-        finally:
-            self.set_mode("pass")
 
     def stop(self) -> None:
         for p in self.proxies:

@@ -39,6 +39,15 @@ def _first(arm: Any, factory: str, resources: list[dict[str, Any]] | None = None
     assert r.status == "succeeded", (r.error, r.error_details)
 
 
+def _stopped(arm: Any, factory: str) -> tuple[FactoryClient, _Time]:
+    """After a first deployment: a client on a test clock that has stopped ``tr_hourly``."""
+    _first(arm, factory)
+    clock = _Time()
+    client = FactoryClient(arm.target(factory), arm.settings(), sleep=clock.sleep, monotonic=clock.monotonic)
+    client.stop_trigger("tr_hourly")
+    return client, clock
+
+
 def test_running_deployment_is_cancelled_at_timeout_and_triggers_restored(arm_standin: Any,
                                                                           arm_factory_name: str) -> None:
     """#17.2: a deployment still Running at deployment_timeout is cancelled and waited for; nothing after it
@@ -95,11 +104,7 @@ def test_failed_deployment_says_which_objects_failed(arm_standin: Any, arm_facto
 
 def test_throttling_is_retried_within_a_time_budget(arm_standin: Any, arm_factory_name: str) -> None:
     """#16.6: twelve 429s in a row are waited out (Retry-After honoured); a shorter budget gives up."""
-    _first(arm_standin, arm_factory_name)
-    clock = _Time()
-    client = FactoryClient(arm_standin.target(arm_factory_name), arm_standin.settings(), sleep=clock.sleep,
-                           monotonic=clock.monotonic)
-    client.stop_trigger("tr_hourly")
+    client, clock = _stopped(arm_standin, arm_factory_name)
     arm_standin.faults.add(r"^triggers\.start$", fail_when=lambda r: True, fail_status=429, max_faults=12)
     client.start_trigger("tr_hourly")
     assert arm_standin.trigger_state(arm_factory_name, "tr_hourly") == "Started"
@@ -155,11 +160,7 @@ def test_failed_unsubscribe_resubscribes_the_others(arm_standin: Any, arm_factor
 
 def test_trigger_start_retries_the_provisioning_conflict(arm_standin: Any, arm_factory_name: str) -> None:
     """#17.8: ADF's 400 "Resource cannot be updated during provisioning" is retried with backoff."""
-    _first(arm_standin, arm_factory_name)
-    clock = _Time()
-    client = FactoryClient(arm_standin.target(arm_factory_name), arm_standin.settings(), sleep=clock.sleep,
-                           monotonic=clock.monotonic)
-    client.stop_trigger("tr_hourly")
+    client, clock = _stopped(arm_standin, arm_factory_name)
     arm_standin.conflict_trigger(arm_factory_name, "tr_hourly", times=3)
     client.start_trigger("tr_hourly")
     assert arm_standin.trigger_state(arm_factory_name, "tr_hourly") == "Started"
@@ -198,11 +199,7 @@ def test_what_if_is_an_optional_part_of_the_plan(arm_standin: Any, arm_factory_n
 def test_a_server_error_is_retried_a_few_times_not_for_the_whole_budget(arm_standin: Any,
                                                                         arm_factory_name: str) -> None:
     """A 500 is not throttling: three retries (azure-core's count), then the caller sees it, within seconds."""
-    _first(arm_standin, arm_factory_name)
-    clock = _Time()
-    client = FactoryClient(arm_standin.target(arm_factory_name), arm_standin.settings(), sleep=clock.sleep,
-                           monotonic=clock.monotonic)
-    client.stop_trigger("tr_hourly")
+    client, clock = _stopped(arm_standin, arm_factory_name)
     arm_standin.faults.add(r"^triggers\.start$", fail_when=lambda r: True, fail_status=500)
     try:
         client.start_trigger("tr_hourly")

@@ -53,14 +53,20 @@ def _ctx(target: DataFactoryTarget, settings: Settings, tpl: dict[str, Any], sha
                          clock=FakeClock(), ledger=ledger, deployment_id=f"dep-{sha[:8]}" if ledger else None)
 
 
+def _deployed(arm: Any, factory: str, sha: str) -> tuple[DataFactoryTarget, Settings]:
+    """A new factory with the two tumbling window triggers deployed at ``sha`` (started)."""
+    arm.create_factory(factory)
+    target: DataFactoryTarget = arm.target(factory, parameters={"ls_blob_sasToken": "sv=1&sig=x"})
+    settings = arm.settings()
+    deployer = DataFactoryDeployer()
+    first = _ctx(target, settings, template(_tumbling()), sha, None)
+    assert deployer.apply(first, deployer.plan(first)).status == "succeeded"
+    return target, settings
+
+
 def test_replaced_tumbling_triggers_deleted_before_a_crash_are_recreated_and_started(
         arm_standin: Any, arm_factory_name: str, ledger: AuditLedger) -> None:
-    arm_standin.create_factory(arm_factory_name)
-    target: DataFactoryTarget = arm_standin.target(arm_factory_name, parameters={"ls_blob_sasToken": "sv=1&sig=x"})
-    settings = arm_standin.settings()
-    deployer = DataFactoryDeployer()
-    first = _ctx(target, settings, template(_tumbling()), "a" * 40, None)
-    assert deployer.apply(first, deployer.plan(first)).status == "succeeded"
+    target, settings = _deployed(arm_standin, arm_factory_name, "a" * 40)
     before = arm_standin.get_object(arm_factory_name, "triggers", "tw_a")["properties"]
     assert {t: arm_standin.trigger_state(arm_factory_name, t) for t in ("tw_a", "tw_b")} == \
         {"tw_a": "Started", "tw_b": "Started"}
@@ -90,12 +96,7 @@ def test_replaced_tumbling_triggers_deleted_before_a_crash_are_recreated_and_sta
 def test_write_ahead_record_is_written_before_the_delete(arm_standin: Any, arm_factory_name: str,
                                                          ledger: AuditLedger) -> None:
     """The definition is in the audit even when the delete itself is what the worker dies in."""
-    arm_standin.create_factory(arm_factory_name)
-    target: DataFactoryTarget = arm_standin.target(arm_factory_name, parameters={"ls_blob_sasToken": "sv=1&sig=x"})
-    settings = arm_standin.settings()
-    deployer = DataFactoryDeployer()
-    first = _ctx(target, settings, template(_tumbling()), "c" * 40, None)
-    assert deployer.apply(first, deployer.plan(first)).status == "succeeded"
+    target, settings = _deployed(arm_standin, arm_factory_name, "c" * 40)
 
     class DiesAfterDelete(FactoryClient):
         def delete_object(self, object_type: str, name: str) -> None:

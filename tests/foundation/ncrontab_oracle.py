@@ -113,21 +113,14 @@ def expand(s: str, field: str) -> set[int]:
         return set(range(lo, hi + 1, stride))
     dash = s.find("-")
     if dash >= 1:
-        a, b = value_of(s[:dash], field), value_of(s[dash + 1:], field)
-        if a == b:
-            if a < lo or a > hi:
-                raise Refused("out of bounds")
-            return {a}
-        a, b = sorted((a, b))
-        if a < lo or b > hi:
-            raise Refused("out of bounds")
-        return set(range(a, b + 1, stride))
+        return _span(value_of(s[:dash], field), value_of(s[dash + 1:], field), lo, hi, stride)
     v = value_of(s, field)
-    if step is None:
-        if v < lo or v > hi:
-            raise Refused("out of bounds")
-        return {v}
-    a, b = sorted((v, hi))
+    return _span(v, v if step is None else hi, lo, hi, stride)
+
+
+def _span(a: int, b: int, lo: int, hi: int, stride: int) -> set[int]:
+    """From the smaller of ``a`` and ``b`` to the larger by ``stride``; refused outside ``[lo, hi]``."""
+    a, b = sorted((a, b))
     if a < lo or b > hi:
         raise Refused("out of bounds")
     return set(range(a, b + 1, stride))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -12,15 +11,12 @@ from devhost.standins.databricks import DatabricksStandIn
 from shared.config import Environment, Schedule
 from shared.deploy.lock import LeaseLock, LockBusy
 from shared.storage import StorageAccount
+from tests import polling
 from tests.schedules.conftest import MakeControl
 
 
 def wait_until(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        time.sleep(0.02)
+    polling.wait_until(predicate, timeout, interval=0.02)
 
 
 def env_for(dbx: DatabricksStandIn, **schedule: Any) -> Environment:

@@ -8,7 +8,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from devhost.standins.databricks import TOKEN_SETTING
 from shared.ingest.webhook_sources import sign_github
 from shared.settings import StorageNames
 from tests.deploy.helpers import LocalRepo
+from tests.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,13 +56,7 @@ def call(url: str, body: bytes | None = None, headers: dict[str, str] | None = N
 
 
 def wait(what: str, fn: Any, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = fn()
-        if got:
-            return got
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(fn, timeout, what, interval=0.3)
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -26,6 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from devhost.azurite import free_port
+from tests.polling import wait_until
 
 
 def _value(v: Any) -> Any:
@@ -76,12 +76,7 @@ class _Server:
         self.server.server_close()
 
     def wait(self, predicate: Callable[[], bool], timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.2)
-        raise AssertionError("the receiver did not get what was expected in time")
+        wait_until(predicate, timeout, "the receiver to get what was expected", interval=0.2)
 
 
 class OtlpReceiver(_Server):

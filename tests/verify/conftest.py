@@ -14,6 +14,7 @@ from shared.config import PlatformConfig, parse_config
 from shared.settings import Settings
 from shared.verify.checks import VerifyRuntime
 from shared.verify.runner import Verifier
+from tests import polling
 from tests.fixtures.arm import ARM_TOKEN_SETTING, ArmStandInHandle
 
 TARGET_DIR = "/Shared/test/platform"
@@ -98,12 +99,4 @@ def verifier() -> Verifier:
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
     """Poll ``predicate`` until truthy (no fixed sleeps), failing after ``timeout`` seconds."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError("condition not met in time")
+    return polling.wait_until(predicate, timeout, interval=0.01)
