@@ -48,10 +48,11 @@ def _timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def _deployments(env: str, rng: random.Random) -> list[DeploymentRecord]:
-    span = DAYS * 86400
+def _deployments(env: str, rng: random.Random, count: int = DEPLOYMENTS_PER_ENV,
+                 days: int = DAYS) -> list[DeploymentRecord]:
+    span = days * 86400
     out = []
-    times = sorted(rng.uniform(0, span) for _ in range(DEPLOYMENTS_PER_ENV))
+    times = sorted(rng.uniform(0, span) for _ in range(count))
     for n, offset in enumerate(times):
         created = NOW - timedelta(seconds=span - offset)
         component = "adf" if n % 3 else "notebooks"
@@ -77,13 +78,15 @@ def _deployments(env: str, rng: random.Random) -> list[DeploymentRecord]:
     return out
 
 
-def populate(ledger: AuditLedger, rng: random.Random) -> int:
-    """Write the records with batch transactions of 100 entities per partition; returns how many."""
+def populate(ledger: AuditLedger, rng: random.Random, environments: tuple[str, ...] = ENVIRONMENTS,
+             per_env: int = DEPLOYMENTS_PER_ENV, activities: int = ACTIVITIES_PER_ENV, days: int = DAYS) -> int:
+    """Write ``per_env`` deployments and ``activities`` activities (a quarter incidents) per environment
+    over the ``days`` before NOW, in batch transactions of 100 entities per partition; returns how many."""
     written = 0
     deployments = ledger.storage.table(ledger.names.deployments_table)
     activity = ledger.storage.table(ledger.names.activity_table)
-    for env in ENVIRONMENTS:
-        recs = _deployments(env, rng)
+    for env in environments:
+        recs = _deployments(env, rng, per_env, days)
         entities = []
         for n, rec in enumerate(recs):
             rec.id = ledger.new_deployment_id(env, rec.component, f"bench-{n}", when=rec.queued_at)
@@ -92,8 +95,8 @@ def populate(ledger: AuditLedger, rng: random.Random) -> int:
             deployments.submit_transaction([("upsert", e) for e in entities[i:i + 100]])
         written += len(entities)
         acts = []
-        for n in range(ACTIVITIES_PER_ENV):
-            at = NOW - timedelta(seconds=rng.uniform(0, DAYS * 86400))
+        for n in range(activities):
+            at = NOW - timedelta(seconds=rng.uniform(0, days * 86400))
             kind = rng.choice(["trigger_toggle", "environment_stop", "environment_start", "incident"])
             data: dict[str, Any] = {}
             status = None

@@ -42,8 +42,12 @@ def stamp(when: datetime) -> str:
 
 
 def parse_stamp(text: str) -> datetime:
-    return datetime.strptime(text[:15], "%Y%m%dT%H%M%S").replace(
-        tzinfo=UTC, microsecond=int(text[15:18]) * 1000)
+    """The time of a :func:`stamp` (``YYYYMMDDTHHMMSSmmmZ``), by slicing: ``strptime`` cost a tenth of
+    reading a year of deployments from the rollup."""
+    if text[8:9] != "T" or not (text[:8] + text[9:18]).isdigit():
+        raise ValueError(f"{text!r} is not a time stamp")
+    return datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[9:11]), int(text[11:13]),
+                    int(text[13:15]), int(text[15:18]) * 1000, UTC)
 
 
 def deployment_id(environment: str, component: str, when: datetime, seed: str) -> str:

@@ -37,9 +37,10 @@ def render_dashboard(ctx: AppContext, environments: Sequence[str], now: datetime
 
     links = Links(code)
     cards = [overview_card(gather(ctx, env, now, days), links) for env in environments]
-    m = ctx.config.metrics
-    doras = [dora_section(dora_view(ctx.ledger, env, now, days, definitions=m.definitions,
-                                    benchmark=int(m.benchmark)), links) for env in environments]
+    m, bw = ctx.config.metrics, ctx.config.databricks.branch_workspaces
+    doras = [dora_section(dora_view(ctx.ledger, env, now, days, definitions=m.definitions, benchmark=int(m.benchmark),
+                                    include_branch_syncs=bool(bw and bw.count_in_dora)), links)
+             for env in environments]
     if not cards:
         cards.append('<p class="empty">No environments are configured.</p>')
     body = (f'<header class="top"><h1>DataOps dashboard</h1><span class="muted">{days} days to {utc(now)}</span>'

@@ -17,12 +17,21 @@ from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..dashboard.html import Links, duration, esc, utc
-from .dora import DEFAULT_BENCHMARK, DoraReport, Window, compute_dora, created_at
-from .incidents import IncidentBook
-from .report import dora_report, history_for, rollup_reader
+from .dora import (
+    DEFAULT_BENCHMARK,
+    DoraReport,
+    Settings,
+    Window,
+    collect_series,
+    compute_dora,
+    created_at,
+    summarise,
+)
+from .report import CachedReader, dora_report, gc_paused, history_for, report_inputs, rollup_reader
 
 if TYPE_CHECKING:
-    from ..audit import AuditLedger
+    from ..audit import AuditLedger, DeploymentRecord
+    from .incidents import Incident
 
 STATUS_COLOURS = {"succeeded": "#2e7d32", "failed": "#c62828", "rolled_back": "#ef6c00",
                   "superseded": "#9e9e9e", "rejected": "#6a1b9a", "other": "#1565c0"}
@@ -187,13 +196,29 @@ class DoraView:
     series: dict[str, list[float | None]] = field(default_factory=dict)
 
 
-def key_series(ledger: AuditLedger, environment: str, window: Window, now: datetime,
-               grid: Buckets, **how: Any) -> dict[str, list[float | None]]:
-    """Each key's headline per bucket, by :func:`~.dora.compute_dora` over that bucket's window (the
-    history read once: the window's deployments and those before it that carried its commits)."""
-    history = sorted(history_for(ledger, environment, window, rollup_reader(ledger, environment, now)),
-                     key=created_at)
-    incidents = IncidentBook(ledger, ledger.clock).list(environment, since=window.start, until=window.end)
+def key_series(environment: str, deployments: Sequence[DeploymentRecord], incidents: Sequence[Incident],
+               window: Window, grid: Buckets, *, definitions: str = "dora",
+               benchmark: int = DEFAULT_BENCHMARK) -> dict[str, list[float | None]]:
+    """Each key's headline per bucket: what :func:`~.dora.compute_dora` gives for that bucket's window
+    over the deployments created up to its end (:func:`key_series_per_bucket`), from one pass over
+    the history the window's report was computed from (:func:`~.dora.collect_series`)."""
+    settings = Settings(definitions, benchmark)
+    windows = grid.windows(window)
+    out: dict[str, list[float | None]] = {k.slug: [] for k in KEYS}
+    for w, facts in zip(windows, collect_series(deployments, incidents, windows, definitions=definitions,
+                                                group_by="author"), strict=True):
+        keys = summarise(facts, w, settings=settings)
+        for k in KEYS:
+            out[k.slug].append(k.value(keys))
+    return out
+
+
+def key_series_per_bucket(environment: str, deployments: Sequence[DeploymentRecord], incidents: Sequence[Incident],
+                          window: Window, grid: Buckets, **how: Any) -> dict[str, list[float | None]]:
+    """:func:`key_series` the slow way, one :func:`~.dora.compute_dora` per bucket over everything
+    created up to the bucket's end (the reference the tests and ``bench/bench_dashboard.py`` hold
+    it to)."""
+    history = sorted(deployments, key=created_at)
     out: dict[str, list[float | None]] = {k.slug: [] for k in KEYS}
     upto = 0
     for w in grid.windows(window):
@@ -206,13 +231,27 @@ def key_series(ledger: AuditLedger, environment: str, window: Window, now: datet
 
 
 def dora_view(ledger: AuditLedger, environment: str, now: datetime, days: int, *,
-              definitions: str = "dora", benchmark: int = DEFAULT_BENCHMARK) -> DoraView:
-    """The section's numbers, by the given definitions and tier table (the configuration's ``metrics:``)."""
+              definitions: str = "dora", benchmark: int = DEFAULT_BENCHMARK,
+              include_branch_syncs: bool = False) -> DoraView:
+    """The section's numbers, by the given definitions and tier table (the configuration's ``metrics:``).
+
+    One read of the partition (the rollup, the newest hours raw) serves the report, the previous
+    period's report and the sparklines: they are the keys ``GET /api/metrics/dora`` answers for
+    these windows.
+    """
     how: dict[str, Any] = {"definitions": definitions, "benchmark": benchmark}
-    report = dora_report(ledger, environment, now, days, **how)
-    previous = dora_report(ledger, environment, now - timedelta(days=days), days, **how)
-    grid = buckets(report.window)
-    return DoraView(report, previous, days, grid, key_series(ledger, environment, report.window, now, grid, **how))
+    window, previous_window = Window.last_days(now, days), Window.last_days(now - timedelta(days=days), days)
+    read = CachedReader(rollup_reader(ledger, environment, now))
+    with gc_paused():
+        history_for(ledger, environment, Window(previous_window.start, now), read)  # both windows, one read
+        deployments, incidents = report_inputs(ledger, environment, window, read,
+                                               include_branch_syncs=include_branch_syncs)
+        report = compute_dora(environment, deployments, incidents, window, **how)
+        previous = dora_report(ledger, environment, now - timedelta(days=days), days, read=read,
+                               include_branch_syncs=include_branch_syncs, **how)
+        grid = buckets(report.window)
+        return DoraView(report, previous, days, grid,
+                        key_series(environment, deployments, incidents, report.window, grid, **how))
 
 
 # ----------------------------------------------------------------- charts

@@ -18,7 +18,8 @@ from __future__ import annotations
 import bisect
 import math
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections import ChainMap
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -221,18 +222,47 @@ def _pusher(rec: DeploymentRecord | None) -> str:
     return (rec.actor if rec and rec.actor else None) or UNKNOWN_ACTOR
 
 
+class _Seen:
+    """Commit ids already deployed: a fork's own on top of the walk it forked from (which it never changes)."""
+
+    __slots__ = ("base", "own")
+
+    def __init__(self, base: set[str] | _Seen) -> None:
+        self.base, self.own = base, set[str]()
+
+    def __contains__(self, commit: object) -> bool:
+        return commit in self.own or commit in self.base
+
+    def update(self, commits: Iterable[str]) -> None:
+        self.own.update(commits)
+
+
 @dataclass
 class _Walk:
-    """The state of one pass over an environment's history in order of deployment end."""
+    """The state of one pass over an environment's history in order of deployment end.
+
+    ``window`` None: a pass that only builds up what later windows depend on (commits deployed,
+    each component's last outcome, open failure episodes), for :meth:`fork`.
+    """
 
     definitions: str
     group_by: str
     resolve: Resolve | None
-    window: Window
+    window: Window | None
+    causes: frozenset[str] = frozenset()  # deployments an incident names as its cause
+    hotfixes: frozenset[str] = frozenset()
     facts: Facts = field(default_factory=Facts)
-    seen_commits: set[str] = field(default_factory=set)
-    who: dict[str, tuple[str, ...]] = field(default_factory=dict)  # deployment id -> developers
+    seen_commits: set[str] | _Seen = field(default_factory=set)
+    who: MutableMapping[str, tuple[str, ...]] = field(default_factory=dict)  # deployment id -> developers
     authors: dict[tuple[str | None, str | None], str] = field(default_factory=dict)  # (login, e-mail) -> who
+    previous_failed: dict[str, bool] = field(default_factory=dict)  # component -> did its last counted one fail
+    failing_since: dict[str, DeploymentRecord] = field(default_factory=dict)  # component -> open episode's first
+
+    def fork(self, window: Window, hotfixes: frozenset[str]) -> _Walk:
+        """A walk that goes on from this one's state over ``window`` (this one is left as it is)."""
+        return _Walk(self.definitions, self.group_by, self.resolve, window, self.causes, hotfixes,
+                     seen_commits=_Seen(self.seen_commits), who=ChainMap({}, self.who), authors=self.authors,
+                     previous_failed=dict(self.previous_failed), failing_since=dict(self.failing_since))
 
     def author(self, c: CommitInfo) -> str | None:
         if not (c.author or c.author_email):
@@ -271,48 +301,116 @@ class _Walk:
             self.facts.lead_times.append((who, max(0.0, seconds), ended))
         return new
 
+    def _inside(self, d: DeploymentRecord) -> bool:
+        return self.window is not None and created_at(d) in self.window
+
+    def step(self, d: DeploymentRecord) -> None:
+        """Take the next counted deployment (in order of end)."""
+        facts = self.facts
+        inside = self._inside(d)
+        failed = d.status in FAILED
+        ended: datetime = d.ended_at  # type: ignore[assignment]
+        new = self.lead_times(d, inside)
+        who = self.developers(d, new)
+        self.who[d.id] = who
+        if inside:
+            rollback = d.trigger == "rollback"
+            facts.deployments.append(DeploymentFact(
+                id=d.id, actor=who[0], actors=who, succeeded=d.status == "succeeded", failed=failed,
+                caused_incident=d.id in self.causes, rollback=rollback,
+                fix=not rollback and self.previous_failed.get(d.component, False),
+                deployed=d.status in ("succeeded", "rolled_back"), day=ended.date(), hotfix=d.id in self.hotfixes))
+        self.previous_failed[d.component] = failed
+        opener = self.failing_since.get(d.component)
+        if failed and opener is None:
+            self.failing_since[d.component] = d
+        elif d.status == "succeeded" and opener is not None:
+            del self.failing_since[d.component]
+            if self.definitions == "dora" and self._inside(opener):
+                facts.restores.append((self.who[opener.id][0], (ended - opener.ended_at).total_seconds()))  # type: ignore[operator]
+
+    def finish(self, incidents: list[Incident], by_id: Mapping[str, DeploymentRecord]) -> Facts:
+        """The facts, once every deployment was taken: open failure episodes and the incidents."""
+        if self.definitions == "dora":
+            self.facts.open_failures.extend(self.who[o.id][0] for o in self.failing_since.values()
+                                            if self._inside(o))
+        _incident_facts(self, incidents, by_id)
+        return self.facts
+
+
+def _counted(deployments: Iterable[DeploymentRecord]) -> list[DeploymentRecord]:
+    """The deployments the keys walk, in order of end."""
+    done = [d for d in deployments if d.status in COUNTED and d.ended_at is not None]
+    done.sort(key=lambda d: (d.ended_at, d.id))  # type: ignore[arg-type,return-value]
+    return done
+
+
+def _causes(incidents: list[Incident]) -> frozenset[str]:
+    return frozenset(i.deployment_id for i in incidents if i.deployment_id)
+
 
 def collect_facts(deployments: Iterable[DeploymentRecord], incidents: Iterable[Incident], window: Window,
                   *, definitions: str = "dora", group_by: str = "pusher", resolve: Resolve | None = None) -> Facts:
     """Turn history into facts. ``deployments`` may reach back before the window (commits already
     deployed there are not counted again); only deployments created inside the window are counted."""
-    done = [d for d in deployments if d.status in COUNTED and d.ended_at is not None]
-    done.sort(key=lambda d: (d.ended_at, d.id))  # type: ignore[arg-type,return-value]
-    by_id = {d.id: d for d in done}
+    done = _counted(deployments)
     incidents = list(incidents)
-    causes = {i.deployment_id for i in incidents if i.deployment_id}
-    hotfixes = _hotfixes(done, incidents, window)
-    walk = _Walk(definitions, group_by, resolve, window)
-    facts = walk.facts
-
-    previous_failed: dict[str, bool] = {}  # component -> did its last counted deployment fail
-    failing_since: dict[str, DeploymentRecord] = {}  # component -> first failure of an open episode
+    walk = _Walk(definitions, group_by, resolve, window, _causes(incidents),
+                 frozenset(_hotfixes(done, incidents, window)))
     for d in done:
-        inside = created_at(d) in window
-        failed = d.status in FAILED
-        ended: datetime = d.ended_at  # type: ignore[assignment]
-        new = walk.lead_times(d, inside)
-        who = walk.developers(d, new)
-        walk.who[d.id] = who
-        if inside:
-            rollback = d.trigger == "rollback"
-            facts.deployments.append(DeploymentFact(
-                id=d.id, actor=who[0], actors=who, succeeded=d.status == "succeeded", failed=failed,
-                caused_incident=d.id in causes, rollback=rollback,
-                fix=not rollback and previous_failed.get(d.component, False),
-                deployed=d.status in ("succeeded", "rolled_back"), day=ended.date(), hotfix=d.id in hotfixes))
-        previous_failed[d.component] = failed
-        opener = failing_since.get(d.component)
-        if failed and opener is None:
-            failing_since[d.component] = d
-        elif d.status == "succeeded" and opener is not None:
-            del failing_since[d.component]
-            if definitions == "dora" and created_at(opener) in window:
-                facts.restores.append((walk.who[opener.id][0], (ended - opener.ended_at).total_seconds()))  # type: ignore[operator]
-    if definitions == "dora":
-        facts.open_failures.extend(walk.who[o.id][0] for o in failing_since.values() if created_at(o) in window)
-    _incident_facts(walk, incidents, by_id)
-    return facts
+        walk.step(d)
+    return walk.finish(incidents, {d.id: d for d in done})
+
+
+def collect_series(deployments: Iterable[DeploymentRecord], incidents: Iterable[Incident],
+                   windows: Sequence[Window], *, definitions: str = "dora", group_by: str = "pusher",
+                   resolve: Resolve | None = None) -> list[Facts]:
+    """The facts of each of ``windows`` (in time order, each starting where the one before ended or
+    later), exactly as ``collect_facts`` over the deployments created up to that window's end gives
+    them, in one pass instead of one per window.
+
+    Deployments are walked in order of end. Everything a window's facts depend on that ended before
+    the first deployment created in it is the same for that window and every later one: one walk
+    builds it up, and each window forks it and walks only its own deployments and those created
+    earlier that were still running.
+    """
+    done = _counted(deployments)
+    incidents = list(incidents)
+    by_id = {d.id: d for d in done}
+    named = [by_id[i.deployment_id] for i in incidents if i.deployment_id in by_id]  # causes, as _incident_facts finds them
+    by_created = sorted((created_at(d), d.id, i) for i, d in enumerate(done))  # as _hotfixes orders them
+    starts = [c for c, _, _ in by_created]
+    first_after = [len(done)] * (len(by_created) + 1)  # first_after[j]: least walk index of by_created[j:]
+    for j in range(len(by_created) - 1, -1, -1):
+        first_after[j] = min(first_after[j + 1], by_created[j][2])
+    # _hotfixes: the first deployment created at or after each incident opened (not its cause).
+    firsts = [(inc, bisect.bisect_left(starts, inc.opened_at)) for inc in incidents]
+    base = _Walk(definitions, group_by, resolve, None, _causes(incidents))
+    walked = 0  # base has taken done[:walked]
+    created = 0  # by_created[:created]: created before the current window
+    running: list[int] = []  # walk indexes >= walked of deployments created before the current window
+    out: list[Facts] = []
+    for n, w in enumerate(windows):
+        if n and w.start < windows[n - 1].start:
+            raise ValueError("windows must be in time order")
+        j = bisect.bisect_left(starts, w.start)
+        until = first_after[j]  # everything before it was created before w.start
+        while walked < until:
+            base.step(done[walked])
+            walked += 1
+        while created < j:
+            running.append(by_created[created][2])
+            created += 1
+        running = [i for i in running if i >= walked]
+        upto = bisect.bisect_right(starts, w.end)  # by_created[:upto]: created up to w.end
+        hotfixes = frozenset(by_created[i][1] for inc, i in firsts
+                             if i < upto and by_created[i][0] <= (inc.resolved_at or w.end)
+                             and by_created[i][1] != inc.deployment_id)
+        walk = base.fork(w, hotfixes)
+        for i in sorted([*running, *(by_created[k][2] for k in range(j, upto))]):
+            walk.step(done[i])
+        out.append(walk.finish(incidents, {d.id: d for d in named if created_at(d) <= w.end}))
+    return out
 
 
 def _hotfixes(done: list[DeploymentRecord], incidents: list[Incident], window: Window) -> set[str]:
@@ -328,10 +426,10 @@ def _hotfixes(done: list[DeploymentRecord], incidents: list[Incident], window: W
     return out
 
 
-def _incident_facts(walk: _Walk, incidents: list[Incident], by_id: dict[str, DeploymentRecord]) -> None:
+def _incident_facts(walk: _Walk, incidents: list[Incident], by_id: Mapping[str, DeploymentRecord]) -> None:
     facts, window = walk.facts, walk.window
     for inc in incidents:
-        if inc.opened_at not in window:
+        if window is None or inc.opened_at not in window:
             continue
         cause = by_id.get(inc.deployment_id or "")
         who = walk.who.get(cause.id, (UNKNOWN_ACTOR,))[0] if cause else UNKNOWN_ACTOR

@@ -23,7 +23,7 @@ from .dora import (
     compute_dora,
     created_at,
 )
-from .incidents import IncidentBook
+from .incidents import Incident, IncidentBook
 from .rollup import Rollup, cutoff
 
 # The properties the keys need: reading only these halves the cost of a long window.
@@ -66,6 +66,48 @@ def rollup_reader(ledger: AuditLedger, environment: str, now: datetime, rollup: 
     return read
 
 
+class CachedReader:
+    """A :data:`Reader` that reads each part of the partition once and answers later reads of it from
+    memory, with the same records in the same order (RowKey order, ledger millisecond bounds).
+
+    What it holds is one range of milliseconds; a read outside it reads only what is missing.
+    """
+
+    def __init__(self, read: Reader) -> None:
+        self._read = read
+        self._span: tuple[int, int] | None = None  # [first, last] millisecond held
+        self._rows: list[tuple[str, int, DeploymentRecord]] = []  # (RowKey, ms, record) in RowKey order
+        self.reads = 0
+
+    def _fetch(self, first: int, last: int) -> None:
+        self.reads += 1
+        for rec in self._read(_at_ms(first), _at_ms(last)):
+            key = keys.DeploymentKey(rec.id)
+            self._rows.append((key.row, keys.to_ms(key.created), rec))
+
+    def __call__(self, since: datetime, until: datetime) -> list[DeploymentRecord]:
+        lo, hi = keys.to_ms(since), keys.to_ms(until)
+        if hi < lo:
+            return []
+        if self._span is None:
+            self._fetch(lo, hi)
+            self._span = (lo, hi)
+        else:
+            first, last = self._span
+            if hi > last:
+                self._fetch(last + 1, hi)
+            if lo < first:
+                self._fetch(lo, first - 1)
+            self._span = (min(first, lo), max(last, hi))
+        self._rows.sort(key=lambda r: r[0])
+        return [rec for _, ms, rec in self._rows if lo <= ms <= hi]
+
+
+def _at_ms(ms: int) -> datetime:
+    """A time the ledger's millisecond conversion (``keys.to_ms``) takes to exactly ``ms``."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms, microseconds=500)
+
+
 def history_for(ledger: AuditLedger, environment: str, window: Window,
                 read: Reader | None = None) -> list[DeploymentRecord]:
     """The window's deployments plus the earlier ones that may already have carried their commits.
@@ -88,29 +130,39 @@ def history_for(ledger: AuditLedger, environment: str, window: Window,
     return inside + [d for d in before if d.id not in seen and created_at(d) < window.start]
 
 
+def report_inputs(ledger: AuditLedger, environment: str, window: Window, read: Reader, *,
+                  include_branch_syncs: bool = False) -> tuple[list[DeploymentRecord], list[Incident]]:
+    """What the keys of ``window`` are computed from: :func:`history_for` (without branch workspace
+    syncs unless asked for) and the incidents opened in the window."""
+    deployments = history_for(ledger, environment, window, read)
+    if not include_branch_syncs:  # branch workspace syncs are not deployments of the product
+        deployments = [d for d in deployments if d.trigger != "branch"]
+    return deployments, IncidentBook(ledger, ledger.clock).list(environment, since=window.start, until=window.end)
+
+
 def dora_report(ledger: AuditLedger, environment: str, now: datetime, days: int, *,
                 by_developer: bool = False, use_rollup: bool = True, definitions: str = "dora",
                 benchmark: int = DEFAULT_BENCHMARK, group_by: str = "author", resolve: Resolve | None = None,
-                include_branch_syncs: bool = False) -> DoraReport:
+                include_branch_syncs: bool = False, read: Reader | None = None) -> DoraReport:
     """The DORA report of ``environment`` over the ``days`` before ``now``.
 
     ``use_rollup=False`` reads every deployment raw from the ledger (the reference the rollup is
-    tested and benchmarked against); the keys are the same either way. ``definitions``,
-    ``benchmark``, ``group_by`` and ``resolve`` are :func:`~.dora.compute_dora`'s.
+    tested and benchmarked against); the keys are the same either way. ``read`` replaces either
+    (a :class:`CachedReader` shared by several reports). ``definitions``, ``benchmark``,
+    ``group_by`` and ``resolve`` are :func:`~.dora.compute_dora`'s.
     """
     window = Window.last_days(now, days)
-    with _gc_paused():
-        read = rollup_reader(ledger, environment, now) if use_rollup else raw_reader(ledger, environment)
-        deployments = history_for(ledger, environment, window, read)
-        if not include_branch_syncs:  # branch workspace syncs are not deployments of the product
-            deployments = [d for d in deployments if d.trigger != "branch"]
-        incidents = IncidentBook(ledger, ledger.clock).list(environment, since=window.start, until=window.end)
+    with gc_paused():
+        if read is None:
+            read = rollup_reader(ledger, environment, now) if use_rollup else raw_reader(ledger, environment)
+        deployments, incidents = report_inputs(ledger, environment, window, read,
+                                               include_branch_syncs=include_branch_syncs)
         return compute_dora(environment, deployments, incidents, window, by_developer=by_developer,
                             definitions=definitions, benchmark=benchmark, group_by=group_by, resolve=resolve)
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """A report allocates a few hundred thousand small objects that all live until it returns:
     generational collections over them free nothing and cost a tenth of a long report."""
     enabled = gc.isenabled()

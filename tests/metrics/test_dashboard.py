@@ -21,8 +21,9 @@ from shared.app import AppContext, set_current
 from shared.audit import CommitInfo, DeploymentRecord
 from shared.audit.records import ObjectResult
 from shared.clock import FakeClock
-from shared.metrics.dashboard import KEYS, buckets, deployments_chart, trend
+from shared.metrics.dashboard import KEYS, buckets, deployments_chart, dora_view, key_series_per_bucket, trend
 from shared.metrics.dora import Window, compute_dora
+from shared.metrics.report import dora_report, report_inputs, rollup_reader
 from shared.settings import Settings
 from shared.storage import StorageAccount, StorageNames
 from tests.fixtures.identity import AUTH_ON
@@ -129,6 +130,20 @@ def test_bad_parameters_are_400_and_unknown_deployment_404(client: Client,
     assert status in (400, 404) and "error" in body
     status, body = client.call("GET", f"dashboard/deployments/{world[1]['D2']}?x=1")
     assert status == 400 and body["error"] == "unknown_parameter"
+
+
+@pytest.mark.parametrize("days", [30, 90])
+def test_the_dora_section_is_the_api_numbers_read_once(world: tuple[AppContext, dict[str, str]], days: int) -> None:
+    """One read serves the section: its reports are GET /api/metrics/dora's for the two windows and the
+    sparklines are one compute_dora per bucket (as they were computed before), on the same history."""
+    ctx, _ = world
+    for env in ("prod", "dev"):
+        view = dora_view(ctx.ledger, env, NOW, days)
+        assert view.report.to_json() == dora_report(ctx.ledger, env, NOW, days).to_json()
+        assert view.previous.to_json() == dora_report(ctx.ledger, env, NOW - timedelta(days=days), days).to_json()
+        history, incidents = report_inputs(ctx.ledger, env, view.report.window, rollup_reader(ctx.ledger, env, NOW))
+        assert view.series == key_series_per_bucket(env, history, incidents, view.report.window, view.buckets)
+    assert any(v for v in dora_view(ctx.ledger, "prod", NOW, days).series["change_failure_rate"])
 
 
 # -------------------------------------------------------------- Chromium
