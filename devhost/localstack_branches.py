@@ -1,4 +1,5 @@
-"""The branch workspace part of ``make run``: a feature branch gets its folder, the merge removes it."""
+"""The branch workspace part of ``make run``: a feature branch gets its folder, its squash-merged pull
+request removes it (the push to main cannot show a squash merge; the ``pull_request`` event does)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .localstack import ZERO, Stack, _call, _git, commit_change, deliver, get, github_push, heading, say
+from .localstack import (
+    AUTHOR,
+    ZERO,
+    Stack,
+    _call,
+    _git,
+    commit_change,
+    deliver,
+    get,
+    github_push,
+    heading,
+    say,
+)
 
 BRANCH = "feature/clean-sales-v2"
 
@@ -22,6 +35,18 @@ def _branch(stack: Stack, state: str, timeout: float = 120) -> dict[str, Any] | 
         time.sleep(0.5)
     stack.failures.append(f"branch workspace {BRANCH} did not become {state}")
     return None
+
+
+def _merged_pull_request(repo: Path, repo_url: str, head: str, merge: str, base: str) -> dict[str, Any]:
+    """The ``pull_request`` body GitHub sends when a pull request is squash-merged (the fields the product reads)."""
+    gh = {"id": 1, "name": repo.name, "full_name": f"contoso/{repo.name}", "html_url": repo_url,
+          "clone_url": repo_url, "url": repo_url, "default_branch": "main"}
+    user = {"login": "dana", "id": 1, "type": "User"}
+    return {"action": "closed", "number": 1, "sender": user, "repository": gh,
+            "pull_request": {"number": 1, "state": "closed", "merged": True, "merged_by": user, "user": user,
+                             "merge_commit_sha": merge, "title": "Clean sales, v2",
+                             "head": {"label": f"contoso:{BRANCH}", "ref": BRANCH, "sha": head, "repo": gh},
+                             "base": {"label": "contoso:main", "ref": "main", "sha": base, "repo": gh}}}
 
 
 def branch_scenario(stack: Stack, repo: Path, repo_url: str) -> None:
@@ -42,12 +67,16 @@ def branch_scenario(stack: Stack, repo: Path, repo_url: str) -> None:
             f"last sync {item['last_sync']['status']} ({item['last_sync']['deployment_id']})")
         if item["last_sync"]["status"] != "succeeded":
             stack.failures.append(f"the sync of {BRANCH} did not succeed")
-    heading(f"Merging {BRANCH} into main removes its folder")
+    heading(f"Squash-merging {BRANCH} into main (pull request #1) removes its folder")
     before = _git(repo, "rev-parse", "main")
-    _git(repo, "merge", "-q", "--no-ff", "-m", f"Merge {BRANCH}", BRANCH)
+    _git(repo, "merge", "-q", "--squash", BRANCH)
+    _git(repo, "commit", "-q", "-m", "Clean sales, v2 (#1)", env=AUTHOR)
     merge = _git(repo, "rev-parse", "HEAD")
     status, body = deliver(stack, github_push(repo, repo_url, "main", before, merge))
-    say(f"  push main {merge[:8]} (merge) -> webhook {status} {body.get('status')}")
+    say(f"  push main {merge[:8]} (squash merge: {head[:8]} is not in main) -> webhook {status} {body.get('status')}")
+    status, body = deliver(stack, _merged_pull_request(repo, repo_url, head, merge, before), event="pull_request")
+    say(f"  pull_request #1 closed, merged -> webhook {status} {body.get('status')} "
+        f"{', '.join(body.get('deployments', []))}")
     gone = _branch(stack, "removed", timeout=180)
     if gone is not None:
         say(f"  branch workspace {BRANCH}: folder {gone['folder']} removed ({gone['removal_reason']}, "
