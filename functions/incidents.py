@@ -33,7 +33,7 @@ def open_incident(req: func.HttpRequest) -> func.HttpResponse:
     who = caller(req)
     body = json_body(req)
     opening = IncidentOpening.parse(body, list(ctx.config.environments))
-    incident, created = opening.open(ctx, actor=who.name)
+    incident, created = opening.open(ctx, actor=who)
     return json_response(incident.to_json(), 201 if created else 200)
 
 
@@ -47,5 +47,5 @@ def resolve_incident(req: func.HttpRequest) -> func.HttpResponse:
     who = caller(req)
     body = json_body(req, required=False)
     resolution = ResolutionRequest.parse(body)
-    incident, _ = resolution.resolve(ctx, req.route_params.get("id", ""), actor=who.name)
+    incident, _ = resolution.resolve(ctx, req.route_params.get("id", ""), actor=who)
     return json_response(incident.to_json())

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..audit.queries import STATUSES, HistoryQuery, deployment_detail, list_history
 from ..deploy.components import COMPONENTS, ComponentRegistry
+from ..identity import Principal, cli_principal
 from ..metrics.dora import BENCHMARKS, DEFINITIONS, HOUR
 from ..metrics.incidents import INCIDENT_KINDS, INCIDENT_STATES
 from ..metrics.params import IncidentOpening, IncidentQuery, MetricsQuery, ResolutionRequest
@@ -190,21 +191,36 @@ def metrics_dora(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- incident
+ACTOR_HELP = ("who {verb}: only with security.local_identities: true (local runs); default the signed-in "
+              "Azure identity, else cli:<login name>, unverified")
+
+
 def _print_incident(body: dict[str, Any], verb: str) -> None:
     print(f"{verb} {body['kind']} {body['id'] or '(dry run)'} in {body['environment']}: {body['title']}")
-    print(f"  status {body['status']}, opened {body['opened_at']}"
-          + (f", resolved {body['resolved_at']}" if body.get("resolved_at") else ""))
+    def by(name: str | None, verified: bool | None) -> str:
+        return f" by {name}{' (unverified)' if verified is False else ''}" if name else ""
+
+    print(f"  status {body['status']}, opened {body['opened_at']}{by(body.get('actor'), body.get('actor_verified'))}"
+          + (f", resolved {body['resolved_at']}{by(body.get('resolved_by'), body.get('resolved_by_verified'))}"
+             if body.get("resolved_at") else ""))
     cause = body.get("cause") or {}
     if cause:
         print(f"  cause: {cause.get('note')}" + (f" ({body['deployment_id']})" if body.get("deployment_id") else ""))
 
 
+def _incident_actor(args: argparse.Namespace, config: Any) -> Principal:
+    """Who reports or resolves: the Azure sign-in, else ``cli:<os user>`` (unverified), as ``deploy`` and
+    ``env`` record it; ``--actor`` names someone only with ``security.local_identities``."""
+    return cli_principal(config, args.actor)
+
+
 def incident_open(args: argparse.Namespace) -> int:
     ctx = context(args)
+    actor = _incident_actor(args, ctx.config)
     raw = {"environment": args.env, "kind": args.kind, "title": args.title, "caused_by": args.caused_by,
            "opened_at": args.opened_at, "key": args.key}
     opening = IncidentOpening.parse({k: v for k, v in raw.items() if v is not None}, list(ctx.config.environments))
-    incident, created = opening.open(ctx, actor=args.actor, dry_run=args.dry_run)
+    incident, created = opening.open(ctx, actor=actor, dry_run=args.dry_run)
     body = incident.to_json()
     if args.json:
         print_json({**body, "created": created, "dry_run": args.dry_run})
@@ -234,9 +250,10 @@ def incident_list(args: argparse.Namespace) -> int:
 
 def incident_resolve(args: argparse.Namespace) -> int:
     ctx = context(args)
+    actor = _incident_actor(args, ctx.config)
     raw = {"resolved_at": args.at, "note": args.note}
     resolution = ResolutionRequest.parse({k: v for k, v in raw.items() if v is not None})
-    incident, changed = resolution.resolve(ctx, args.id, actor=args.actor, dry_run=args.dry_run)
+    incident, changed = resolution.resolve(ctx, args.id, actor=actor, dry_run=args.dry_run)
     body = incident.to_json()
     if args.json:
         print_json({**body, "changed": changed, "dry_run": args.dry_run})
@@ -311,7 +328,7 @@ def register(sub: argparse._SubParsersAction, components: ComponentRegistry = CO
                    help="the deployment or commit that caused it (default: attribute to the latest success)")
     p.add_argument("--opened-at", metavar="T", type=when, help="ISO 8601 time or an age (2h, 1d; default now)")
     p.add_argument("--key", help="idempotency key (e.g. the pager's incident id)")
-    p.add_argument("--actor", help="who reports it")
+    p.add_argument("--actor", help=ACTOR_HELP.format(verb="reports it"))
     add_dry_run(p)
     add_json(p)
     p.set_defaults(handler=incident_open)
@@ -319,7 +336,7 @@ def register(sub: argparse._SubParsersAction, components: ComponentRegistry = CO
     p.add_argument("id", metavar="INCIDENT_ID")
     p.add_argument("--at", metavar="T", type=when, help="ISO 8601 resolution time or an age (30m; default now)")
     p.add_argument("--note")
-    p.add_argument("--actor")
+    p.add_argument("--actor", help=ACTOR_HELP.format(verb="resolves it"))
     add_dry_run(p)
     add_json(p)
     p.set_defaults(handler=incident_resolve)

@@ -19,6 +19,7 @@ from ..audit.keys import is_deployment_id
 from ..audit.ledger import Page, decode_token, encode_token, newest_page
 from ..clock import Clock
 from ..errors import BadRequest, NotFound
+from ..identity import Principal, as_principal
 
 ACTIVITY_KIND = "incident"
 IncidentKind = Literal["incident", "data_quality"]
@@ -47,6 +48,11 @@ class Incident:
     actor: str | None = None
     resolved_by: str | None = None
     resolution: str | None = None
+    # How the reporter and the resolver are known (as deployment records' actor_verified/actor_source).
+    actor_verified: bool | None = None
+    actor_source: str | None = None
+    resolved_by_verified: bool | None = None
+    resolved_by_source: str | None = None
 
     @property
     def resolved(self) -> bool:
@@ -58,7 +64,9 @@ class Incident:
             "status": self.status, "opened_at": self.opened_at.isoformat(),
             "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
             "deployment_id": self.deployment_id, "cause": self.cause, "actor": self.actor,
-            "resolved_by": self.resolved_by, "resolution": self.resolution,
+            "actor_verified": self.actor_verified, "actor_source": self.actor_source,
+            "resolved_by": self.resolved_by, "resolved_by_verified": self.resolved_by_verified,
+            "resolved_by_source": self.resolved_by_source, "resolution": self.resolution,
         }
 
     @classmethod
@@ -69,13 +77,21 @@ class Incident:
                    title=str(d.get("title", a.summary)), opened_at=a.at, status=a.status or "open",
                    resolved_at=datetime.fromisoformat(resolved) if resolved else None,
                    deployment_id=a.deployment_id, cause=dict(d.get("cause") or {}), actor=a.actor,
-                   resolved_by=d.get("resolved_by"), resolution=d.get("resolution"))
+                   resolved_by=d.get("resolved_by"), resolution=d.get("resolution"),
+                   actor_verified=d.get("actor_verified"), actor_source=d.get("actor_source"),
+                   resolved_by_verified=d.get("resolved_by_verified"),
+                   resolved_by_source=d.get("resolved_by_source"))
 
     def to_activity(self, key: str) -> Activity:
         data: dict[str, Any] = {"kind": self.kind, "title": self.title, "cause": self.cause}
+        if self.actor_source is not None:
+            data.update(actor_verified=self.actor_verified, actor_source=self.actor_source)
         if self.resolved_at:
             data.update(resolved_at=self.resolved_at.isoformat(), resolved_by=self.resolved_by,
                         resolution=self.resolution)
+            if self.resolved_by_source is not None:
+                data.update(resolved_by_verified=self.resolved_by_verified,
+                            resolved_by_source=self.resolved_by_source)
         return Activity(environment=self.environment, kind=ACTIVITY_KIND, key=key, at=self.opened_at,
                         actor=self.actor, status=self.status, summary=f"{self.kind}: {self.title}"[:2000],
                         deployment_id=self.deployment_id, data=data, id=self.id)
@@ -144,9 +160,12 @@ class IncidentBook:
 
     # ------------------------------------------------------------ operations
     def open(self, environment: str, kind: str, title: str, *, caused_by: str | None = None,
-             opened_at: datetime | None = None, actor: str | None = None,
+             opened_at: datetime | None = None, actor: Principal | str | None = None,
              key: str | None = None, dry_run: bool = False) -> tuple[Incident, bool]:
         """Record an incident; returns (incident, created). The same ``key`` records once.
+
+        ``actor`` is the reporter as the caller established it (App Service Authentication, the CLI's
+        sign-in or local identity); a plain name is an in-process caller's (taken as verified).
 
         With ``dry_run`` everything is checked and the cause worked out, but nothing is written.
         """
@@ -173,8 +192,11 @@ class IncidentBook:
         else:
             cause = self._attributed(environment, opened_at)
         key = key or f"{kind}|{title}|{opened_at.isoformat()}|{caused_by or ''}"
+        who = as_principal(actor)
         incident = Incident(id="", environment=environment, kind=kind, title=title, opened_at=opened_at,
-                            deployment_id=cause.get("deployment_id"), cause=cause, actor=actor)
+                            deployment_id=cause.get("deployment_id"), cause=cause,
+                            actor=who.name if who else None, actor_verified=who.verified if who else None,
+                            actor_source=who.source if who else None)
         if dry_run:
             return incident, False
         activity, created = self.ledger.record_activity(incident.to_activity(key))
@@ -195,7 +217,8 @@ class IncidentBook:
             raise NotFound(f"incident {incident_id!r} not found", code="unknown_incident")
         return Incident.from_activity(activity)
 
-    def resolve(self, incident_id: str, *, resolved_at: datetime | None = None, actor: str | None = None,
+    def resolve(self, incident_id: str, *, resolved_at: datetime | None = None,
+                actor: Principal | str | None = None,
                 note: str | None = None, dry_run: bool = False) -> tuple[Incident, bool]:
         """Mark an incident resolved; returns (incident, changed). Resolving twice changes nothing."""
         incident = self.get(incident_id)
@@ -210,7 +233,10 @@ class IncidentBook:
         if resolved_at > self.clock.now() + timedelta(minutes=5):
             raise BadRequest("resolved_at is in the future", code="invalid_time")
         incident.status, incident.resolved_at = "resolved", resolved_at
-        incident.resolved_by, incident.resolution = actor, (note or None) and str(note)[:1000]
+        who = as_principal(actor)
+        incident.resolved_by, incident.resolution = who.name if who else None, (note or None) and str(note)[:1000]
+        incident.resolved_by_verified = who.verified if who else None
+        incident.resolved_by_source = who.source if who else None
         if dry_run:
             return incident, False
         stored = self.ledger.get_activity(incident_id)

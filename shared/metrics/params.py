@@ -24,6 +24,7 @@ from .incidents import INCIDENT_KINDS, INCIDENT_STATES, Incident, IncidentBook
 
 if TYPE_CHECKING:
     from ..app import AppContext
+    from ..identity import Principal
 
 MAX_DAYS = 3650
 DEFAULT_DAYS = 30
@@ -107,7 +108,8 @@ class IncidentOpening:
             raise BadRequest("title is required", code="invalid_title")
         return cls(env, kind, title, optional_text(body, "caused_by"), _time(body, "opened_at"), optional_text(body, "key"))
 
-    def open(self, ctx: AppContext, *, actor: str | None = None, dry_run: bool = False) -> tuple[Incident, bool]:
+    def open(self, ctx: AppContext, *, actor: Principal | None = None,
+             dry_run: bool = False) -> tuple[Incident, bool]:
         return book(ctx).open(self.environment, self.kind, self.title, caused_by=self.caused_by,
                               opened_at=self.opened_at, actor=actor, key=self.key, dry_run=dry_run)
 
@@ -127,7 +129,7 @@ class ResolutionRequest:
             raise BadRequest(f"unknown field(s): {', '.join(unknown)}", code="unknown_field")
         return cls(_time(body, "resolved_at"), optional_text(body, "note"))
 
-    def resolve(self, ctx: AppContext, incident_id: str, *, actor: str | None = None,
+    def resolve(self, ctx: AppContext, incident_id: str, *, actor: Principal | None = None,
                 dry_run: bool = False) -> tuple[Incident, bool]:
         return book(ctx).resolve(incident_id, resolved_at=self.resolved_at, actor=actor, note=self.note,
                                  dry_run=dry_run)

@@ -95,3 +95,49 @@ def test_incident_open_dry_run_then_open_and_resolve(cli_env: Path, ledger: Audi
     assert ledger.get_activity(opened["id"]).status == "resolved"
     code, _, err = run(capsys, "incident", "resolve", "prod~nope")
     assert code == 2 and "not found" in err
+
+
+def _local_identities(config: Path, on: bool) -> None:
+    data = yaml.safe_load(config.read_text())
+    data["security"] = {"local_identities": on}
+    config.write_text(yaml.safe_dump(data))
+
+
+def test_incident_actor_is_refused_without_local_identities(cli_env: Path, ledger: AuditLedger,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    # A self-asserted name must not land in the audit (and the restore time) as who reported or resolved it.
+    code, _, err = run(capsys, "incident", "open", "--env", ENV, "--title", "late", "--actor", "mallory")
+    assert code == 2 and "local_identities" in err
+    assert list(ledger.iter_activity(ENV)) == []
+    code, out, err = run(capsys, "incident", "open", "--env", ENV, "--title", "late", "--json")
+    opened = json.loads(out)
+    assert code == 0, err
+    # No Azure sign-in here: the os user, marked unverified, as `deploy` and `env stop` record it.
+    assert opened["actor"].startswith("cli:") and opened["actor_verified"] is False
+    assert opened["actor_source"] == "cli_unverified"
+    code, _, err = run(capsys, "incident", "resolve", opened["id"], "--actor", "mallory")
+    assert code == 2 and "local_identities" in err
+    assert ledger.get_activity(opened["id"]).status == "open"
+    code, out, err = run(capsys, "incident", "resolve", opened["id"], "--json")
+    done = json.loads(out)
+    assert code == 0, err
+    assert done["resolved_by"].startswith("cli:") and done["resolved_by_verified"] is False
+    assert done["resolved_by_source"] == "cli_unverified"
+    stored = ledger.get_activity(opened["id"])
+    assert stored.status == "resolved" and stored.data["resolved_by_source"] == "cli_unverified"
+
+
+def test_incident_actor_names_a_local_identity_where_allowed(cli_env: Path, ledger: AuditLedger,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    _local_identities(cli_env, True)
+    code, out, err = run(capsys, "incident", "open", "--env", ENV, "--title", "late", "--actor", "carol", "--json")
+    opened = json.loads(out)
+    assert code == 0, err
+    assert (opened["actor"], opened["actor_verified"], opened["actor_source"]) == ("carol", True, "local")
+    code, out, err = run(capsys, "incident", "resolve", opened["id"], "--actor", "dan", "--json")
+    done = json.loads(out)
+    assert code == 0, err
+    assert (done["resolved_by"], done["resolved_by_verified"], done["resolved_by_source"]) == ("dan", True, "local")
+    assert (done["actor"], done["actor_source"]) == ("carol", "local")  # the opener stays
+    listed = json.loads(run(capsys, "incident", "list", "--env", ENV, "--json")[1])["items"]
+    assert [(i["actor"], i["actor_source"], i["resolved_by"]) for i in listed] == [("carol", "local", "dan")]

@@ -165,13 +165,33 @@ def test_open_and_resolve_an_incident_over_http(client: Client, app_ctx: AppCont
                                                      "opened_at": "2026-02-06T13:00:00Z", "actor": "mallory"})
     assert status == 201, body
     assert body["deployment_id"] == ids["D9"] and body["cause"]["kind"] == "attributed"
-    # The signed-in caller, never the body's actor.
+    # The signed-in caller, never the body's actor, and how it is known.
     assert body["actor"] == "ops@contoso.example" and body["status"] == "open"
+    assert (body["actor_verified"], body["actor_source"]) == (True, "app_service")
     status, again = client.call("POST", "incidents", {"environment": "prod", "title": "late loads",
                                                       "opened_at": "2026-02-06T13:00:00Z"})
     assert status == 200 and again["id"] == body["id"]
-    status, done = client.call("POST", f"incidents/{body['id']}/resolve", {"resolved_at": "2026-02-06T15:00:00Z"})
+    status, done = client.call("POST", f"incidents/{body['id']}/resolve",
+                               {"resolved_at": "2026-02-06T15:00:00Z", "actor": "mallory"}, as_user="sre@contoso.example")
     assert status == 200 and done["status"] == "resolved" and done["resolved_at"] == "2026-02-06T15:00:00+00:00"
+    assert (done["resolved_by"], done["resolved_by_verified"], done["resolved_by_source"]) == \
+        ("sre@contoso.example", True, "app_service")
+    # Stored that way (what the DORA restore time and the audit read), and listed that way.
+    stored = app_ctx.ledger.get_activity(body["id"])
+    assert stored.actor == "ops@contoso.example" and stored.data["resolved_by"] == "sre@contoso.example"
+    status, listed = client.call("GET", "incidents?environment=prod")
+    mine = next(i for i in listed["items"] if i["id"] == body["id"])
+    assert (mine["actor_verified"], mine["actor_source"], mine["resolved_by_source"]) == (True, "app_service", "app_service")
+
+
+@pytest.mark.parametrize("path", ["incidents", "incidents/prod~1-incident-x/resolve"])
+def test_incident_writes_need_a_signed_in_caller_whatever_the_body_says(client: Client, app_ctx: AppContext,
+                                                                        path: str) -> None:
+    body = {"environment": "prod", "title": "late", "actor": "ops@contoso.example"} if path == "incidents" \
+        else {"actor": "ops@contoso.example"}
+    status, answer = client.call("POST", path, body, as_user=None)
+    assert status == 401 and answer["error"] == "identity_required"
+    assert list(app_ctx.ledger.iter_activity(ENV)) == []
 
 
 @pytest.mark.parametrize(("body", "code"), [
