@@ -1,17 +1,23 @@
 """A Git host API stand-in: GitHub, Azure DevOps and GitLab download/compare APIs served from local git repositories.
 
-GitHub (``/repos/{owner}/{repo}/...``): ``commits/{ref}``, ``tarball/{ref}``
+GitHub (``/repos/{owner}/{repo}/...``): ``commits/{ref}``, ``commits?sha=`` (the history newest first,
+``per_page`` 30 by default and 100 at most, ``page``; a ``Link`` header with ``rel="next"`` while there
+is more, ``"last"`` and ``"prev"``/``"first"`` as GitHub sends them; 404 for an unknown sha), ``tarball/{ref}``
 (a gzipped tar with one ``owner-repo-sha/`` top folder, as GitHub sends),
 ``compare/{base}...{head}`` (``status``: ahead, behind, identical, diverged; ``commits`` oldest
 first, 250 at most, or paginated with ``per_page`` <= 100 and ``page``; ``total_commits``).
 
 Azure DevOps (``/{org}/{project}/_apis/git/repositories/{repo}/...``): ``refs``,
 ``commits/{id}``, ``items`` with ``$format=zip``, ``commits/{id}/mergebases``, ``POST commitsbatch``
-(``itemVersion`` head, ``compareVersion`` base; newest first, ``$top``/``$skip``; comments over 100
-characters cut with ``commentTruncated: true``, whole from ``commits/{id}``).
+(``itemVersion`` head, ``compareVersion`` base, or ``itemVersion`` alone for head's whole history;
+newest first, ``$top``/``$skip``; comments over 100 characters cut with ``commentTruncated: true``,
+whole from ``commits/{id}``).
 
 GitLab REST v4 (``/api/v4/projects/{id}/repository/...``, ``id`` the URL-encoded
-project path such as ``group%2Frepo``): ``commits/{ref}``, ``compare?from=&to=`` (commits oldest first), ``archive.tar.gz?sha=``
+project path such as ``group%2Frepo``): ``commits/{ref}``, ``commits?ref_name=`` (the history newest
+first, ``per_page`` 20 by default and 100 at most, ``page``; ``X-Page``, ``X-Per-Page``, ``X-Next-Page``
+(empty on the last page), ``X-Prev-Page`` and a ``Link`` header, but no ``X-Total``/``X-Total-Pages``:
+GitLab does not count commit lists; an unknown ref lists nothing), ``compare?from=&to=`` (commits oldest first), ``archive.tar.gz?sha=``
 (top folder ``repo-sha-sha/``), ``merge_base?refs[]=a&refs[]=b`` (a commit, or
 400 ``Could not find refs: ...`` for unknown refs, as GitLab answers). Errors
 are GitLab's ``{"message": "404 ... Not Found"}`` / ``{"message": "401 Unauthorized"}``.
@@ -44,6 +50,7 @@ class GitHostStandIn:
         self.token = token
         self.server = StandInServer(name="githost", authenticate=self._auth)
         s = self.server
+        s.add_route("GET", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/commits", self.gh_commits, "gh.commits")
         s.add_route("GET", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/commits/(?P<ref>.+)", self.gh_commit, "gh.commit")
         s.add_route("GET", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/tarball/(?P<ref>.+)", self.gh_tarball, "gh.tarball")
         s.add_route("GET", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/compare/(?P<base>.+?)\.\.\.(?P<head>.+)",
@@ -55,6 +62,7 @@ class GitHostStandIn:
         s.add_route("GET", ado + r"/items", self.ado_items, "ado.items")
         s.add_route("POST", ado + r"/commitsbatch", self.ado_commits_batch, "ado.commitsbatch")
         gl = r"/api/v4/projects/(?P<id>[^/]+)/repository"
+        s.add_route("GET", gl + r"/commits", self.gl_commits, "gl.commits")
         s.add_route("GET", gl + r"/commits/(?P<ref>[^/]+)", self.gl_commit, "gl.commit")
         s.add_route("GET", gl + r"/archive\.tar\.gz", self.gl_archive, "gl.archive")
         s.add_route("GET", gl + r"/merge_base", self.gl_merge_base, "gl.merge_base")
@@ -120,6 +128,32 @@ class GitHostStandIn:
         out = _git(path, "rev-list", "--reverse", f"{base}..{head}").stdout.decode()
         return out.split()
 
+    LOG_FORMAT = "%H%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B%x1e"
+
+    def _log(self, path: str, rev: str, skip: int, count: int) -> list[tuple[str, list[str], dict[str, str]]]:
+        """One page of ``rev``'s history, newest first: (sha, parents, metadata as :meth:`_meta` gives it)."""
+        if count <= 0:
+            return []
+        out = _git(path, "log", f"--skip={max(skip, 0)}", f"--max-count={count}", f"--format={self.LOG_FORMAT}",
+                   rev).stdout.decode(errors="replace")
+        page = []
+        for entry in out.split("\x1e"):
+            f = entry.lstrip("\n").split("\x00")
+            if len(f) < 9:
+                continue
+            page.append((f[0], f[1].split(), {"name": f[2], "email": f[3], "date": f[4], "committer_name": f[5],
+                                              "committer_email": f[6], "committer_date": f[7],
+                                              "message": f[8].strip()}))
+        return page
+
+    @staticmethod
+    def _page_args(req: Request, default: int, error: HttpError) -> tuple[int, int]:
+        """(per_page capped at 100, page from 1) of a list request."""
+        try:
+            return min(max(int(req.arg("per_page") or default), 1), 100), max(int(req.arg("page") or 1), 1)
+        except ValueError:
+            raise error from None
+
     def _archive(self, path: str, sha: str, prefix: str, fmt: str) -> bytes:
         return _git(path, "archive", f"--format={fmt}", f"--prefix={prefix}", sha).stdout
 
@@ -129,6 +163,23 @@ class GitHostStandIn:
         sha = self._resolve(path, req.match["ref"])
         m = self._meta(path, sha)
         return json_response(self._gh_commit_entity(m, sha))
+
+    def gh_commits(self, req: Request) -> Response:
+        """``GET commits?sha=``: the history of ``sha`` (default the default branch), newest first, paged."""
+        o, r = req.match["o"], req.match["r"]
+        path = self._repo(f"{o}/{r}")
+        sha = self._resolve(path, req.arg("sha") or "HEAD")
+        size, page = self._page_args(req, 30, HttpError(422, "Unprocessable", "bad page",
+                                                         body={"message": "Invalid page"}))
+        items = self._log(path, sha, (page - 1) * size, size)
+        total = int(_git(path, "rev-list", "--count", sha).stdout or 0)
+        last = max((total + size - 1) // size, 1)
+        host = req.header("host") or f"127.0.0.1:{self.server.port}"
+        link = f"http://{host}/repos/{o}/{r}/commits?sha={sha}&per_page={size}&page="
+        rels = ([f'<{link}{page - 1}>; rel="prev"', f'<{link}1>; rel="first"'] if page > 1 else []) + \
+            ([f'<{link}{page + 1}>; rel="next"', f'<{link}{last}>; rel="last"'] if page < last else [])
+        return json_response([self._gh_commit_entity(m, c) for c, _, m in items],
+                             headers={"Link": ", ".join(rels)} if rels else {})
 
     @staticmethod
     def _gh_commit_entity(m: dict[str, str], sha: str) -> dict[str, object]:
@@ -208,13 +259,14 @@ class GitHostStandIn:
         body = req.json() or {}
         try:
             head = self._resolve(path, str(body["itemVersion"]["version"]))
-            base = self._resolve(path, str(body["compareVersion"]["version"]))
+            compare = body.get("compareVersion")
+            base = self._resolve(path, str(compare["version"])) if compare is not None else None
             top, skip = int(req.arg("$top") or 100), int(req.arg("$skip") or 0)
-        except (KeyError, TypeError, ValueError):
-            raise HttpError(400, "BadRequest", "itemVersion and compareVersion are required",
-                            body={"message": "itemVersion and compareVersion are required"}) from None
-        shas = self._range(path, base, head)[::-1][skip:skip + top]
-        value = [self._ado_commit_entity(self._meta(path, c), c, full=False) for c in shas]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise HttpError(400, "BadRequest", "itemVersion (and compareVersion, if given) need a version",
+                            body={"message": "itemVersion (and compareVersion, if given) need a version"}) from None
+        rev = head if base is None else f"{base}..{head}"  # compareVersion given: head's commits not in base
+        value = [self._ado_commit_entity(m, c, full=False) for c, _, m in self._log(path, rev, skip, top)]
         return json_response({"value": value, "count": len(value)})
 
     def ado_items(self, req: Request) -> Response:
@@ -264,11 +316,37 @@ class GitHostStandIn:
     def _gl_commit_entity(self, path: str, sha: str) -> dict[str, object]:
         m = self._meta(path, sha)
         parents = _git(path, "rev-list", "--parents", "-n", "1", sha).stdout.decode().split()[1:]
+        return self._gl_entity(sha, parents, m)
+
+    @staticmethod
+    def _gl_entity(sha: str, parents: list[str], m: dict[str, str]) -> dict[str, object]:
         return {"id": sha, "short_id": sha[:8], "title": m["message"].splitlines()[0] if m["message"] else "",
                 "message": m["message"], "parent_ids": parents, "created_at": m["date"],
                 "author_name": m["name"], "author_email": m["email"], "authored_date": m["date"],
                 "committer_name": m["committer_name"], "committer_email": m["committer_email"],
                 "committed_date": m["committer_date"]}
+
+    def gl_commits(self, req: Request) -> Response:
+        """``commits?ref_name=``: the history newest first, paged without a count (as GitLab does)."""
+        path, _ = self._gl_repo(req)
+        size, page = self._page_args(req, 20, HttpError(400, "BadRequest", "page is invalid",
+                                                         body={"error": "page is invalid"}))
+        ref = req.arg("ref_name") or "HEAD"
+        p = _git(path, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") if not ref.startswith("-") else None
+        if p is None or p.returncode != 0:
+            return json_response([], headers={"X-Page": str(page), "X-Per-Page": str(size), "X-Next-Page": "",
+                                              "X-Prev-Page": ""})
+        sha = p.stdout.decode().strip()
+        items = self._log(path, sha, (page - 1) * size, size + 1)  # one more: is there a next page?
+        more, items = len(items) > size, items[:size]
+        host = req.header("host") or f"127.0.0.1:{self.server.port}"
+        link = f"http://{host}/api/v4/projects/{req.match['id']}/repository/commits?ref_name={ref}&per_page={size}&page="
+        rels = ([f'<{link}{page - 1}>; rel="prev"'] if page > 1 else []) + \
+            ([f'<{link}{page + 1}>; rel="next"'] if more else []) + [f'<{link}1>; rel="first"']
+        entities = [self._gl_entity(c, parents, m) for c, parents, m in items]
+        return json_response(entities, headers={
+            "X-Page": str(page), "X-Per-Page": str(size), "X-Next-Page": str(page + 1) if more else "",
+            "X-Prev-Page": str(page - 1) if page > 1 else "", "Link": ", ".join(rels)})
 
     def gl_commit(self, req: Request) -> Response:
         path, _ = self._gl_repo(req)

@@ -68,14 +68,16 @@ class Approvers:
 
 def approvers_of(config: PlatformConfig, rec: DeploymentRecord) -> Approvers:
     """The approval rule of ``rec``, worked out the way :func:`~shared.identity.self_approval_check` does."""
-    from ..identity import SYSTEM_PREFIX, People, people_of
+    from ..deploy.commits import people_of_change
+    from ..identity import SYSTEM_PREFIX, People
 
     env = config.environments.get(rec.environment)
     if env is not None and env.allow_self_approval:
         return Approvers(True)
     table_ = People.of(config)
     out = Approvers(False)
-    for who in dict.fromkeys(p.strip() for p in people_of(rec.actor, rec.commits) if p and p.strip()):
+    people = people_of_change(rec.actor, rec.commit, rec.commits, rec.commit_range)
+    for who in dict.fromkeys(p.strip() for p in people if p and p.strip()):
         if who.startswith(SYSTEM_PREFIX):
             continue
         entra = table_.resolve(who)

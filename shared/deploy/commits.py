@@ -16,8 +16,16 @@ wrote the rest). The record's ``commit_range``::
     {"base": "<deployed sha>" | null, "head": "<sha>", "total": 12 | null, "listed": 12,
      "truncated": false, "people": ["ada", "ada@example.com", ...], "error": "..."}
 
-``base`` null: the first deployment of the component in the environment (only the head commit and
-what the trigger carried). ``total`` null: the host did not say, or the base could not be compared.
+``total`` null: the host did not say, or the base could not be compared.
+
+**A first deployment** (``base`` null, ``"first": true``: nothing of the component deployed in the
+environment yet) brings the head's whole history, read with the hosts' list-commits APIs
+(:meth:`~shared.git.hosts.GitSource.history`) up to the same limits, and ``truncated`` when it is
+longer (a long-lived repository always is; GitHub and GitLab do not count it: ``total`` null). Its
+commits are lead-time samples like any range's. For approval, a first deployment whose history was
+read whole is checked like any range (the pusher and every author and co-author); a truncated one is
+never refused for being truncated (it would be refused forever): self-approval checks the pusher and
+the people of the head commit only, and the range says so (``"self_approval": "pusher_and_head"``).
 """
 
 from __future__ import annotations
@@ -29,10 +37,12 @@ from typing import Any
 from ..audit.records import CommitInfo
 from ..errors import NotFound
 from ..git.hosts import GitSource
+from ..identity import people_of
 
 MAX_LISTED = 100
 MAX_SCANNED = 1000
 MAX_PEOPLE = 300
+HEAD_ONLY = "pusher_and_head"  # commit_range.self_approval of a truncated first deployment
 
 
 def _merged(first: CommitInfo, other: CommitInfo) -> CommitInfo:
@@ -63,10 +73,11 @@ def carried_commits(git: GitSource, *, base: str | None, head: CommitInfo,
     found: list[CommitInfo] = []
     total: int | None = 0
     if base is None:
-        total = None
-    elif base != head.id:
+        rng["first"] = True
+    if base != head.id:
         try:
-            found, total = git.commits_between(base, head.id, MAX_SCANNED)
+            found, total = git.history(head.id, MAX_SCANNED) if base is None else \
+                git.commits_between(base, head.id, MAX_SCANNED)
         except NotFound as exc:
             rng["error"] = exc.message[:300]
             found, total = [], None
@@ -80,20 +91,29 @@ def carried_commits(git: GitSource, *, base: str | None, head: CommitInfo,
         commits.insert(0, head)
     people = list(dict.fromkeys(p for c in commits for p in c.people()))
     listed = commits[:MAX_LISTED]
-    rng.update(total=total, listed=len(listed),
-               truncated=bool(base is not None and (total is None or total > len(found))))
+    rng.update(total=total, listed=len(listed), truncated=total is None or total > len(found))
     if len(listed) < len(commits):
         rng["people"] = people[:MAX_PEOPLE]
         if len(people) > MAX_PEOPLE:
             rng["truncated"] = True
+    if rng.get("first") and rng["truncated"]:
+        rng["self_approval"] = HEAD_ONLY
     return listed, rng
 
 
-def people_beyond_the_list(commit_range: dict[str, Any] | None) -> list[str]:
-    """The git identities of the commits a record could not list (kept apart in ``commit_range``)."""
-    return list((commit_range or {}).get("people") or [])
-
-
 def range_incomplete(commit_range: dict[str, Any] | None) -> bool:
-    """Whether some commits of the range (and so their authors) are unknown."""
-    return bool((commit_range or {}).get("truncated"))
+    """Whether some commits of the range (and so their authors) are unknown, so that an approval
+    cannot be checked. Never for a first deployment: it checks the pusher and the head instead."""
+    rng = commit_range or {}
+    return bool(rng.get("truncated")) and rng.get("self_approval") != HEAD_ONLY
+
+
+def people_of_change(actor: str | None, head: str, commits: Sequence[CommitInfo],
+                     commit_range: dict[str, Any] | None) -> list[str]:
+    """The git identities self-approval checks: the pusher and every author and co-author of the
+    range (listed, and kept apart beyond the list); for a truncated first deployment the pusher and the
+    people of the head commit."""
+    rng = commit_range or {}
+    if rng.get("self_approval") == HEAD_ONLY:
+        return people_of(actor, [c for c in commits if c.id == head])
+    return list(dict.fromkeys([*people_of(actor, commits), *(rng.get("people") or [])]))

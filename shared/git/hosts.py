@@ -5,7 +5,9 @@
 * ``azure-devops``: the Git REST API (commit, items as a zip, merge bases, commits batch);
 * ``gitlab``: the REST API (commit, archive, merge base, compare).
 
-``commits_between(base, head)`` lists what a deployment brings (shared/deploy/commits.py).
+``commits_between(base, head)`` lists what a deployment brings (shared/deploy/commits.py);
+``history(head)`` what a first deployment brings (nothing deployed there yet): the head's history,
+read with each host's list-commits API and its pagination.
 
 ``is_ancestor(older, newer)`` answers from the commit graph, never from
 timestamps. Credentials come from the app setting named by ``token_setting``.
@@ -52,6 +54,11 @@ class GitSource(Protocol):
     def commits_between(self, base: str, head: str, limit: int) -> tuple[list[CommitInfo], int | None]:
         """The commits reachable from ``head`` and not from ``base`` (at most ``limit``, newest first),
         and how many there are in all (None: the host does not say)."""
+        ...
+
+    def history(self, head: str, limit: int) -> tuple[list[CommitInfo], int | None]:
+        """The commits reachable from ``head`` (at most ``limit``, newest first), and how many there
+        are in all: exact when the whole history was read, None when there are more (uncounted)."""
         ...
 
 
@@ -110,7 +117,10 @@ class LocalGitSource:
                               author_email=author_email or None, committer_email=committer_email or None)
 
     def commits_between(self, base: str, head: str, limit: int) -> tuple[list[CommitInfo], int | None]:
-        span = f"{self.resolve(base)}..{self.resolve(head)}"
+        return self._log(f"{self.resolve(base)}..{self.resolve(head)}", limit)
+
+    def _log(self, span: str, limit: int) -> tuple[list[CommitInfo], int]:
+        """``git log`` of a revision range (``base..head``) or of a commit's whole history."""
         total = int(self._git("rev-list", "--count", span).stdout.decode().strip() or 0)
         out = self._git("log", f"--max-count={max(limit, 0)}", "--format=%H%x00%an%x00%ae%x00%aI%x00%ce%x00%B%x1e",
                         span).stdout.decode(errors="replace")
@@ -124,6 +134,9 @@ class LocalGitSource:
             commits.append(CommitInfo(sha, _time(when), email or name or None, message.strip() or None,
                                       email or None, committer or None))
         return commits, total
+
+    def history(self, head: str, limit: int) -> tuple[list[CommitInfo], int | None]:
+        return self._log(self.resolve(head), limit)
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         proc = self._git("merge-base", "--is-ancestor", older, newer, check=False)
@@ -252,17 +265,36 @@ class GitHubSource(_HttpSource):
                              what=f"comparison {base}...{head}").json()
             total = int(data.get("total_commits", data.get("ahead_by", 0)) or 0)
             items = data.get("commits") or []
-            for c in items:
-                inner = c.get("commit") or {}
-                author = inner.get("author") or {}
-                got.append(CommitInfo(str(c["sha"]), _time(author.get("date")),
-                                      (c.get("author") or {}).get("login") or author.get("name"),
-                                      inner.get("message"), author.get("email"),
-                                      (inner.get("committer") or {}).get("email")))
+            got.extend(self._info(c) for c in items)
             if len(items) < self.PAGE or page * self.PAGE >= total:
                 break
             page += 1
         return _cap(got[::-1], limit), total
+
+    @staticmethod
+    def _info(c: dict[str, Any]) -> CommitInfo:
+        """A commit of a compare or list answer (the login where GitHub knows the author's account)."""
+        inner = c.get("commit") or {}
+        author = inner.get("author") or {}
+        return CommitInfo(str(c["sha"]), _time(author.get("date")),
+                          (c.get("author") or {}).get("login") or author.get("name"),
+                          inner.get("message"), author.get("email"), (inner.get("committer") or {}).get("email"))
+
+    def history(self, head: str, limit: int) -> tuple[list[CommitInfo], int | None]:
+        """``GET commits?sha={head}``: newest first, ``per_page`` at most 100, pages until the ``Link``
+        header has no ``rel="next"``; GitHub does not count the history."""
+        got: list[CommitInfo] = []
+        page, more = 1, True
+        while more and len(got) < limit:
+            resp = self._get(f"{self.api}/commits", params={"sha": head, "per_page": self.PAGE, "page": page},
+                             what=f"history of {head}")
+            items = resp.json() or []
+            got.extend(self._info(c) for c in items)
+            more = "next" in resp.links and bool(items)
+            page += 1
+        if not got:
+            raise NotFound(f"the git host lists no history for {head}", code="unknown_ref")
+        return _cap(got, limit), (None if more else len(got))
 
 
 class AzureDevOpsSource(_HttpSource):
@@ -324,13 +356,24 @@ class AzureDevOpsSource(_HttpSource):
         """``commitsbatch`` with ``itemVersion`` = head and ``compareVersion`` = base: the commits in head
         and not in base, newest first, ``$top``/``$skip`` pages. A comment the list truncated
         (``commentTruncated``) is read whole from the commit (its Co-authored-by trailers are at the end)."""
+        return self._batch({"itemVersion": {"versionType": "commit", "version": self.resolve(head)},
+                            "compareVersion": {"versionType": "commit", "version": self.resolve(base)}},
+                           limit, f"commits between {base} and {head}")
+
+    def history(self, head: str, limit: int) -> tuple[list[CommitInfo], int | None]:
+        """``commitsbatch`` with ``itemVersion`` only: the history of head, newest first, paged."""
+        got, total = self._batch({"itemVersion": {"versionType": "commit", "version": self.resolve(head)}},
+                                 limit, f"history of {head}")
+        if not got:
+            raise NotFound(f"the git host lists no history for {head}", code="unknown_ref")
+        return got, total
+
+    def _batch(self, body: dict[str, Any], limit: int, what: str) -> tuple[list[CommitInfo], int | None]:
         got: list[CommitInfo] = []
-        body = {"itemVersion": {"versionType": "commit", "version": self.resolve(head)},
-                "compareVersion": {"versionType": "commit", "version": self.resolve(base)}}
         skip, page = 0, 100
         more = True
         while more and len(got) <= limit:
-            data = self._post(f"{self.api}/commitsbatch", body, what=f"commits between {base} and {head}",
+            data = self._post(f"{self.api}/commitsbatch", body, what=what,
                               params={"$top": page, "$skip": skip, "api-version": self.API}).json()
             items = data.get("value") or []
             for c in items:
@@ -391,9 +434,31 @@ class GitLabSource(_HttpSource):
         data = self._get(f"{self.api}/repository/compare", params={"from": base, "to": head},
                          what=f"comparison of {base} and {head}", missing=(400, 404)).json()
         items = data.get("commits") or []
-        got = [CommitInfo(str(c["id"]), _time(c.get("authored_date")), c.get("author_email") or c.get("author_name"),
-                          c.get("message"), c.get("author_email"), c.get("committer_email")) for c in items]
+        got = [self._info(c) for c in items]
         return _cap(got[::-1], limit), len(items)
+
+    @staticmethod
+    def _info(c: dict[str, Any]) -> CommitInfo:
+        return CommitInfo(str(c["id"]), _time(c.get("authored_date")), c.get("author_email") or c.get("author_name"),
+                          c.get("message"), c.get("author_email"), c.get("committer_email"))
+
+    PAGE = 100  # GitLab's largest per_page
+
+    def history(self, head: str, limit: int) -> tuple[list[CommitInfo], int | None]:
+        """``repository/commits?ref_name={head}``: newest first, pages while ``X-Next-Page`` names one.
+        GitLab does not count commit lists (no ``X-Total``), and lists nothing for a ref it does not know."""
+        got: list[CommitInfo] = []
+        page: str | None = "1"
+        while page and len(got) < limit:
+            resp = self._get(f"{self.api}/repository/commits",
+                             params={"ref_name": head, "per_page": self.PAGE, "page": page},
+                             what=f"history of {head}")
+            items = resp.json() or []
+            got.extend(self._info(c) for c in items)
+            page = (resp.headers.get("X-Next-Page") or "").strip() if items else None
+        if not got:
+            raise NotFound(f"the git host lists no history for {head}", code="unknown_ref")
+        return _cap(got, limit), (None if page else len(got))
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         # GitLab answers an unknown ref here with 400 "Could not find ref: ...", not 404.

@@ -22,13 +22,13 @@ from ..audit.ledger import AuditLedger
 from ..audit.records import Activity, DeploymentRecord
 from ..claims import Claims
 from ..config import PlatformConfig
-from ..deploy.commits import MAX_SCANNED, people_beyond_the_list, range_incomplete
+from ..deploy.commits import MAX_SCANNED, people_of_change, range_incomplete
 from ..deploy.lifecycle import AfterEnd, finish_deployment, request_for
 from ..deploy.model import Plan
 from ..deploy.orchestrator import Gate, GateInput, Hold
 from ..deploy.queue import DeploymentQueue
 from ..errors import BadRequest, Conflict, Forbidden, Unauthorized
-from ..identity import Principal, as_principal, people_of, require_verified, self_approval_check
+from ..identity import Principal, as_principal, require_verified, self_approval_check
 from .notify import Notifier
 from .rollback import is_emergency
 
@@ -139,6 +139,8 @@ def decide(ledger: AuditLedger, queue: DeploymentQueue, config: PlatformConfig, 
                                 "by_principal": approver.to_json(),
                                 "reason": reason, "at": now.isoformat(),
                                 "waiting_reason": rec.extra.get("waiting_reason")}
+    if approve and (rec.commit_range or {}).get("self_approval"):  # a truncated first deployment
+        decision["self_approval_checked"] = rec.commit_range["self_approval"]  # type: ignore[index]
     claims = Claims(ledger.storage)
     won, existing = claims.claim(DECISION_SCOPE, rec.id, decision, at=now)
     if not won:
@@ -190,7 +192,7 @@ def _waiting_for(ledger: AuditLedger, config: PlatformConfig, deployment_id: str
                 f"it brings more than {MAX_SCANNED} commits since the deployed {(rec.commit_range or {}).get('base')}"
             raise Forbidden(f"cannot tell whether {approver.name} wrote this change: {why}; deploy it in smaller "
                             f"steps, or set allow_self_approval on {rec.environment}", code="unknown_identity")
-        people = [*people_of(rec.actor, rec.commits), *people_beyond_the_list(rec.commit_range)]
+        people = people_of_change(rec.actor, rec.commit, rec.commits, rec.commit_range)
         self_approval_check(config, approver, people, environment=rec.environment)
     return rec
 

@@ -144,3 +144,73 @@ def test_github_compare_is_read_page_by_page(repo, githost, ranged):
     assert total == 130 and len(commits) == 130 and commits[0].id == head
     assert len({c.id for c in commits}) == 130
     assert githost.server.counters.count("gh.compare") - before == 2  # pages of 100
+
+
+# ------------------------------------------------- a commit's history (a first deployment carries it)
+def test_every_source_lists_the_history_of_a_commit_with_its_people(repo, githost, ranged):
+    """Nothing deployed yet: a deployment carries the head's history, newest first, as far as the limit."""
+    every = repo.git("rev-list", ranged["two"]).split()
+    for name, src in _sources(repo, githost).items():
+        commits, total = src.history(ranged["two"], 50)  # type: ignore[attr-defined]
+        assert [c.id for c in commits] == every, name
+        assert total == len(every), name  # read to the root commit: the whole history
+        two, one = commits[:2]
+        assert one.author_email == "ada@example.com" and one.timestamp is not None, name
+        assert two.co_authors == ["carol@contoso.example"], name
+        listed, total = src.history(ranged["two"], 2)  # type: ignore[attr-defined]
+        assert [c.id for c in listed] == every[:2], name
+        # More than the limit: the total when the host says it, else None ("more"), never the listed count.
+        assert total is None or total == len(every), name
+        if name == "local":
+            assert total == len(every)
+    assert githost.server.counters.count("gh.commits") >= 1 and githost.server.counters.count("gl.commits") >= 1
+
+
+def _many(repo: LocalRepo, n: int) -> str:
+    for i in range(n):
+        repo.git("commit", "-q", "--allow-empty", "-m", f"empty {i}")
+    return repo.git("rev-parse", "HEAD")
+
+
+def test_history_is_read_page_by_page_as_the_hosts_paginate(repo, githost, ranged):
+    """GitHub (``Link: rel="next"``), GitLab (``X-Next-Page``, no ``X-Total`` on commit lists) and
+    Azure DevOps (``$top``/``$skip``) serve 100 commits a page at most; the sources follow the pages."""
+    head = _many(repo, 230)
+    every = repo.git("rev-list", head).split()
+    for name, src in _sources(repo, githost).items():
+        if name == "local":
+            continue
+        route = {"github": "gh.commits", "gitlab": "gl.commits", "azure-devops": "ado.commitsbatch"}[name]
+        before = githost.server.counters.count(route)
+        commits, total = src.history(head, 1000)  # type: ignore[attr-defined]
+        assert [c.id for c in commits] == every and total == len(every), name
+        assert githost.server.counters.count(route) - before == 3, name  # 100 + 100 + the rest
+        before = githost.server.counters.count(route)
+        commits, total = src.history(head, 150)  # type: ignore[attr-defined]
+        assert [c.id for c in commits] == every[:150] and total is None, name  # more, count unknown
+        assert githost.server.counters.count(route) - before == 2, name
+
+
+def test_the_stand_in_paginates_commit_lists_like_github_and_gitlab(repo, githost, ranged):
+    head = _many(repo, 120)
+    auth = {"Authorization": "Bearer ghp-test-token"}
+    url = f"{githost.url}/repos/contoso/data-platform/commits"
+    first = requests.get(url, params={"sha": head, "per_page": 500}, headers=auth, timeout=10)
+    assert first.status_code == 200 and len(first.json()) == 100  # per_page is capped at 100
+    assert first.json()[0]["sha"] == head and "login" in first.json()[0]["author"]
+    assert "next" in first.links and "page=2" in first.links["next"]["url"]
+    last = requests.get(url, params={"sha": head, "per_page": 100, "page": 2}, headers=auth, timeout=10)
+    assert len(last.json()) == len(repo.git("rev-list", head).split()) - 100 and "next" not in last.links
+    assert requests.get(url, params={"sha": "nope"}, headers=auth, timeout=10).status_code == 404
+    assert len(requests.get(url, params={"sha": head}, headers=auth, timeout=10).json()) == 30  # the default page
+
+    gl = f"{githost.url}/api/v4/projects/contoso%2Fdata-platform/repository/commits"
+    tok = {"PRIVATE-TOKEN": "ghp-test-token"}
+    page = requests.get(gl, params={"ref_name": head, "per_page": 100}, headers=tok, timeout=10)
+    assert page.status_code == 200 and len(page.json()) == 100 and page.headers["X-Next-Page"] == "2"
+    assert "X-Total" not in page.headers and "X-Total-Pages" not in page.headers  # commit lists are not counted
+    assert page.json()[0]["id"] == head and page.json()[0]["author_email"] == "ada@example.com"
+    end = requests.get(gl, params={"ref_name": head, "per_page": 100, "page": 2}, headers=tok, timeout=10)
+    assert end.headers["X-Next-Page"] == "" and end.headers["X-Page"] == "2"
+    unknown = requests.get(gl, params={"ref_name": "nope"}, headers=tok, timeout=10)
+    assert unknown.status_code == 200 and unknown.json() == []  # GitLab lists nothing for a ref it does not know

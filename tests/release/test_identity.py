@@ -422,3 +422,82 @@ def test_a_range_too_long_to_read_refuses_an_approval_it_cannot_check(client, re
         assert status == 403 and body["error"] == "unknown_identity" and "smaller steps" in body["message"]
     finally:
         set_current(None)
+
+
+# ------------------------------------------- a first deployment carries the history (nothing deployed yet)
+def test_a_first_deployment_carries_the_history_and_every_author_of_it_is_checked(client, repo, storage, ledger,
+                                                                                  deployer):
+    """Nothing deployed in prod yet: the deployment brings the head's whole history, so the author of
+    an older commit cannot approve it, and every commit is a lead-time sample."""
+    from shared.metrics.report import dora_report
+
+    envs = {"dev": {"deploy_on": ["push"]}, "prod": {"deploy_on": ["manual"], "approval": "required"}}
+    flow = _flow(repo, storage, ledger, deployer, envs=envs)
+    try:
+        repo.commit({"n.py": "0"}, "start")  # by Ada
+        _authored(repo, "Erin <erin@contoso.example>", "erin's")
+        head = _authored(repo, "Frank <frank@contoso.example>", "frank's")
+        every = repo.git("rev-list", head).split()
+        rec = flow.push(head, env="prod", actor="bob", trigger="manual")
+        flow.drain()
+        rec = flow.get(rec.id)
+        assert rec.status == "waiting_approval"
+        assert [c.id for c in rec.commits] == every
+        assert rec.commit_range == {"base": None, "first": True, "head": head, "total": len(every),
+                                    "listed": len(every), "truncated": False}
+        assert rec.commits[1].author_email == "erin@contoso.example"
+        for who in ("erin@contoso.example", "ada@contoso.example", "frank@contoso.example", "bob@contoso.example"):
+            status, body = client.post(f"deployments/{rec.id}/approve", {}, signed_in(who))
+            assert status == 403 and body["error"] == "self_approval", who
+        status, body = client.post(f"deployments/{rec.id}/approve", {}, signed_in("carol@contoso.example"))
+        assert status == 200, body
+        flow.drain()
+        assert flow.get(rec.id).status == "succeeded"
+        report = dora_report(ledger, "prod", ledger.clock.now(), 30, use_rollup=False).to_json()
+        assert report["lead_time"]["commits"] == len(every)
+    finally:
+        set_current(None)
+
+
+def test_a_truncated_first_deployment_checks_the_pusher_and_the_head_and_can_be_approved(
+        client, repo, storage, ledger, deployer, monkeypatch):
+    """A first deployment of a long-lived repository is always truncated: refusing it (as a truncated
+    range is) would refuse it forever. It checks the pusher and the head's people, and says so."""
+    from shared.deploy import commits as carried
+
+    monkeypatch.setattr(carried, "MAX_SCANNED", 3)
+    monkeypatch.setattr(carried, "MAX_LISTED", 2)
+    envs = {"dev": {"deploy_on": ["push"]}, "prod": {"deploy_on": ["manual"], "approval": "required"}}
+    flow = _flow(repo, storage, ledger, deployer, envs=envs)
+    try:
+        shas = [_authored(repo, f"P{n} <p{n}@contoso.example>", f"c{n}\n\nCo-authored-by: Q{n} <q{n}@contoso.example>")
+                for n in range(5)]
+        head = shas[-1]
+        rec = flow.push(head, env="prod", actor="bob", trigger="manual")
+        flow.drain()
+        rec = flow.get(rec.id)
+        assert [c.id for c in rec.commits] == [shas[4], shas[3]]
+        rng = rec.commit_range
+        assert (rng["first"], rng["truncated"], rng["listed"], rng["self_approval"]) == \
+            (True, True, 2, "pusher_and_head")
+        assert rng["total"] == len(repo.git("rev-list", head).split())  # git log counts; GitHub/GitLab do not
+        status, body = _get(client, f"deployments/{rec.id}")
+        assert body["commit_range"]["self_approval"] == "pusher_and_head"
+        for who in ("p4@contoso.example", "q4@contoso.example", "bob@contoso.example"):
+            status, body = client.post(f"deployments/{rec.id}/approve", {}, signed_in(who))
+            assert status == 403 and body["error"] == "self_approval", who
+        status, body = client.post(f"deployments/{rec.id}/approve", {}, signed_in("p3@contoso.example"))
+        assert status == 200, body
+        assert flow.get(rec.id).extra["approval"]["self_approval_checked"] == "pusher_and_head"
+        flow.drain()
+        assert flow.get(rec.id).status == "succeeded"
+        # The next deployment has a base again: a range too long to read refuses approval as before.
+        more = [_authored(repo, f"R{n} <r{n}@contoso.example>", f"d{n}") for n in range(4)]
+        big = flow.push(more[-1], env="prod", actor="bob", trigger="manual")
+        flow.drain()
+        big = flow.get(big.id)
+        assert big.commit_range["base"] == head and big.commit_range["truncated"] and "first" not in big.commit_range
+        status, body = client.post(f"deployments/{big.id}/approve", {}, signed_in("carol@contoso.example"))
+        assert status == 403 and body["error"] == "unknown_identity"
+    finally:
+        set_current(None)
