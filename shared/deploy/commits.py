@@ -37,7 +37,6 @@ from typing import Any
 from ..audit.records import CommitInfo
 from ..errors import NotFound
 from ..git.hosts import GitSource
-from ..identity import people_of
 
 MAX_LISTED = 100
 MAX_SCANNED = 1000
@@ -113,6 +112,8 @@ def people_of_change(actor: str | None, head: str, commits: Sequence[CommitInfo]
     """The git identities self-approval checks: the pusher and every author and co-author of the
     range (listed, and kept apart beyond the list); for a truncated first deployment the pusher and the
     people of the head commit."""
+    from ..identity import people_of  # the app's start-up imports no pydantic
+
     rng = commit_range or {}
     if rng.get("self_approval") == HEAD_ONLY:
         return people_of(actor, [c for c in commits if c.id == head])

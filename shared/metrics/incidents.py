@@ -12,14 +12,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..audit import Activity, AuditLedger, DeploymentRecord
 from ..audit.keys import is_deployment_id
 from ..audit.ledger import Page, decode_token, encode_token, newest_page
 from ..clock import Clock
 from ..errors import BadRequest, NotFound
-from ..identity import Principal, as_principal
+
+if TYPE_CHECKING:
+    from ..identity import Principal
 
 ACTIVITY_KIND = "incident"
 IncidentKind = Literal["incident", "data_quality"]
@@ -192,6 +194,8 @@ class IncidentBook:
         else:
             cause = self._attributed(environment, opened_at)
         key = key or f"{kind}|{title}|{opened_at.isoformat()}|{caused_by or ''}"
+        from ..identity import as_principal  # the app's start-up imports no pydantic
+
         who = as_principal(actor)
         incident = Incident(id="", environment=environment, kind=kind, title=title, opened_at=opened_at,
                             deployment_id=cause.get("deployment_id"), cause=cause,
@@ -233,6 +237,8 @@ class IncidentBook:
         if resolved_at > self.clock.now() + timedelta(minutes=5):
             raise BadRequest("resolved_at is in the future", code="invalid_time")
         incident.status, incident.resolved_at = "resolved", resolved_at
+        from ..identity import as_principal  # the app's start-up imports no pydantic
+
         who = as_principal(actor)
         incident.resolved_by, incident.resolution = who.name if who else None, (note or None) and str(note)[:1000]
         incident.resolved_by_verified = who.verified if who else None
