@@ -8,6 +8,12 @@ Modes, switched at any time with :meth:`FaultProxy.set_mode`:
 * ``hang``: connections are accepted and requests read, but nothing is forwarded or answered (what a
   client sees when storage stops answering); leaving ``hang`` resets the hung connections.
 
+Besides the modes, :meth:`FaultProxy.reset_next` resets single requests (what a client sees when a load
+balancer drops an idle keep-alive connection, or a front end restarts, mid-request): the request line
+is matched by a regular expression and the connection is reset with RST either *before* the request
+is forwarded (the server never sees it) or *after* the server answered it (the server carried it out,
+the client never gets the answer). A client cannot tell the two apart.
+
 Everything runs on daemon threads; ``stop()`` closes every socket. One proxy per port: Azurite's
 blob, queue and table endpoints are three (:func:`proxied_connection_string`).
 """
@@ -15,13 +21,38 @@ blob, queue and table endpoints are three (:func:`proxied_connection_string`).
 from __future__ import annotations
 
 import contextlib
+import re
 import select
 import socket
 import struct
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 MODES = ("pass", "refuse", "hang")
+_REQUEST_LINE = re.compile(rb"^([A-Z]+) (\S+) HTTP/1\.[01]\r\n")
+
+
+@dataclass
+class ResetRule:
+    """Reset the next ``count`` requests whose request line (``"METHOD /path?query"``) matches
+    ``pattern`` (after letting ``skip`` of them pass): before forwarding them, or (``after``) once the
+    server has answered them."""
+
+    pattern: str
+    after: bool = False
+    count: int = 1
+    skip: int = 0
+    injected: list[str] = field(default_factory=list)  # the request lines reset so far
+
+    def take(self, line: str) -> bool:
+        if len(self.injected) >= self.count or not re.search(self.pattern, line):
+            return False
+        if self.skip > 0:
+            self.skip -= 1
+            return False
+        self.injected.append(line)
+        return True
 
 
 class _Switched:
@@ -52,6 +83,7 @@ class FaultProxy(_Switched):
         self.port = port
         self._listen()
         self.connections = 0  # accepted so far (tests assert traffic went through the proxy)
+        self._resets: list[ResetRule] = []
 
     # -------------------------------------------------------------- listening
     def _listen(self) -> None:
@@ -111,6 +143,21 @@ class FaultProxy(_Switched):
             _reset(s)
         self._conns.clear()
 
+    def reset_next(self, pattern: str, *, after: bool = False, count: int = 1, skip: int = 0) -> ResetRule:
+        """Reset the next ``count`` requests matching ``pattern`` (see the module docstring)."""
+        rule = ResetRule(pattern, after=after, count=count, skip=skip)
+        with self._lock:
+            self._resets.append(rule)
+        return rule
+
+    def _reset_rule(self, data: bytes) -> ResetRule | None:
+        m = _REQUEST_LINE.match(data)
+        if m is None:
+            return None
+        line = f"{m.group(1).decode()} {m.group(2).decode(errors='replace')}"
+        with self._lock:
+            return next((r for r in self._resets if r.take(line)), None)
+
     # ---------------------------------------------------------------- pumping
     def _serve(self, client: socket.socket) -> None:
         if self._mode == "hang":
@@ -146,7 +193,9 @@ class FaultProxy(_Switched):
             return
 
     def _pump(self, a: socket.socket, b: socket.socket) -> None:
+        """Bytes both ways (``a`` is the client); a matching :class:`ResetRule` resets the client."""
         peers = {a: b, b: a}
+        lose_answer = False  # the request in flight was forwarded: reset instead of answering it
         while not self._stopped.is_set():
             if self._mode == "hang":
                 # hold everything: the sockets stay open, nothing moves, until the mode changes
@@ -164,6 +213,14 @@ class FaultProxy(_Switched):
                 except OSError:
                     return
                 if not data:
+                    return
+                if s is a and (rule := self._reset_rule(data)) is not None:
+                    if not rule.after:
+                        _reset(a)  # before: the server never sees the request
+                        return
+                    lose_answer = True
+                elif s is b and lose_answer:
+                    _reset(a)  # after: the server carried it out and answered; the answer is lost
                     return
                 try:
                     peers[s].sendall(data)
@@ -204,6 +261,18 @@ class StorageFaults(_Switched):
         for p in self.proxies:
             p.set_mode(mode)
 
+    def reset_next(self, service: str, pattern: str, *, after: bool = False, count: int = 1,
+                   skip: int = 0) -> ResetRule:
+        """:meth:`FaultProxy.reset_next` on the ``blob``, ``queue`` or ``table`` endpoint."""
+        proxy = self.proxies[("blob", "queue", "table").index(service)]
+        return proxy.reset_next(pattern, after=after, count=count, skip=skip)
+
     def stop(self) -> None:
         for p in self.proxies:
             p.stop()
+
+    def __enter__(self) -> StorageFaults:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

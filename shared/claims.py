@@ -13,6 +13,7 @@ from typing import Any
 from .audit.keys import fit_key, safe_key
 from .errors import Unavailable
 from .storage import StorageAccount, sdk_options
+from .storage_writes import create_entity
 
 
 class Claims:
@@ -33,7 +34,7 @@ class Claims:
         if at is not None:
             entity["at"] = at.isoformat()
         try:
-            self.table.create_entity(entity, **sdk_options())
+            create_entity(self.table, entity)  # won also when a retry after a reset finds our own claim
             return True, data or {}
         except ResourceExistsError:
             existing = self.table.get_entity(entity["PartitionKey"], entity["RowKey"], **sdk_options())

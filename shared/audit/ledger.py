@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from ..clock import Clock, SystemClock
 from ..errors import BadRequest, Conflict, NotFound, Unavailable
 from ..storage import StorageAccount, not_provisioned, sdk_options
+from ..storage_writes import create_entity, update_entity, upsert_batch, upsert_entity
 from . import keys
 from .records import (
     FINAL_STATUSES,
@@ -183,7 +184,7 @@ class AuditLedger:
             rec.queued_at = self.clock.now()
         entity = self._deployment_entity(rec)
         try:
-            self._deployments.create_entity(entity, **sdk_options())
+            create_entity(self._deployments, entity)  # a retry that finds our own row is a success
         except ResourceExistsError:
             return self.get_deployment(rec.id), False
         except AzureError as exc:
@@ -216,9 +217,7 @@ class AuditLedger:
         A deployment in a final status is never changed again unless ``allow_final``
         (used only to attach notes such as a later rollback reference).
         """
-        from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError
-        from azure.data.tables import UpdateMode
 
         k = keys.DeploymentKey(deployment_id)
         for _ in range(20):
@@ -233,9 +232,8 @@ class AuditLedger:
                 setattr(current, name, value)
             new_entity = self._deployment_entity(current)
             try:
-                self._deployments.update_entity(new_entity, mode=UpdateMode.REPLACE,
-                                                etag=entity.metadata["etag"],
-                                                match_condition=MatchConditions.IfNotModified)
+                # A retry after a reset that finds our own write (412 to the retry) is a success.
+                update_entity(self._deployments, new_entity, etag=entity.metadata["etag"])
                 return current
             except ResourceModifiedError:
                 continue
@@ -269,7 +267,7 @@ class AuditLedger:
         entity: dict[str, Any] = {"PartitionKey": deployment_id, "RowKey": keys.fit_key(row)}
         entity["data" if inline is not None else "data_blob"] = inline if inline is not None else blob
         try:
-            self._details.create_entity(entity, **sdk_options())
+            create_entity(self._details, entity)
         except ResourceExistsError:
             pass  # idempotent: the same row was already written
 
@@ -303,10 +301,10 @@ class AuditLedger:
         for i in range(0, len(items), _BATCH):
             chunk = items[i:i + _BATCH]
             try:
-                self._details.submit_transaction([("upsert", e) for e in chunk])
+                upsert_batch(self._details, chunk)
             except TableTransactionError:
                 for e in chunk:
-                    self._details.upsert_entity(e)
+                    upsert_entity(self._details, e)
         return len(items)
 
     def steps(self, deployment_id: str) -> list[dict[str, Any]]:
@@ -409,7 +407,7 @@ class AuditLedger:
         inline, blob = self._offload(f"activity/{activity.environment}", row, activity.data)
         entity["data" if inline is not None else "data_blob"] = inline if inline is not None else blob
         try:
-            self._activity.create_entity(entity, **sdk_options())
+            create_entity(self._activity, entity)
             return activity, True
         except ResourceExistsError:
             return activity, False

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import Conflict, Unavailable
 from ..storage import StorageAccount
+from ..storage_writes import create_entity, update_entity
 from .names import collision_key
 
 PARTITION = "branches"
@@ -113,21 +114,18 @@ class BranchRegistry:
         from azure.core.exceptions import ResourceExistsError
 
         try:
-            meta = self.table.create_entity(_entity(entry))
+            meta = create_entity(self.table, _entity(entry))
         except ResourceExistsError:
             return None
         return replace(entry, etag=meta.get("etag"))
 
     def save(self, entry: BranchEntry, **changes: Any) -> BranchEntry:
         """Write ``entry`` with ``changes`` if the row is still as read (else Conflict ``branch_changed``)."""
-        from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-        from azure.data.tables import UpdateMode
 
         new = replace(entry, **changes)
         try:
-            meta = self.table.update_entity(_entity(new), mode=UpdateMode.REPLACE, etag=entry.etag,
-                                            match_condition=MatchConditions.IfNotModified)
+            meta = update_entity(self.table, _entity(new), etag=entry.etag)
         except (ResourceModifiedError, ResourceNotFoundError) as exc:
             raise Conflict(f"branch workspace {entry.branch!r} was changed meanwhile", code="branch_changed") from exc
         return replace(new, etag=meta.get("etag"))

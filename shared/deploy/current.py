@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import Unavailable
 from ..storage import StorageAccount
+from ..storage_writes import create_entity, update_entity
 
 if TYPE_CHECKING:
     from ..audit.ledger import AuditLedger
@@ -95,19 +96,16 @@ class CurrentDeployments:
         When another writer changed the row meanwhile, ours is written only if ``descends(theirs,
         ours)`` says our commit contains theirs; otherwise theirs stays (and is returned).
         """
-        from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-        from azure.data.tables import UpdateMode
 
         entity = {"PartitionKey": PARTITION, "RowKey": self._row(deployed.environment, deployed.component),
                   "data": json.dumps(deployed.to_json())}
         for _ in range(5):
             try:
                 if seen is None or seen.etag is None:
-                    self.table.create_entity(entity)
+                    create_entity(self.table, entity)
                 else:
-                    self.table.update_entity(entity, mode=UpdateMode.REPLACE, etag=seen.etag,
-                                             match_condition=MatchConditions.IfNotModified)
+                    update_entity(self.table, entity, etag=seen.etag)
                 return deployed
             except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
                 theirs = self.get(deployed.environment, deployed.component)

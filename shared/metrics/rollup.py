@@ -37,6 +37,7 @@ from ..audit import AuditLedger, CommitInfo, DeploymentRecord, keys
 from ..audit.ledger import _odata_str
 from ..audit.records import FINAL_STATUSES
 from ..storage import StorageAccount
+from ..storage_writes import create_entity, update_entity
 
 log = logging.getLogger(__name__)
 
@@ -205,17 +206,14 @@ class Rollup:
     def _write(self, environment: str, day: date, seen: DayRow | None, state: str,
                entries: dict[str, list[Any]] | None) -> bool:
         """Write the row only if it is still as ``seen`` (absent: insert; present: same ETag)."""
-        from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-        from azure.data.tables import UpdateMode
 
         entity = self._entity(environment, day, state, entries)
         try:
             if seen is None:
-                self._table.create_entity(entity)
+                create_entity(self._table, entity)
             else:
-                self._table.update_entity(entity, mode=UpdateMode.REPLACE, etag=seen.etag,
-                                          match_condition=MatchConditions.IfNotModified)
+                update_entity(self._table, entity, etag=seen.etag)
             return True
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
             return False

@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import Conflict
 
@@ -75,8 +75,9 @@ class NotebookState:
 
     def save(self, entries: Iterable[StateEntry], removed: Iterable[str] = ()) -> None:
         """Upsert ``entries`` and forget ``removed`` paths, over the state as last loaded."""
-        from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+
+        from ..storage_writes import upload_blob
 
         current = self._current if self._loaded else self.load()
         merged = dict(current)
@@ -87,11 +88,9 @@ class NotebookState:
         body = json.dumps({"format": FORMAT, "notebooks": [asdict(merged[p]) for p in sorted(merged)]},
                           separators=(",", ":")).encode()
         blob = self._container.get_blob_client(self.blob)
-        kw: dict[str, Any] = ({"etag": self._etag, "match_condition": MatchConditions.IfNotModified}
-                              if self._etag else {"overwrite": False})
         for _ in range(2):
-            try:
-                result = blob.upload_blob(body, **({"overwrite": True, **kw} if self._etag else kw))
+            try:  # a retry after a reset that finds our own write (412, 409) is a success
+                result = upload_blob(blob, body, etag=self._etag)
                 self._etag = result.get("etag")
                 self._current = merged
                 return

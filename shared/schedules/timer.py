@@ -42,6 +42,7 @@ from ..config import Environment, PlatformConfig
 from ..errors import DataOpsError
 from ..settings import Settings
 from ..storage import StorageAccount
+from ..storage_writes import create_entity, update_entity
 from ..telemetry import ContextPool as ThreadPoolExecutor  # tasks stay in the caller's trace
 from .control import KIND, EnvironmentControl
 from .due import DueAction, due_in_window, latest_due
@@ -127,9 +128,7 @@ class ScheduleTimer:
 
     def advance_cursor(self, until: datetime) -> None:
         """Move the cursor to ``until`` unless another run already moved it further."""
-        from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-        from azure.data.tables import UpdateMode
 
         entity = {"PartitionKey": CURSOR_PARTITION, "RowKey": CURSOR_ROW, "until": until.isoformat()}
         for _ in range(10):
@@ -137,15 +136,14 @@ class ScheduleTimer:
                 current = self._state.get_entity(CURSOR_PARTITION, CURSOR_ROW)
             except ResourceNotFoundError:
                 try:
-                    self._state.create_entity(entity)
+                    create_entity(self._state, entity)
                     return
                 except ResourceExistsError:
                     continue
             if datetime.fromisoformat(current["until"]) >= until:
                 return
             try:
-                self._state.update_entity(entity, mode=UpdateMode.REPLACE, etag=current.metadata["etag"],
-                                          match_condition=MatchConditions.IfNotModified)
+                update_entity(self._state, entity, etag=current.metadata["etag"])
                 return
             except ResourceModifiedError:
                 continue
