@@ -13,7 +13,7 @@ from typing import Any
 from .audit.keys import fit_key, safe_key
 from .errors import Unavailable
 from .storage import StorageAccount, sdk_options
-from .storage_writes import create_entity
+from .storage_writes import create_or_get
 
 
 class Claims:
@@ -34,9 +34,12 @@ class Claims:
         if at is not None:
             entity["at"] = at.isoformat()
         try:
-            create_entity(self.table, entity)  # won also when a retry after a reset finds our own claim
-            return True, data or {}
-        except ResourceExistsError:
+            # won also when a retry after a reset finds our own claim (its write id)
+            won, existing = create_or_get(self.table, entity)
+            if won:
+                return True, data or {}
+            return False, json.loads(existing.get("data") or "{}")
+        except ResourceExistsError:  # taken and released again meanwhile
             existing = self.table.get_entity(entity["PartitionKey"], entity["RowKey"], **sdk_options())
             return False, json.loads(existing.get("data") or "{}")
         except (ServiceRequestError, ServiceResponseError) as exc:

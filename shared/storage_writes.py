@@ -43,17 +43,39 @@ def _stamped(entity: dict[str, Any]) -> dict[str, Any]:
     return {**entity, WRITE_ID: uuid.uuid4().hex}
 
 
-def _ours(table: Any, entity: dict[str, Any]) -> dict[str, Any] | None:
-    """The stored entity's metadata when it is the version ``entity`` wrote (else None)."""
+def _stored(table: Any, entity: dict[str, Any]) -> Any:
+    """The stored entity at ``entity``'s keys (None when there is none)."""
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
-        stored = table.get_entity(entity["PartitionKey"], entity["RowKey"], **sdk_options())
+        return table.get_entity(entity["PartitionKey"], entity["RowKey"], **sdk_options())
     except ResourceNotFoundError:
         return None
-    if stored.get(WRITE_ID) != entity[WRITE_ID]:
+
+
+def _ours(table: Any, entity: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored entity's metadata when it is the version ``entity`` wrote (else None)."""
+    stored = _stored(table, entity)
+    if stored is None or stored.get(WRITE_ID) != entity[WRITE_ID]:
         return None
     return dict(stored.metadata)
+
+
+def create_or_get(table: Any, entity: dict[str, Any]) -> tuple[bool, Any]:
+    """Insert ``entity``, retried after a reset: ``(True, metadata)`` when our row is stored, ``(False,
+    the stored entity)`` when another writer's row is there (read once: a claim's loser reads the winner)."""
+    from azure.core.exceptions import ResourceExistsError
+
+    mine = _stamped(entity)
+    try:
+        return True, dict(table.create_entity(mine, retry_on_methods=RETRY_ON_METHODS, **sdk_options()))
+    except ResourceExistsError:
+        stored = _stored(table, mine)
+        if stored is not None and stored.get(WRITE_ID) == mine[WRITE_ID]:
+            return True, dict(stored.metadata)
+        if stored is None:  # deleted meanwhile (a released claim): the caller sees a lost race
+            raise
+        return False, stored
 
 
 def create_entity(table: Any, entity: dict[str, Any]) -> dict[str, Any]:
@@ -61,14 +83,10 @@ def create_entity(table: Any, entity: dict[str, Any]) -> dict[str, Any]:
     ``ResourceExistsError`` only when the row is another writer's."""
     from azure.core.exceptions import ResourceExistsError
 
-    mine = _stamped(entity)
-    try:
-        return dict(table.create_entity(mine, retry_on_methods=RETRY_ON_METHODS, **sdk_options()))
-    except ResourceExistsError:
-        meta = _ours(table, mine)
-        if meta is None:
-            raise
-        return meta
+    created, found = create_or_get(table, entity)
+    if not created:
+        raise ResourceExistsError(f"entity {entity['PartitionKey']!r}/{entity['RowKey']!r} exists")
+    return dict(found)
 
 
 def update_entity(table: Any, entity: dict[str, Any], *, etag: str | None, mode: Any = None) -> dict[str, Any]:
