@@ -22,7 +22,7 @@ wrote the rest). The record's ``commit_range``::
 environment yet) brings the head's whole history, read with the hosts' list-commits APIs
 (:meth:`~shared.git.hosts.GitSource.history`) up to the same limits, and ``truncated`` when it is
 longer (a long-lived repository always is; GitHub and GitLab do not count it: ``total`` null). Its
-commits are lead-time samples like any range's. For approval, a first deployment whose history was
+commits are not lead-time samples, only its head is (shared.metrics.dora.carried_commits). For approval, a first deployment whose history was
 read whole is checked like any range (the pusher and every author and co-author); a truncated one is
 never refused for being truncated (it would be refused forever): self-approval checks the pusher and
 the people of the head commit only, and the range says so (``"self_approval": "pusher_and_head"``).

@@ -168,7 +168,13 @@ def carried_commits(rec: DeploymentRecord) -> list[CommitInfo]:
 
     Records carry the range a deployment brings to its environment (``commits``), older ones only
     the head commit and the pushed commits: either way every commit id is one lead-time candidate.
+    A first deployment there (``commit_range.first``) carries the head's history for approval, but
+    only its head commit counts: the product cannot know whether, or when, that history reached the
+    environment before it (by hand, by another tool), and a long-lived repository's history would
+    give lead times of years on its first day.
     """
+    if (rec.commit_range or {}).get("first"):
+        return [c for c in rec.commits if c.id == rec.commit][:1] or [CommitInfo(rec.commit, rec.commit_time)]
     commits = list(rec.commits)
     if rec.commit and rec.commit not in [c.id for c in commits]:
         commits.append(CommitInfo(rec.commit, rec.commit_time))

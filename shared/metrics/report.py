@@ -27,7 +27,8 @@ from .incidents import Incident, IncidentBook
 from .rollup import Rollup, cutoff
 
 # The properties the keys need: reading only these halves the cost of a long window.
-FIELDS = ["actor", "trigger", "status", "queued_at", "ended_at", "commit_time", "commits", "commits_blob"]
+FIELDS = ["actor", "trigger", "status", "queued_at", "ended_at", "commit_time", "commits", "commits_blob",
+          "commit_range"]  # commit_range: a first deployment counts only its head (dora.carried_commits)
 # Deployments just before the window decide whether the first one inside it is a fix.
 MIN_LOOKBACK = timedelta(days=7)
 

@@ -38,13 +38,14 @@ from ..audit.ledger import _odata_str
 from ..audit.records import FINAL_STATUSES
 from ..storage import StorageAccount
 from ..storage_writes import create_entity, update_entity
+from .dora import carried_commits
 
 log = logging.getLogger(__name__)
 
 PARTITION_PREFIX = "rollup-"
 # Properties the rebuild reads from the ledger (iter_deployments adds id, environment, component, commit).
 FIELDS = ["actor", "trigger", "status", "queued_at", "ended_at", "commit_time", "commits", "commits_blob",
-          "rollback_of"]
+          "rollback_of", "commit_range"]
 # A day is read from the rollup only once it ended this long ago: deployments whose id carries a time
 # just before midnight may still be inserted a little after it.
 SETTLE = timedelta(hours=1)
@@ -104,9 +105,9 @@ VERSION = 2
 
 def entry_of(rec: DeploymentRecord) -> list[Any]:
     """The compact form of one deployment: only what the keys and the dashboard read."""
-    return [row_key(rec.id), rec.id, rec.component, rec.status, rec.trigger, rec.actor, _iso(rec.queued_at), _iso(rec.ended_at), rec.commit,
-            _iso(rec.commit_time), [[c.id, _iso(c.timestamp), c.author, c.author_email] for c in rec.commits],
-            rec.rollback_of]
+    commits = [[c.id, _iso(c.timestamp), c.author, c.author_email] for c in carried_commits(rec)]
+    return [row_key(rec.id), rec.id, rec.component, rec.status, rec.trigger, rec.actor, _iso(rec.queued_at),
+            _iso(rec.ended_at), rec.commit, _iso(rec.commit_time), commits, rec.rollback_of]
 
 
 def record_of(environment: str, e: list[Any]) -> DeploymentRecord:
